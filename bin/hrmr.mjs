@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: LGPL-3.0-or-later
+// Entry point: runs the built CLI (dist/ is made by `npm run build`, which `npm install` runs).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const built = fileURLToPath(new URL('../dist/hrmr.mjs', import.meta.url));
+if (!existsSync(built)) {
+  process.stderr.write('hrmr: not built yet; run `npm run build` in the hrmr folder\n');
+  process.exit(1);
+}
+const { main } = await import(built);
+await main(process.argv.slice(2));

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+// Builds the core (src/) into dist/ with esbuild: the CLI and the pool worker
+// are separate entry points; npm packages stay external.
+import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+if (process.argv.includes('--if-missing') && existsSync(`${root}/dist/hrmr.mjs`)) process.exit(0);
+await build({
+  absWorkingDir: root,
+  entryPoints: { hrmr: 'src/cli/main.ts', worker: 'src/pool/worker.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.19',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+});

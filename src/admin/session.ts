@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * An admin session: every line is a command, each reply one line starting
+ * with OK or ERR. Commands run one at a time, in order (RELOAD replies only
+ * when done).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { LineFramer, LineTooLongError } from '../router/line-framer.ts';
+import type { ReloadReport } from '../modules/registry.ts';
+
+export interface AdminControl {
+  reload(): Promise<ReloadReport>;
+  status(): unknown;
+  /** Starts a graceful shutdown; resolves when it has begun. */
+  shutdown(reason: string): void;
+  readonly adminToken: string | null;
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+export function formatReload(r: ReloadReport): string {
+  if (!r.ok) {
+    const why = r.failed.map((f) => `${f.module}: ${f.error.replace(/[\r\n]+/g, ' ')}`).join('; ');
+    return `ERR reload failed for ${r.failed.length} module${r.failed.length === 1 ? '' : 's'}: ${why}`;
+  }
+  const base = `OK reloaded ${r.modules} modules in ${r.ms} ms`;
+  return r.conflicts.length ? `${base}; conflicts: ${r.conflicts.join('; ')}` : base;
+}
+
+export class AdminSession {
+  private readonly framer = new LineFramer(4096);
+  private readonly lines: string[] = [];
+  private running = false;
+  private authorized: boolean;
+  private closed = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly control: AdminControl,
+  ) {
+    this.authorized = control.adminToken === null && isLoopback(socket.remoteAddress);
+  }
+
+  start(initial: Buffer | null, ended: boolean): void {
+    this.socket.on('close', () => (this.closed = true));
+    if (initial) this.onData(initial);
+    if (ended) this.onEnd();
+    else {
+      this.socket.on('data', (c: Buffer) => this.onData(c));
+      this.socket.on('end', () => this.onEnd());
+      this.socket.resume();
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.framer.push(chunk, (line) => {
+        this.lines.push(line.toString('utf8'));
+      });
+    } catch (err) {
+      if (err instanceof LineTooLongError) this.socket.end('ERR line too long\n');
+      return;
+    }
+    void this.pump();
+  }
+
+  private onEnd(): void {
+    this.lines.push('\u0000end');
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    while (this.lines.length > 0 && !this.closed) {
+      const line = this.lines.shift()!;
+      if (line === '\u0000end') {
+        this.socket.end();
+        break;
+      }
+      const stop = await this.run(line.trim());
+      if (stop) break;
+    }
+    this.running = false;
+  }
+
+  /** Runs one command; true when the session is over. */
+  private async run(line: string): Promise<boolean> {
+    if (line === '') return false;
+    const sp = line.indexOf(' ');
+    const cmd = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+    const arg = sp < 0 ? '' : line.slice(sp + 1).trim();
+    if (cmd === 'AUTH') {
+      const token = this.control.adminToken;
+      if (token === null) {
+        if (this.authorized) return this.reply('OK');
+        return this.reply('ERR forbidden', true);
+      }
+      if (safeEqual(arg, token)) {
+        this.authorized = true;
+        return this.reply('OK');
+      }
+      return this.reply('ERR forbidden');
+    }
+    if (!this.authorized) {
+      // Without a token there is no way to become authorized: end the session.
+      return this.reply('ERR forbidden', this.control.adminToken === null);
+    }
+    switch (cmd) {
+      case 'RELOAD': {
+        const report = await this.control.reload();
+        return this.reply(formatReload(report));
+      }
+      case 'STATUS':
+        return this.reply(`OK ${JSON.stringify(this.control.status())}`);
+      case 'CLOSE':
+        return this.reply('OK bye', true);
+      case 'SHUTDOWN':
+        this.reply('OK shutting down', true);
+        this.control.shutdown('SHUTDOWN command');
+        return true;
+      default:
+        return this.reply(`ERR unknown command ${JSON.stringify(cmd.slice(0, 64))} (RELOAD, STATUS, CLOSE, SHUTDOWN, AUTH)`);
+    }
+  }
+
+  private reply(text: string, end = false): boolean {
+    if (this.closed) return true;
+    if (end) this.socket.end(text + '\n');
+    else this.socket.write(text + '\n');
+    return end;
+  }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/** Named errors, each with a stable `code` (documented in docs/errors.md). */
+
+export class HrmrError extends Error {
+  override name = 'HrmrError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A module's default export does not fit the contract. */
+export class ModuleShapeError extends HrmrError {
+  override name = 'ModuleShapeError';
+  constructor(
+    readonly module: string,
+    readonly problems: string[],
+  ) {
+    super('HRMR_MODULE_SHAPE', problems.join('; '));
+  }
+}
+
+/** A module failed to import (syntax error, missing dependency, top-level throw). */
+export class ModuleImportError extends HrmrError {
+  override name = 'ModuleImportError';
+  constructor(
+    readonly module: string,
+    cause: unknown,
+  ) {
+    super('HRMR_MODULE_IMPORT', `import failed: ${firstLine(cause)}`);
+    this.cause = cause;
+  }
+}
+
+/** A module's setup() threw or rejected. */
+export class ModuleSetupError extends HrmrError {
+  override name = 'ModuleSetupError';
+  constructor(
+    readonly module: string,
+    cause: unknown,
+  ) {
+    super('HRMR_MODULE_SETUP', `setup failed: ${firstLine(cause)}`);
+    this.cause = cause;
+  }
+}
+
+/** Two modules claim the same prefix; the later in name order loses it. */
+export class RouteConflictError extends HrmrError {
+  override name = 'RouteConflictError';
+  constructor(
+    readonly module: string,
+    readonly prefix: string,
+    readonly owner: string,
+  ) {
+    super('HRMR_ROUTE_CONFLICT', `prefix ${prefix} of ${module} is already claimed by ${owner}`);
+  }
+}
+
+/** Bad command-line value; the CLI exits with status 2. */
+export class UsageError extends HrmrError {
+  override name = 'UsageError';
+  constructor(message: string) {
+    super('HRMR_USAGE', message);
+  }
+}
+
+export function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
+  return line.trim();
+}

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * The module registry: which version of each module serves, and RELOAD.
+ *
+ * A reload rescans the modules folder, loads new files, reloads changed ones
+ * (by content hash) and unloads deleted ones. While a module is swapped its
+ * slot is marked `swapping` (the router answers 503 or, in graceful mode,
+ * keeps the old version serving). A module that fails to import or set up
+ * keeps its previous version. Reloads are serialized.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { firstLine, ModuleImportError, ModuleSetupError, type RouteConflictError } from '../errors.ts';
+import type { PrefixTable } from '../router/prefix-table.ts';
+import { adminPrefixes } from '../admin/reserved.ts';
+import { buildRouteTable, type RouteTarget, type SlotView } from './route-table.ts';
+import { SnapshotStore } from './snapshot.ts';
+import { validateModule } from './validate.ts';
+import { ModuleVersion, type VersionInfo } from './version.ts';
+
+/** Work other parts do when a version goes live or is purged (the worker pool). */
+export interface VersionHooks {
+  /** Must resolve before the version serves; a rejection fails its load. */
+  prepare(v: ModuleVersion): Promise<void>;
+  /** After dispose on the main thread. */
+  purge(v: ModuleVersion): Promise<void>;
+}
+
+export interface RegistryOptions {
+  dir: string;
+  drainTimeoutMs: number;
+  log: Logger;
+  /** Config for a module by name. */
+  config(name: string): Readonly<Record<string, string>>;
+  hooks?: VersionHooks;
+}
+
+export interface ModuleFailure {
+  module: string;
+  error: string;
+}
+
+export interface ReloadReport {
+  ok: boolean;
+  /** Modules serving after the reload. */
+  modules: number;
+  loaded: string[];
+  reloaded: string[];
+  unloaded: string[];
+  failed: ModuleFailure[];
+  conflicts: string[];
+  ms: number;
+}
+
+class Slot implements SlotView {
+  current: ModuleVersion | null = null;
+  swapping = false;
+  /** Versions retired but still draining. */
+  readonly draining = new Set<ModuleVersion>();
+  constructor(
+    readonly key: string,
+    readonly file: string,
+  ) {}
+}
+
+const MODULE_FILE = /^[^.].*\.m?js$/;
+
+export class ModuleRegistry {
+  private readonly slots = new Map<string, Slot>();
+  private readonly snapshots: SnapshotStore;
+  private readonly dir: string;
+  private loadCounter = 0;
+  private versionCounter = new Map<string, number>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private _table: PrefixTable<RouteTarget>;
+  private _conflicts: RouteConflictError[] = [];
+  reloads = 0;
+
+  constructor(private readonly opts: RegistryOptions) {
+    this.dir = resolve(opts.dir);
+    this.snapshots = new SnapshotStore(this.dir);
+    this._table = buildRouteTable([], adminPrefixes()).table;
+  }
+
+  /** The table new connections are routed with. Replaced whole on every change. */
+  get table(): PrefixTable<RouteTarget> {
+    return this._table;
+  }
+
+  get conflicts(): readonly RouteConflictError[] {
+    return this._conflicts;
+  }
+
+  /**
+   * Rescans and swaps. `only` limits the work to those module file names
+   * (watch mode); others are left as they are.
+   */
+  reload(only?: readonly string[]): Promise<ReloadReport> {
+    const run = this.chain.then(() => this.doReload(only));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async doReload(only?: readonly string[]): Promise<ReloadReport> {
+    const started = performance.now();
+    const report: ReloadReport = { ok: true, modules: 0, loaded: [], reloaded: [], unloaded: [], failed: [], conflicts: [], ms: 0 };
+    const files = this.scan(report);
+    const wanted = only ? new Set(only) : null;
+
+    // Deleted files: unload.
+    for (const [key, slot] of this.slots) {
+      if (files.has(key) || (wanted && !wanted.has(key))) continue;
+      this.slots.delete(key);
+      if (slot.current) {
+        report.unloaded.push(slot.current.name);
+        this.retire(slot, slot.current);
+        this.opts.log.info({ module: slot.current.name, version: slot.current.number }, 'module unloaded');
+      }
+    }
+    this.rebuildTable();
+
+    const jobs: Promise<void>[] = [];
+    for (const [key, file] of files) {
+      if (wanted && !wanted.has(key)) continue;
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(file);
+      } catch (err) {
+        report.failed.push({ module: key, error: `cannot read ${file}: ${firstLine(err)}` });
+        continue;
+      }
+      const hash = createHash('sha256').update(bytes).digest('hex');
+      let slot = this.slots.get(key);
+      if (slot?.current?.hash === hash) continue;
+      if (!slot) {
+        slot = new Slot(key, file);
+        this.slots.set(key, slot);
+      }
+      jobs.push(this.swap(slot, bytes, hash, report));
+    }
+    await Promise.all(jobs);
+
+    // Forget slots whose first load failed.
+    for (const [key, slot] of this.slots) if (!slot.current) this.slots.delete(key);
+
+    this.rebuildTable();
+    for (const c of this._conflicts) {
+      report.conflicts.push(c.message);
+      this.opts.log.warn({ module: c.module, prefix: c.prefix, owner: c.owner }, 'route conflict');
+    }
+    this.reloads++;
+    report.modules = [...this.slots.values()].filter((s) => s.current).length;
+    report.ok = report.failed.length === 0;
+    report.ms = Math.round(performance.now() - started);
+    return report;
+  }
+
+  private scan(report: ReloadReport): Map<string, string> {
+    const files = new Map<string, string>();
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (err) {
+      report.failed.push({ module: '(modules folder)', error: firstLine(err) });
+      return files;
+    }
+    for (const n of names.sort()) {
+      if (!MODULE_FILE.test(n)) continue;
+      const file = join(this.dir, n);
+      try {
+        if (!statSync(file).isFile()) continue;
+      } catch {
+        continue;
+      }
+      const key = n.replace(/\.m?js$/, '');
+      // modules/x.mjs wins over a stray modules/x.js.
+      if (!files.has(key) || n.endsWith('.mjs')) files.set(key, file);
+    }
+    return files;
+  }
+
+  private async swap(slot: Slot, bytes: Buffer, hash: string, report: ReloadReport): Promise<void> {
+    const log = this.opts.log;
+    const old = slot.current;
+    const key = slot.key;
+    slot.swapping = old !== null;
+    const load = ++this.loadCounter;
+    const snap = this.snapshots.save(slot.file, bytes, hash, load);
+    let version: ModuleVersion | null = null;
+    try {
+      let exported: unknown;
+      try {
+        const mod = (await import(snap.url)) as { default?: unknown };
+        exported = mod.default;
+      } catch (err) {
+        throw new ModuleImportError(key, err);
+      }
+      const spec = validateModule(exported, key);
+      const clash = [...this.slots.values()].find((s) => s !== slot && s.current?.name === spec.name);
+      if (clash) throw new ModuleImportError(key, new Error(`module name "${spec.name}" is already used by ${basename(clash.file)}`));
+      const number = (this.versionCounter.get(spec.name) ?? 0) + 1;
+      const config = this.opts.config(spec.name);
+      version = new ModuleVersion(slot.file, number, hash, snap.url, spec, config, log.child({ module: spec.name, version: number }));
+      const v = version;
+      try {
+        await spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0 });
+      } catch (err) {
+        throw new ModuleSetupError(spec.name, err);
+      }
+      try {
+        await this.opts.hooks?.prepare(v);
+      } catch (err) {
+        // setup ran: undo it.
+        await Promise.resolve(spec.dispose?.()).catch(() => undefined);
+        throw err;
+      }
+      this.versionCounter.set(spec.name, number);
+      v.onPurge = async () => {
+        await this.opts.hooks?.purge(v);
+        this.snapshots.remove(snap.path);
+        slot.draining.delete(v);
+      };
+      v.state = 'live';
+      slot.current = v;
+      // New connections go to the new version from this moment on.
+      this.rebuildTable();
+      if (old) this.retire(slot, old);
+      (old ? report.reloaded : report.loaded).push(spec.name);
+      log.info({ module: spec.name, version: number, file: slot.file, routes: spec.routes.map((r) => r.label) }, old ? 'module reloaded' : 'module loaded');
+    } catch (err) {
+      this.snapshots.remove(snap.path);
+      const name = old?.name ?? key;
+      const message = err instanceof Error ? err.message : String(err);
+      report.failed.push({ module: name, error: message });
+      log.error({ module: name, err }, old ? 'module reload failed; previous version keeps serving' : 'module load failed');
+    } finally {
+      slot.swapping = false;
+    }
+  }
+
+  private retire(slot: Slot, v: ModuleVersion): void {
+    slot.draining.add(v);
+    void v.retire(this.opts.drainTimeoutMs);
+  }
+
+  private rebuildTable(): void {
+    const { table, conflicts } = buildRouteTable(this.slots.values(), adminPrefixes());
+    this._table = table;
+    this._conflicts = conflicts;
+  }
+
+  /** Retires every version (SHUTDOWN); resolves when all are disposed. */
+  async retireAll(drainMs: number): Promise<void> {
+    const all: Promise<void>[] = [];
+    for (const slot of this.slots.values()) {
+      if (slot.current) all.push(slot.current.retire(drainMs));
+      for (const v of slot.draining) all.push(v.retire(drainMs));
+    }
+    this.slots.clear();
+    this.rebuildTable();
+    await Promise.all(all);
+  }
+
+  /** Per-module state for STATUS. */
+  status(): Array<{ name: string; file: string; version: number; hash: string; swapping: boolean; connections: number; routes: unknown[]; draining: VersionInfo[] }> {
+    const out = [];
+    for (const slot of [...this.slots.values()].sort((a, b) => (a.key < b.key ? -1 : 1))) {
+      const v = slot.current;
+      if (!v) continue;
+      out.push({
+        name: v.name,
+        file: basename(slot.file),
+        version: v.number,
+        hash: v.hash.slice(0, 12),
+        swapping: slot.swapping,
+        connections: v.connections.size,
+        routes: v.spec.routes.map((r) => ({ prefix: r.label, kind: r.kind, ...(r.kind === 'message' ? { framing: r.framing, pool: r.pool } : {}), connections: v.routeConnections[r.index] })),
+        draining: [...slot.draining].map((d) => d.info()),
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * One loaded version of a module. Erlang-style: a version that is replaced
+ * keeps its open connections until they close (or the drain timeout closes
+ * them); only then does its `dispose` run.
+ */
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ModuleSpec } from './validate.ts';
+
+export type VersionState = 'loading' | 'live' | 'retired' | 'disposed';
+
+export interface VersionInfo {
+  version: number;
+  state: VersionState;
+  connections: number;
+}
+
+export class ModuleVersion {
+  state: VersionState = 'loading';
+  readonly connections = new Set<Socket>();
+  /** Open connections per route index, for per-route maxConnections. */
+  readonly routeConnections: number[];
+  private drainTimer: NodeJS.Timeout | null = null;
+  private disposed: Promise<void> | null = null;
+  private resolveDisposed: (() => void) | null = null;
+  /** Extra work when the version is purged (pool workers, snapshot file). */
+  onPurge: (() => void | Promise<void>) | null = null;
+
+  constructor(
+    readonly file: string,
+    readonly number: number,
+    readonly hash: string,
+    readonly url: string,
+    readonly spec: ModuleSpec,
+    readonly config: Readonly<Record<string, string>>,
+    readonly log: Logger,
+  ) {
+    this.routeConnections = spec.routes.map(() => 0);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** Binds a socket to this version until it closes. */
+  attach(socket: Socket, routeIndex: number): void {
+    this.connections.add(socket);
+    this.routeConnections[routeIndex]!++;
+    socket.once('close', () => {
+      this.connections.delete(socket);
+      this.routeConnections[routeIndex]!--;
+      if (this.connections.size === 0 && this.state === 'retired') void this.purge();
+    });
+  }
+
+  /**
+   * Takes the version out of service. Resolves once it is disposed: at once
+   * with no connections, else when the last one closes or `drainMs` passes
+   * (then the rest are destroyed).
+   */
+  retire(drainMs: number): Promise<void> {
+    if (this.disposed) return this.disposed;
+    this.state = 'retired';
+    this.disposed = new Promise((r) => (this.resolveDisposed = r));
+    if (this.connections.size === 0) void this.purge();
+    else {
+      this.drainTimer = setTimeout(() => {
+        this.log.warn({ connections: this.connections.size }, 'drain timeout: closing old connections');
+        for (const s of this.connections) s.destroy();
+      }, drainMs);
+      this.drainTimer.unref();
+    }
+    return this.disposed;
+  }
+
+  private async purge(): Promise<void> {
+    if (this.state === 'disposed') return;
+    this.state = 'disposed';
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    try {
+      await this.spec.dispose?.();
+    } catch (err) {
+      this.log.error({ err }, 'dispose failed');
+    }
+    try {
+      await this.onPurge?.();
+    } catch (err) {
+      this.log.error({ err }, 'purge failed');
+    }
+    this.log.debug('version disposed');
+    this.resolveDisposed?.();
+  }
+
+  info(): VersionInfo {
+    return { version: this.number, state: this.state, connections: this.connections.size };
+  }
+}

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * Drives a message route on one socket: frames the stream, calls the handler
+ * per message, and writes replies back in message order even when handlers
+ * finish out of order. Respects back-pressure both ways: it stops reading
+ * while the socket's write buffer is full or too many replies are pending.
+ */
+import type { Socket } from 'node:net';
+import type { Reply } from '../../shared/index.ts';
+import { LineFramer, MAX_LINE } from './line-framer.ts';
+
+export type Invoke = (msg: Buffer) => Reply | Promise<Reply>;
+
+export interface MessageSessionOptions {
+  framing: 'line' | 'whole';
+  /** Largest message for 'whole' framing. */
+  maxWhole: number;
+  /** Most replies awaited at once before reading pauses. */
+  maxPending: number;
+  /** Told about handler failures (for logging); the session itself writes ERR and closes. */
+  onError(err: unknown): void;
+  /** Called once when the session is done with the socket (ended or destroyed). */
+  onDone?(): void;
+}
+
+interface Slot {
+  done: boolean;
+  value: Reply;
+  error: unknown;
+}
+
+const NO_ERROR = Symbol('none');
+
+export class MessageSession {
+  private readonly framer: LineFramer | null;
+  private readonly queue: Slot[] = [];
+  private whole: Buffer[] | null = null;
+  private wholeBytes = 0;
+  private clientEnded = false;
+  private closing = false;
+  private paused = false;
+  private draining = false;
+  private readonly onLine = (line: Buffer): boolean => this.handle(line);
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly invoke: Invoke,
+    private readonly opts: MessageSessionOptions,
+  ) {
+    this.framer = opts.framing === 'line' ? new LineFramer(MAX_LINE) : null;
+    if (opts.framing === 'whole') this.whole = [];
+  }
+
+  /** Starts with the peeked bytes; `ended` if the client already half-closed. */
+  start(initial: Buffer | null, ended: boolean): void {
+    const s = this.socket;
+    s.on('close', () => {
+      this.closing = true;
+      this.queue.length = 0;
+    });
+    if (initial !== null) this.onData(initial);
+    if (ended) this.onEnd();
+    else if (!this.closing) {
+      s.on('data', (c: Buffer) => this.onData(c));
+      s.on('end', () => this.onEnd());
+      s.on('drain', () => this.maybeResume());
+      if (!this.paused) s.resume();
+    }
+  }
+
+  /** Stop taking messages; finish the pending ones, then end the connection. */
+  drain(): void {
+    if (this.draining || this.closing) return;
+    this.draining = true;
+    this.socket.pause();
+    this.socket.removeAllListeners('data');
+    if (this.queue.length === 0) this.finish();
+  }
+
+  get pendingReplies(): number {
+    return this.queue.length;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing || this.draining) return;
+    if (this.framer !== null) {
+      const s = this.socket;
+      s.cork();
+      try {
+        this.framer.push(chunk, this.onLine);
+      } catch (err) {
+        // LineTooLongError from the framer; handler errors are caught in handle().
+        this.fail(err);
+      }
+      s.uncork();
+    } else {
+      this.wholeBytes += chunk.length;
+      if (this.wholeBytes > this.opts.maxWhole) return this.fail(new Error(`message too large (over ${this.opts.maxWhole} bytes)`));
+      this.whole!.push(chunk);
+    }
+  }
+
+  private onEnd(): void {
+    if (this.closing) return;
+    this.clientEnded = true;
+    if (this.framer !== null) {
+      // An unterminated last line is still a message: nothing the client sent is dropped.
+      const rest = this.framer.pending;
+      if (rest > 0 && !this.draining) this.framer.push(Buffer.from('\n'), this.onLine);
+    } else if (!this.draining) {
+      const w = this.whole!;
+      this.whole = null;
+      this.handle(w.length === 1 ? w[0]! : Buffer.concat(w, this.wholeBytes));
+    }
+    if (this.queue.length === 0) this.finish();
+  }
+
+  /** Runs the handler for one message. Returns false to stop framing. */
+  private handle(msg: Buffer): boolean {
+    if (this.closing) return false;
+    let out: Reply | Promise<Reply>;
+    try {
+      out = this.invoke(msg);
+    } catch (err) {
+      out = Promise.reject(err);
+    }
+    if (out instanceof Promise) {
+      const slot: Slot = { done: false, value: undefined, error: NO_ERROR };
+      this.queue.push(slot);
+      out.then(
+        (v) => this.settle(slot, v, NO_ERROR),
+        (e) => this.settle(slot, undefined, e ?? new Error('rejected')),
+      );
+      if (this.queue.length >= this.opts.maxPending) this.pauseReading();
+    } else if (this.queue.length === 0) {
+      this.write(out);
+    } else {
+      this.queue.push({ done: true, value: out, error: NO_ERROR });
+    }
+    return !this.closing;
+  }
+
+  private settle(slot: Slot, value: Reply, error: unknown): void {
+    if (this.closing) return;
+    slot.done = true;
+    slot.value = value;
+    slot.error = error;
+    if (this.queue[0] !== slot) return;
+    const s = this.socket;
+    s.cork();
+    while (this.queue.length > 0 && this.queue[0]!.done) {
+      const head = this.queue.shift()!;
+      if (head.error !== NO_ERROR) {
+        s.uncork();
+        return this.fail(head.error);
+      }
+      this.write(head.value);
+    }
+    s.uncork();
+    if (this.queue.length === 0 && (this.clientEnded || this.draining)) this.finish();
+    else this.maybeResume();
+  }
+
+  private write(reply: Reply): void {
+    if (reply == null) return;
+    if (typeof reply !== 'string' && !(reply instanceof Uint8Array)) {
+      return this.fail(new TypeError(`handler returned ${typeof reply}, expected string, Uint8Array, null or undefined`));
+    }
+    if (!this.socket.write(reply)) this.pauseReading();
+    if (this.framer === null) this.finish();
+  }
+
+  private pauseReading(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  private maybeResume(): void {
+    if (!this.paused || this.closing || this.draining) return;
+    if (this.socket.writableNeedDrain || this.queue.length >= this.opts.maxPending) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  /** Writes `ERR <message>` and closes: only this connection is affected. */
+  private fail(err: unknown): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.queue.length = 0;
+    this.opts.onError(err);
+    const text = err instanceof Error ? err.message : String(err);
+    this.socket.end(`ERR ${text.replace(/[\r\n]+/g, ' ')}\n`);
+    this.opts.onDone?.();
+  }
+
+  private finish(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.socket.end();
+    this.opts.onDone?.();
+  }
+}

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * The hrmr server: accepts connections, peeks, and hands each one to its
+ * route (admin session, stream handler or message session). Composes the
+ * prefix table (from the registry), the admin commands and the pool; owns
+ * connection limits and graceful shutdown.
+ */
+import net, { type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Reply } from '../shared/index.ts';
+import { AdminSession, formatReload, type AdminControl } from './admin/session.ts';
+import { ConnectionContext } from './modules/context.ts';
+import { ModuleRegistry, type ReloadReport, type VersionHooks } from './modules/registry.ts';
+import type { RouteTarget } from './modules/route-table.ts';
+import type { CompiledRoute } from './modules/validate.ts';
+import type { ModuleVersion } from './modules/version.ts';
+import { MessageSession, type Invoke } from './router/message-session.ts';
+import { giveBack, peek, PeekOutcome } from './router/peek.ts';
+import type { PrefixEntry } from './router/prefix-table.ts';
+import { endWith, ERR_BUSY, ERR_NO_ROUTE, HTTP_503 } from './router/responses.ts';
+
+export interface ServerOptions {
+  port: number;
+  host: string;
+  modulesDir: string;
+  peekTimeoutMs: number;
+  maxPeek: number;
+  drainTimeoutMs: number;
+  adminToken: string | null;
+  maxConnections: number;
+  /** 0 = off. */
+  idleTimeoutMs: number;
+  /** '503': new connections to a module being swapped get 503; 'graceful': the old version serves until the new one is ready. */
+  reloadMode: '503' | 'graceful';
+  /** Largest message for 'whole' framing. */
+  maxMessage: number;
+  config: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  log: Logger;
+  /** Called once a shutdown has completed (the CLI exits 0 here). */
+  onStopped?: () => void;
+}
+
+/** What the server needs from a worker pool (see src/pool/). */
+export interface MessagePool {
+  readonly hooks: VersionHooks;
+  run(version: ModuleVersion, route: CompiledRoute, msg: Buffer, ctx: ConnectionContext): Promise<Reply>;
+  status(): unknown;
+  close(drainMs: number): Promise<void>;
+}
+
+const EMPTY_CONFIG: Readonly<Record<string, string>> = Object.freeze({});
+const MAX_PENDING_REPLIES = 1024;
+
+export class HrmrServer implements AdminControl {
+  readonly registry: ModuleRegistry;
+  private readonly server: net.Server;
+  private readonly sockets = new Set<Socket>();
+  /** Connections not routed yet: closed at once on shutdown (nothing is in flight on them). */
+  private readonly peeking = new Set<Socket>();
+  private readonly sessions = new Set<MessageSession>();
+  private readonly admins = new Set<Socket>();
+  private shutdownPromise: Promise<void> | null = null;
+  private readonly limits: { timeoutMs: number; maxBytes: number };
+  private readonly getTable: () => ModuleRegistry['table'];
+  private readonly started = Date.now();
+  private rejected = { maxConnections: 0, routeMaxConnections: 0, noRoute: 0, peekTimeout: 0, reloading: 0 };
+  private accepted = 0;
+  port = 0;
+
+  constructor(
+    private readonly opts: ServerOptions,
+    private readonly pool: MessagePool | null = null,
+  ) {
+    this.registry = new ModuleRegistry({
+      dir: opts.modulesDir,
+      drainTimeoutMs: opts.drainTimeoutMs,
+      log: opts.log,
+      config: (name) => opts.config.get(name) ?? EMPTY_CONFIG,
+      ...(pool ? { hooks: pool.hooks } : {}),
+    });
+    this.limits = { timeoutMs: opts.peekTimeoutMs, maxBytes: opts.maxPeek };
+    this.getTable = () => this.registry.table;
+    // allowHalfOpen: 'whole' framing reads until the client half-closes; every other route ends its side itself.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
+  }
+
+  get adminToken(): string | null {
+    return this.opts.adminToken;
+  }
+
+  /** Loads the modules and listens. Rejects if the port cannot be bound. */
+  async start(): Promise<number> {
+    const report = await this.registry.reload();
+    if (!report.ok) this.opts.log.warn({ failed: report.failed }, 'some modules failed to load; the rest are serving');
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ port: this.opts.port, host: this.opts.host, backlog: 4096 }, () => {
+        this.server.removeListener('error', onError);
+        resolve();
+      });
+    });
+    this.server.on('error', (err) => this.opts.log.error({ err }, 'server error'));
+    const addr = this.server.address() as net.AddressInfo;
+    this.port = addr.port;
+    this.opts.log.info({ host: addr.address, port: addr.port, modules: report.modules, reloadMode: this.opts.reloadMode }, 'listening');
+    return addr.port;
+  }
+
+  async reload(only?: readonly string[]): Promise<ReloadReport> {
+    const report = await this.registry.reload(only);
+    this.opts.log.info({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
+    return report;
+  }
+
+  private onConnection(socket: Socket): void {
+    socket.on('error', onSocketError);
+    if (this.shutdownPromise) {
+      socket.destroy();
+      return;
+    }
+    this.accepted++;
+    if (this.sockets.size >= this.opts.maxConnections) {
+      this.rejected.maxConnections++;
+      endWith(socket, ERR_BUSY);
+      return;
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    this.peeking.add(socket);
+    peek(socket, this.getTable, this.limits, (outcome, entry, data, ended) => this.onPeeked(socket, outcome, entry, data, ended));
+  }
+
+  private onPeeked(socket: Socket, outcome: PeekOutcome, entry: PrefixEntry<RouteTarget> | null, data: Buffer | null, ended: boolean): void {
+    this.peeking.delete(socket);
+    if (outcome !== PeekOutcome.Routed || entry === null) {
+      if (outcome === PeekOutcome.Closed || data === null) {
+        if (outcome === PeekOutcome.Timeout) this.rejected.peekTimeout++;
+        socket.destroy();
+      } else {
+        if (outcome === PeekOutcome.Timeout) this.rejected.peekTimeout++;
+        else this.rejected.noRoute++;
+        endWith(socket, ERR_NO_ROUTE);
+      }
+      return;
+    }
+    if (this.shutdownPromise) {
+      socket.destroy();
+      return;
+    }
+    const target = entry.target;
+    if (target.kind === 'admin') {
+      this.admins.add(socket);
+      socket.once('close', () => this.admins.delete(socket));
+      new AdminSession(socket, this).start(data, ended);
+      return;
+    }
+    const { slot, route } = target;
+    const version = this.opts.reloadMode === 'graceful' || !slot.swapping ? target.version : null;
+    if (version === null || version.state !== 'live') {
+      this.rejected.reloading++;
+      endWith(socket, HTTP_503);
+      return;
+    }
+    if (version.routeConnections[route.index]! >= route.maxConnections) {
+      this.rejected.routeMaxConnections++;
+      endWith(socket, ERR_BUSY);
+      return;
+    }
+    version.attach(socket, route.index);
+    const idle = route.idleTimeout ?? this.opts.idleTimeoutMs;
+    if (idle > 0) socket.setTimeout(idle, () => socket.destroy());
+    const ctx = new ConnectionContext(version.name, version.number, socket.remoteAddress ?? '', socket.remotePort ?? 0, version.config, version.log);
+
+    if (route.kind === 'stream') {
+      if (ended) {
+        // The client half-closed before the route was decided; a stream handler can no longer see its 'end'.
+        socket.destroy();
+        return;
+      }
+      socket.allowHalfOpen = false;
+      giveBack(socket, data);
+      try {
+        route.connection!(socket, ctx);
+      } catch (err) {
+        version.log.error({ err, route: route.label }, 'connection handler threw');
+        socket.destroy();
+      }
+      return;
+    }
+
+    const invoke: Invoke =
+      route.pool && this.pool
+        ? (msg) => this.pool!.run(version, route, msg, ctx)
+        : (msg) => route.message!(msg, ctx);
+    const session: MessageSession = new MessageSession(socket, invoke, {
+      framing: route.framing,
+      maxWhole: this.opts.maxMessage,
+      maxPending: MAX_PENDING_REPLIES,
+      onError: (err) => version.log.warn({ err, route: route.label, peer: `${ctx.remoteAddress}:${ctx.remotePort}` }, 'message handler failed'),
+      onDone: () => this.sessions.delete(session),
+    });
+    this.sessions.add(session);
+    socket.once('close', () => this.sessions.delete(session));
+    session.start(data, ended);
+  }
+
+  status(): unknown {
+    return {
+      uptime: Math.round((Date.now() - this.started) / 1000),
+      port: this.port,
+      connections: this.sockets.size,
+      accepted: this.accepted,
+      rejected: this.rejected,
+      reloads: this.registry.reloads,
+      reloadMode: this.opts.reloadMode,
+      limits: { maxConnections: this.opts.maxConnections, idleTimeout: this.opts.idleTimeoutMs, peekTimeout: this.opts.peekTimeoutMs, maxPeek: this.opts.maxPeek },
+      modules: this.registry.status(),
+      conflicts: this.registry.conflicts.map((c) => c.message),
+      ...(this.pool ? { pool: this.pool.status() } : {}),
+      memory: { rss: process.memoryUsage.rss(), heapUsed: process.memoryUsage().heapUsed },
+    };
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, let in-flight messages and open
+   * connections finish (up to the drain timeout), dispose every module,
+   * close the pool. Resolves when all of that is done.
+   */
+  shutdown(reason: string): Promise<void> {
+    if (this.shutdownPromise) return this.shutdownPromise;
+    this.opts.log.info({ reason, connections: this.sockets.size }, 'shutting down');
+    this.shutdownPromise = this.doShutdown();
+    return this.shutdownPromise;
+  }
+
+  private async doShutdown(): Promise<void> {
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    for (const s of this.peeking) s.destroy();
+    for (const s of this.sessions) s.drain();
+    for (const s of this.admins) if (!s.writableEnded) s.end();
+    const deadline = Date.now() + this.opts.drainTimeoutMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (this.sockets.size > 0) {
+      this.opts.log.warn({ connections: this.sockets.size }, 'drain timeout: closing remaining connections');
+      for (const s of this.sockets) s.destroy();
+    }
+    await closed;
+    await this.registry.retireAll(0);
+    await this.pool?.close(Math.max(0, deadline - Date.now()));
+    this.opts.log.info('shutdown complete');
+    this.opts.onStopped?.();
+  }
+}
+
+function onSocketError(): void {
+  // ECONNRESET and friends: the 'close' that follows does the cleanup.
+}
