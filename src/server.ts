@@ -7,13 +7,11 @@
  */
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Reply } from '../shared/index.ts';
 import { AdminSession, formatReload, type AdminControl } from './admin/session.ts';
 import { ConnectionContext } from './modules/context.ts';
-import { ModuleRegistry, type ReloadReport, type VersionHooks } from './modules/registry.ts';
+import { ModuleRegistry, type ReloadReport } from './modules/registry.ts';
+import type { WorkerPool } from './pool/pool.ts';
 import type { RouteTarget } from './modules/route-table.ts';
-import type { CompiledRoute } from './modules/validate.ts';
-import type { ModuleVersion } from './modules/version.ts';
 import { MessageSession, type Invoke } from './router/message-session.ts';
 import { giveBack, peek, PeekOutcome } from './router/peek.ts';
 import type { PrefixEntry } from './router/prefix-table.ts';
@@ -40,14 +38,6 @@ export interface ServerOptions {
   onStopped?: () => void;
 }
 
-/** What the server needs from a worker pool (see src/pool/). */
-export interface MessagePool {
-  readonly hooks: VersionHooks;
-  run(version: ModuleVersion, route: CompiledRoute, msg: Buffer, ctx: ConnectionContext): Promise<Reply>;
-  status(): unknown;
-  close(drainMs: number): Promise<void>;
-}
-
 const EMPTY_CONFIG: Readonly<Record<string, string>> = Object.freeze({});
 const MAX_PENDING_REPLIES = 1024;
 
@@ -69,7 +59,7 @@ export class HrmrServer implements AdminControl {
 
   constructor(
     private readonly opts: ServerOptions,
-    private readonly pool: MessagePool | null = null,
+    private readonly pool: WorkerPool | null = null,
   ) {
     this.registry = new ModuleRegistry({
       dir: opts.modulesDir,
@@ -189,10 +179,12 @@ export class HrmrServer implements AdminControl {
       return;
     }
 
-    const invoke: Invoke =
-      route.pool && this.pool
-        ? (msg) => this.pool!.run(version, route, msg, ctx)
-        : (msg) => route.message!(msg, ctx);
+    let invoke: Invoke;
+    if (route.pool && this.pool) {
+      const pool = this.pool;
+      const gen = pool.acquire(socket);
+      invoke = (msg) => pool.run(gen, version, route, msg, ctx);
+    } else invoke = (msg) => route.message!(msg, ctx);
     const session: MessageSession = new MessageSession(socket, invoke, {
       framing: route.framing,
       maxWhole: this.opts.maxMessage,

@@ -1,14 +1,209 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * The worker pool for `pool: true` message routes, on piscina.
+ *
+ * Versions are tracked per generation (see generation.ts): each connection
+ * binds to the generation current when it was routed and keeps it until it
+ * closes, so old connections run old code. Preparing a new pool version
+ * starts a new generation and proves, before RELOAD answers, that a worker
+ * can import and set it up. Generations no longer current close when their
+ * last connection does.
+ */
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { MessagePool } from '../server.ts';
+import type { Reply } from '../../shared/index.ts';
+import type { ConnectionContext } from '../modules/context.ts';
+import type { VersionHooks } from '../modules/registry.ts';
+import type { CompiledRoute } from '../modules/validate.ts';
+import type { ModuleVersion } from '../modules/version.ts';
+import { PoolGeneration } from './generation.ts';
+import type { MessageTask, VersionRef } from './protocol.ts';
 
 export interface PoolOptions {
   threads: number;
+  /** 0 = no limit. */
   taskTimeoutMs: number;
   maxQueue: number;
   log: Logger;
+  /** Defaults to dist/worker.mjs next to the built CLI. */
+  workerFile?: string;
 }
 
-export function createPool(_o: PoolOptions): MessagePool | null {
-  return null;
+/** A pool error the session turns into `ERR <message>` (busy, timeout). */
+export class PoolTaskError extends Error {
+  override name = 'PoolTaskError';
+  constructor(
+    readonly code: 'busy' | 'timeout',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function hasPoolRoutes(v: ModuleVersion): boolean {
+  return v.spec.routes.some((r) => r.pool);
+}
+
+export class WorkerPool {
+  private current: PoolGeneration | null = null;
+  private readonly generations = new Set<PoolGeneration>();
+  private nextId = 1;
+  private completedClosed = 0;
+  private timeouts = 0;
+  private busy = 0;
+  private readonly workerFile: string;
+  private readonly refs = new WeakMap<ModuleVersion, VersionRef>();
+  private closed = false;
+
+  readonly hooks: VersionHooks = {
+    prepare: (v) => this.prepare(v),
+    purge: async (v) => {
+      // Its code may be loaded in the current generation's workers: retire that
+      // generation so they dispose it (with everything else) once idle.
+      if (hasPoolRoutes(v) && this.current && !this.current.fresh) this.retireCurrent();
+    },
+  };
+
+  constructor(private readonly opts: PoolOptions) {
+    this.workerFile = opts.workerFile ?? fileURLToPath(new URL('./worker.mjs', import.meta.url));
+  }
+
+  private ref(v: ModuleVersion): VersionRef {
+    let r = this.refs.get(v);
+    if (!r) this.refs.set(v, (r = { url: v.url, module: v.name, version: v.number, config: v.config }));
+    return r;
+  }
+
+  private newGeneration(): PoolGeneration {
+    const g = new PoolGeneration(this.nextId++, { workerFile: this.workerFile, threads: this.opts.threads });
+    this.generations.add(g);
+    g.piscina.on('error', (err: unknown) => this.opts.log.error({ err, generation: g.id }, 'pool worker error'));
+    this.opts.log.debug({ generation: g.id, threads: this.opts.threads }, 'pool generation started');
+    return g;
+  }
+
+  private retireCurrent(): void {
+    const g = this.current;
+    if (!g) return;
+    g.current = false;
+    this.current = null;
+    this.maybeClose(g);
+  }
+
+  private maybeClose(g: PoolGeneration): void {
+    if (g.current || g.refs > 0) return;
+    this.generations.delete(g);
+    void g.close(5000).then(() => {
+      this.completedClosed += g.piscina.completed;
+      this.opts.log.debug({ generation: g.id }, 'pool generation closed');
+    });
+  }
+
+  /** Called by the registry before a version serves. */
+  private async prepare(v: ModuleVersion): Promise<void> {
+    if (!hasPoolRoutes(v)) return;
+    const reuse = this.current !== null && this.current.fresh;
+    const g = reuse ? this.current! : this.newGeneration();
+    try {
+      const timeout = this.opts.taskTimeoutMs > 0 ? AbortSignal.timeout(Math.max(this.opts.taskTimeoutMs, 10_000)) : undefined;
+      await g.run({ op: 'load', v: this.ref(v) }, undefined, timeout);
+    } catch (err) {
+      if (!reuse) {
+        this.generations.delete(g);
+        void g.close(0);
+      } else {
+        this.retireCurrent();
+      }
+      throw new Error(`pool workers could not load it: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!reuse) {
+      const old = this.current;
+      this.current = g;
+      if (old) {
+        old.current = false;
+        this.maybeClose(old);
+      }
+    }
+  }
+
+  /** Binds a connection to the current generation until it closes. */
+  acquire(socket: Socket): PoolGeneration {
+    let g = this.current;
+    if (!g) g = this.current = this.newGeneration();
+    g.fresh = false;
+    g.refs++;
+    socket.once('close', () => {
+      g.refs--;
+      this.maybeClose(g);
+    });
+    return g;
+  }
+
+  run(g: PoolGeneration, version: ModuleVersion, route: CompiledRoute, msg: Buffer, ctx: ConnectionContext): Promise<Reply> {
+    // Our own bound: piscina does not count tasks with an abort signal against its maxQueue.
+    if (g.inFlight >= this.opts.threads + this.opts.maxQueue) {
+      this.busy++;
+      return Promise.reject(new PoolTaskError('busy', 'busy'));
+    }
+    // The message crosses by transfer; it is copied once only if it shares
+    // its memory with other data (a socket chunk holding several lines).
+    const own = msg.byteOffset === 0 && msg.byteLength === msg.buffer.byteLength && msg.buffer instanceof ArrayBuffer;
+    const bytes = own ? new Uint8Array(msg.buffer, 0, msg.byteLength) : new Uint8Array(msg);
+    const task: MessageTask = { op: 'msg', v: this.ref(version), route: route.index, msg: bytes, remoteAddress: ctx.remoteAddress, remotePort: ctx.remotePort };
+    const signal = this.opts.taskTimeoutMs > 0 ? AbortSignal.timeout(this.opts.taskTimeoutMs) : undefined;
+    return g.run(task, [bytes.buffer as ArrayBuffer], signal).then(
+      (r) => r as Reply,
+      (err: unknown) => {
+        const e = err as Error;
+        if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
+          this.timeouts++;
+          throw new PoolTaskError('timeout', 'timeout');
+        }
+        throw err;
+      },
+    );
+  }
+
+  status(): unknown {
+    let queued = 0;
+    let inFlight = 0;
+    let completed = this.completedClosed;
+    let threads = 0;
+    for (const g of this.generations) {
+      queued += g.piscina.queueSize;
+      inFlight += g.inFlight;
+      completed += g.piscina.completed;
+      threads += g.piscina.threads.length;
+    }
+    return {
+      threads: this.opts.threads,
+      liveThreads: threads,
+      generations: this.generations.size,
+      generation: this.current?.id ?? null,
+      queued,
+      running: Math.max(0, inFlight - queued),
+      completed,
+      timeouts: this.timeouts,
+      busy: this.busy,
+      maxQueue: this.opts.maxQueue,
+      taskTimeout: this.opts.taskTimeoutMs,
+    };
+  }
+
+  /** Waits for running tasks (up to `drainMs`), disposes in every worker, ends all generations. */
+  async close(drainMs: number): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const all = [...this.generations];
+    this.generations.clear();
+    this.current = null;
+    const deadline = Date.now() + drainMs;
+    while (all.some((g) => g.inFlight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await Promise.all(all.map((g) => (g.inFlight > 0 ? g.piscina.destroy() : g.close(1000))));
+  }
+}
+
+export function createPool(o: PoolOptions): WorkerPool {
+  return new WorkerPool(o);
 }

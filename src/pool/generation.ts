@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * One pool generation: a piscina instance whose workers serve the
+ * connections that started while it was current. A RELOAD of a pool module
+ * starts a new generation; the old one keeps serving its connections
+ * (old code for old connections) and is closed once the last one is gone,
+ * which also frees everything its workers imported.
+ */
+import { Piscina } from 'piscina';
+import type { DisposeTask, PoolTask } from './protocol.ts';
+
+export interface GenerationOptions {
+  workerFile: string;
+  threads: number;
+}
+
+export class PoolGeneration {
+  readonly piscina: Piscina<PoolTask, unknown>;
+  /** Connections bound to this generation. */
+  refs = 0;
+  /** No connection has used it yet: a later reload may reuse it instead of starting another. */
+  fresh = true;
+  current = true;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    readonly id: number,
+    private readonly opts: GenerationOptions,
+  ) {
+    this.piscina = new Piscina<PoolTask, unknown>({
+      filename: opts.workerFile,
+      minThreads: opts.threads,
+      maxThreads: opts.threads,
+      idleTimeout: Infinity,
+      concurrentTasksPerWorker: 1,
+      // Workers run an ordinary event loop between tasks, so timers and
+      // sockets opened by module code (a database handle's keep-alive) work.
+      atomics: 'disabled',
+      closeTimeout: 30_000,
+    });
+  }
+
+  /** Tasks submitted and not yet settled (queued or running). */
+  inFlight = 0;
+
+  run(task: PoolTask, transfer: ArrayBuffer[] | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+    this.inFlight++;
+    const p = this.piscina.run(task, { ...(transfer ? { transferList: transfer } : {}), ...(signal ? { signal } : {}) });
+    return p.finally(() => this.inFlight--);
+  }
+
+  /** Runs dispose for `urls` (or everything) in every worker. */
+  async disposeIn(urls: string[] | undefined, waitMs: number): Promise<void> {
+    const workers = this.opts.threads;
+    const barrier = new SharedArrayBuffer(4);
+    const tasks: Promise<unknown>[] = [];
+    for (let i = 0; i < workers; i++) {
+      const t: DisposeTask = { op: 'dispose', barrier, workers, waitMs, ...(urls ? { urls } : {}) };
+      tasks.push(this.piscina.run(t).catch(() => undefined));
+    }
+    await Promise.all(tasks);
+  }
+
+  /** Disposes everything in the workers, then ends them. Idempotent. */
+  close(waitMs: number): Promise<void> {
+    this.closing ??= (async () => {
+      await this.disposeIn(undefined, Math.min(waitMs, 5000));
+      await this.piscina.close().catch(() => this.piscina.destroy());
+    })();
+    return this.closing;
+  }
+}
