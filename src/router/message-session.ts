@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import type { Reply } from '../../shared/index.ts';
 import { LineFramer, MAX_LINE } from './line-framer.ts';
+import { endWith } from './responses.ts';
 
 export type Invoke = (msg: Buffer) => Reply | Promise<Reply>;
 
@@ -30,6 +31,7 @@ interface Slot {
 }
 
 const NO_ERROR = Symbol('none');
+const EMPTY = Buffer.alloc(0);
 
 export class MessageSession {
   private readonly framer: LineFramer | null;
@@ -190,14 +192,16 @@ export class MessageSession {
     this.queue.length = 0;
     this.opts.onError(err);
     const text = err instanceof Error ? err.message : String(err);
-    this.socket.end(`ERR ${text.replace(/[\r\n]+/g, ' ')}\n`);
+    endWith(this.socket, Buffer.from(`ERR ${text.replace(/[\r\n]+/g, ' ')}\n`));
     this.opts.onDone?.();
   }
 
   private finish(): void {
     if (this.closing) return;
     this.closing = true;
-    this.socket.end();
+    // A client that has not half-closed gets a bounded time to close after our FIN.
+    if (this.clientEnded) this.socket.end();
+    else endWith(this.socket, EMPTY);
     this.opts.onDone?.();
   }
 }
