@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * The static file server: an `http.Server` that is never listened on (the
+ * router hands it sockets), node's own parser, and a request handler whose
+ * hot path for a cached file is one map lookup, one statSync, a scan of the
+ * raw headers, `writeHead` with precomputed headers and `end(buffer)`.
+ */
+import { createReadStream } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { pipeline } from 'node:stream';
+import type { Logger } from 'pino';
+import type { HttpOptions } from './config.ts';
+import { ifRangeMatches, isNotModified, parseRange, pickEncoding } from './conditional.ts';
+import { dirname } from 'node:path';
+import { DirWatch } from './dir-watch.ts';
+import { baseHeaders, FileStore, isFresh, type Resource, type Variant } from './file-store.ts';
+import { rawPath, resolveUrlPath } from './url-path.ts';
+
+/** Most distinct request paths remembered (a bound against cache-filling with path spellings). */
+const MAX_KEYS = 10_000;
+const STREAM_CHUNK = 64 * 1024;
+const CLIENT_ERROR_LINGER_MS = 2000;
+
+const ALLOW = ['Allow', 'GET, HEAD'];
+const PLAIN = 'text/plain; charset=utf-8';
+
+/** Precomputed small bodies for error answers. */
+const BODIES = new Map<number, Buffer>();
+function bodyFor(status: number): Buffer {
+  let b = BODIES.get(status);
+  if (!b) BODIES.set(status, (b = Buffer.from(`${status} ${http.STATUS_CODES[status] ?? ''}\n`)));
+  return b;
+}
+
+/** The request headers the handler looks at, picked from rawHeaders without building `req.headers`. */
+interface Wanted {
+  host: boolean;
+  acceptEncoding: string | undefined;
+  ifNoneMatch: string | undefined;
+  ifModifiedSince: string | undefined;
+  range: string | undefined;
+  ifRange: string | undefined;
+}
+
+/** A cache entry; `watched`: a folder watcher invalidates it, so no stat per request. */
+interface Entry {
+  readonly r: Resource;
+  readonly watched: boolean;
+  readonly dirs: readonly string[];
+}
+
+function eq(name: string, lower: string): boolean {
+  return name === lower || name.toLowerCase() === lower;
+}
+
+export class StaticServer {
+  readonly server: http.Server;
+  readonly store: FileStore;
+  private readonly cache = new Map<string, Entry>();
+  private readonly watch: DirWatch | null;
+  private cachedBytes = 0;
+  private readonly logLevel: Exclude<HttpOptions['accessLog'], 'off'> | null;
+  /** Reused for every request: serve() is synchronous up to the point it reads it. */
+  private readonly wanted: Wanted = { host: false, acceptEncoding: undefined, ifNoneMatch: undefined, ifModifiedSince: undefined, range: undefined, ifRange: undefined };
+
+  constructor(
+    private readonly opts: HttpOptions,
+    private readonly log: Logger,
+  ) {
+    this.store = new FileStore(opts.root, opts.cacheMaxFile);
+    this.watch = opts.cacheCheck === 'watch' ? new DirWatch((keys) => this.onStale(keys)) : null;
+    this.logLevel = opts.accessLog !== 'off' && log.isLevelEnabled(opts.accessLog) ? opts.accessLog : null;
+    this.server = http.createServer({ maxHeaderSize: opts.maxHeaderSize, requireHostHeader: false, connectionsCheckingInterval: Math.min(2000, Math.max(100, opts.headersTimeout / 4)) }, this.logLevel === null ? (req, res) => void this.serve(req, res) : (req, res) => this.serveLogged(req, res));
+    this.server.keepAliveTimeout = opts.keepAliveTimeout;
+    this.server.headersTimeout = opts.headersTimeout;
+    this.server.requestTimeout = Math.max(60_000, opts.headersTimeout);
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+    // The server never listens (sockets come from the router), so the timer that
+    // enforces headersTimeout/requestTimeout (slow-loris defence) is started
+    // by hand; close() stops it.
+    this.server.emit('listening');
+  }
+
+  /** Takes a socket from the router; every byte from byte 0 is still readable. */
+  accept(socket: Socket): void {
+    this.server.emit('connection', socket);
+  }
+
+  /** Stops the timers and closes every connection still open. */
+  close(): void {
+    this.server.close(() => undefined);
+    this.server.closeAllConnections();
+    this.server.removeAllListeners();
+    this.watch?.close();
+    this.cache.clear();
+    this.cachedBytes = 0;
+  }
+
+  private serveLogged(req: IncomingMessage, res: ServerResponse): void {
+    const t0 = performance.now();
+    const bytes = this.serve(req, res);
+    res.once('close', () => {
+      this.log[this.logLevel!](
+        { method: req.method, path: req.url, status: res.statusCode, bytes: res.writableFinished ? bytes : -1, ms: Math.round((performance.now() - t0) * 100) / 100, peer: req.socket.remoteAddress },
+        'http',
+      );
+    });
+  }
+
+  /** Answers one request; returns the body bytes it sends (for the access log). */
+  private serve(req: IncomingMessage, res: ServerResponse): number {
+    const method = req.method;
+    const head = method === 'HEAD';
+    if (method !== 'GET' && !head) return this.simple(res, 405, false, ALLOW);
+    const url = req.url!;
+    const key = rawPath(url);
+    const w = this.readHeaders(req.rawHeaders);
+    // HTTP/0.9 (no version) and HTTP/1.1 without Host are malformed here (node's own Host check answers with a chunked body; this keeps 400s alike).
+    if (req.httpVersionMajor !== 1 || (!w.host && req.httpVersionMinor === 1)) return this.simple(res, 400, head);
+
+    const e = this.cache.get(key);
+    let r: Resource | undefined;
+    let v: Variant | undefined;
+    if (e !== undefined) {
+      v = choose(e.r, w.acceptEncoding);
+      if (e.watched || isFresh(v)) r = e.r;
+      else this.forget(key);
+    }
+    if (r === undefined) {
+      const p = resolveUrlPath(url);
+      if (p.status !== 0) return this.simple(res, p.status, head, p.status === 400 ? undefined : null);
+      const found = this.store.lookup(p.segments, p.trailingSlash);
+      if (found.kind === 'missing') return this.simple(res, 404, head);
+      if (found.kind === 'redirect') return this.redirect(res, found.location, url, head);
+      r = found.resource;
+      this.remember(key, r);
+      v = choose(r, w.acceptEncoding);
+    }
+    v = v!;
+
+    if (w.ifNoneMatch === undefined && w.ifModifiedSince === undefined && w.range === undefined) {
+      // The hot path.
+      res.writeHead(200, v.headers as string[]);
+      if (head) {
+        res.end();
+        return 0;
+      }
+      if (v.body !== null) {
+        res.end(v.body);
+        return v.size;
+      }
+      return this.stream(res, v, 0, v.size - 1);
+    }
+    return this.conditional(res, v, w, head);
+  }
+
+  private conditional(res: ServerResponse, v: Variant, w: Wanted, head: boolean): number {
+    if (isNotModified(w.ifNoneMatch, w.ifModifiedSince, v.etag, v.mtimeMs)) {
+      const h = ['ETag', v.etag, 'Last-Modified', v.lastModified];
+      if (v.vary) h.push('Vary', 'Accept-Encoding');
+      res.writeHead(304, h);
+      res.end();
+      return 0;
+    }
+    if (w.range !== undefined && (w.ifRange === undefined || ifRangeMatches(w.ifRange, v.etag, v.lastModified))) {
+      const range = parseRange(w.range, v.size);
+      if (range === 'unsatisfiable') return this.simple(res, 416, head, ['Content-Range', `bytes */${v.size}`, 'Accept-Ranges', 'bytes']);
+      if (range !== null) {
+        const len = range.end - range.start + 1;
+        const h = baseHeaders(v);
+        h.push('Content-Range', `bytes ${range.start}-${range.end}/${v.size}`, 'Content-Length', String(len));
+        res.writeHead(206, h);
+        if (head) {
+          res.end();
+          return 0;
+        }
+        if (v.body !== null) {
+          res.end(v.body.subarray(range.start, range.end + 1));
+          return len;
+        }
+        return this.stream(res, v, range.start, range.end);
+      }
+    }
+    res.writeHead(200, v.headers as string[]);
+    if (head) {
+      res.end();
+      return 0;
+    }
+    if (v.body !== null) {
+      res.end(v.body);
+      return v.size;
+    }
+    return this.stream(res, v, 0, v.size - 1);
+  }
+
+  /** Streams [start, end] from disk with back-pressure (pipeline pauses the file while the socket is full). */
+  private stream(res: ServerResponse, v: Variant, start: number, end: number): number {
+    const expected = end - start + 1;
+    if (expected <= 0) {
+      res.end();
+      return 0;
+    }
+    const rs = createReadStream(v.file, { start, end, highWaterMark: STREAM_CHUNK });
+    // A file that shrank since its stat would leave the client waiting for
+    // bytes that never come: cut the connection instead.
+    rs.once('end', () => {
+      if (rs.bytesRead !== expected) res.destroy();
+    });
+    pipeline(rs, res, (err) => {
+      if (err) res.destroy();
+    });
+    return expected;
+  }
+
+  /**
+   * A short text answer. `extra` adds headers; `undefined` for a 400 adds
+   * `Connection: close` (a client sending such paths is not worth keeping).
+   */
+  private simple(res: ServerResponse, status: number, head: boolean, extra?: readonly string[] | null): number {
+    const body = bodyFor(status);
+    const h = ['Content-Type', PLAIN, 'Content-Length', String(body.length), 'X-Content-Type-Options', 'nosniff'];
+    if (extra) h.push(...extra);
+    else if (extra === undefined && status === 400) h.push('Connection', 'close');
+    res.writeHead(status, h);
+    res.end(head ? undefined : body);
+    return head ? 0 : body.length;
+  }
+
+  private redirect(res: ServerResponse, location: string, url: string, head: boolean): number {
+    const q = url.indexOf('?');
+    // Keep the query only when it is plain printable ASCII (it goes into a header).
+    if (q >= 0 && /^[\x21-\x7e]*$/.test(url.slice(q))) location += url.slice(q);
+    return this.simple(res, 301, head, ['Location', location]);
+  }
+
+  private readHeaders(raw: string[]): Wanted {
+    const w = this.wanted;
+    w.host = false;
+    w.acceptEncoding = w.ifNoneMatch = w.ifModifiedSince = w.range = w.ifRange = undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      switch (name.length) {
+        case 4:
+          if (eq(name, 'host')) w.host = true;
+          break;
+        case 5:
+          if (eq(name, 'range')) w.range = raw[i + 1];
+          break;
+        case 8:
+          if (eq(name, 'if-range')) w.ifRange = raw[i + 1];
+          break;
+        case 13:
+          if (eq(name, 'if-none-match')) w.ifNoneMatch = w.ifNoneMatch === undefined ? raw[i + 1] : w.ifNoneMatch + ', ' + raw[i + 1];
+          break;
+        case 15:
+          if (eq(name, 'accept-encoding')) w.acceptEncoding = w.acceptEncoding === undefined ? raw[i + 1] : w.acceptEncoding + ', ' + raw[i + 1];
+          break;
+        case 17:
+          if (eq(name, 'if-modified-since')) w.ifModifiedSince = raw[i + 1];
+          break;
+      }
+    }
+    return w;
+  }
+
+  private remember(key: string, r: Resource): void {
+    if (r.bytes > this.opts.cacheSize) return;
+    this.forget(key);
+    const dirs: string[] = [];
+    for (const v of [r.identity, r.br, r.gzip]) if (v !== null && !dirs.includes(dirname(v.file))) dirs.push(dirname(v.file));
+    let watched = false;
+    if (this.watch !== null) {
+      watched = true;
+      for (const d of dirs) if (!this.watch.add(d, key)) watched = false;
+      // A change between our read and the watcher's start would be missed: check once, now that the watchers run.
+      for (const v of [r.identity, r.br, r.gzip]) if (v !== null && !isFresh(v)) return;
+    }
+    this.cache.set(key, { r, watched, dirs });
+    this.cachedBytes += r.bytes;
+    // Oldest first (insertion order): cheap, and good enough for a static site.
+    while (this.cachedBytes > this.opts.cacheSize || this.cache.size > MAX_KEYS) this.forget(this.cache.keys().next().value as string);
+  }
+
+  private forget(key: string): void {
+    const e = this.cache.get(key);
+    if (e === undefined) return;
+    this.cache.delete(key);
+    this.cachedBytes -= e.r.bytes;
+    if (this.watch !== null) for (const d of e.dirs) this.watch.remove(d, key);
+  }
+
+  private onStale(keys: Iterable<string>): void {
+    for (const k of keys) this.forget(k);
+  }
+
+  /** Malformed requests: node's parser failed. Answer 400/431/408 if nothing is on the wire yet, then close. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const busy = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || busy?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const body = bodyFor(status);
+    this.log.debug({ code: err.code, status, peer: socket.remoteAddress }, 'http client error');
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${PLAIN}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString()}`);
+    // Do not wait forever for the peer to close its side.
+    socket.setTimeout(CLIENT_ERROR_LINGER_MS, () => socket.destroy());
+  }
+}
+
+function choose(r: Resource, acceptEncoding: string | undefined): Variant {
+  if (acceptEncoding === undefined || (r.br === null && r.gzip === null)) return r.identity;
+  const e = pickEncoding(acceptEncoding, r.br !== null, r.gzip !== null);
+  return e === 'br' ? r.br! : e === 'gzip' ? r.gzip! : r.identity;
+}
+
