@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 
+/** The pino logger type of `ctx.log` (re-exported so modules need not depend on pino). */
 export type { Logger } from 'pino';
 
 /**
@@ -134,6 +135,16 @@ export function defineModule<const M extends Module>(module: M): M {
 /** A line handler: gets the line as text (no `\n`, no trailing `\r`) and returns the reply line. */
 export type LineHandler = (line: string, ctx: Context) => string | null | undefined | Promise<string | null | undefined>;
 
+/** Options of {@link lineRoute}. */
+export interface LineRouteOptions {
+  /** Run the handler on the worker-thread pool (see {@link MessageRoute.pool}). */
+  readonly pool?: boolean;
+  /** See {@link RouteBase.maxConnections}. */
+  readonly maxConnections?: number;
+  /** See {@link RouteBase.idleTimeout}. */
+  readonly idleTimeout?: number;
+}
+
 /**
  * Builds a `'line'` message route from a text handler: the line arrives as a
  * UTF-8 string, and the returned string gets `\n` appended. `null` or
@@ -142,7 +153,7 @@ export type LineHandler = (line: string, ctx: Context) => string | null | undefi
  * @example
  * lineRoute('ECHO ', (line) => line.slice(5))
  */
-export function lineRoute(prefix: Prefix, handler: LineHandler, options: { pool?: boolean; maxConnections?: number; idleTimeout?: number } = {}): MessageRoute {
+export function lineRoute(prefix: Prefix, handler: LineHandler, options: LineRouteOptions = {}): MessageRoute {
   return {
     ...options,
     prefix,
@@ -159,7 +170,7 @@ function appendNewline(s: string | null | undefined): Reply {
   return s == null ? s : s + '\n';
 }
 
-/** Splits a line into its first word and the rest: `words('HASH sha256 abc')` gives `['HASH', 'sha256 abc']`. */
+/** Splits a line into its first word and the rest: `splitWord('HASH sha256 abc')` gives `['HASH', 'sha256 abc']`. */
 export function splitWord(line: string): [string, string] {
   const i = line.indexOf(' ');
   return i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1)];

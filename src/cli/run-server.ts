@@ -20,6 +20,7 @@ export async function runServer(o: CliServerOptions): Promise<void> {
     log.error({ err }, 'unhandled rejection (server keeps running)');
   });
 
+  let closeWatch: (() => Promise<void>) | null = null;
   const pool = createPool({ threads: o.threads, taskTimeoutMs: o.taskTimeoutMs, maxQueue: o.maxQueue, log });
   const server = new HrmrServer(
     {
@@ -36,7 +37,8 @@ export async function runServer(o: CliServerOptions): Promise<void> {
       maxMessage: o.maxMessage,
       config: o.config,
       log,
-      onStopped: () => exit(0),
+      // Watch mode's chokidar watchers and esbuild contexts close before the exit.
+      onStopped: () => void Promise.resolve(closeWatch?.()).finally(() => exit(0)),
     },
     pool,
   );
@@ -64,6 +66,7 @@ export async function runServer(o: CliServerOptions): Promise<void> {
 
   if (o.watch) {
     const { startWatch } = await import('../build/watch.ts');
-    await startWatch({ srcDir: o.srcDir, outDir: o.modulesDir, server, log });
+    const watcher = await startWatch({ srcDir: o.srcDir, outDir: o.modulesDir, server, log });
+    closeWatch = () => watcher.close();
   }
 }

@@ -76,6 +76,8 @@ export class ModuleRegistry {
   private chain: Promise<unknown> = Promise.resolve();
   private _table: PrefixTable<RouteTarget>;
   private _conflicts: RouteConflictError[] = [];
+  private loadedOnce = false;
+  /** RELOADs done since start (the start-up load is not counted). */
   reloads = 0;
 
   constructor(private readonly opts: RegistryOptions) {
@@ -150,7 +152,8 @@ export class ModuleRegistry {
       report.conflicts.push(c.message);
       this.opts.log.warn({ module: c.module, prefix: c.prefix, owner: c.owner }, 'route conflict');
     }
-    this.reloads++;
+    if (this.loadedOnce) this.reloads++;
+    this.loadedOnce = true;
     report.modules = [...this.slots.values()].filter((s) => s.current).length;
     report.ok = report.failed.length === 0;
     report.ms = Math.round(performance.now() - started);

@@ -87,14 +87,18 @@ export class MessageSession {
     if (this.closing || this.draining) return;
     if (this.framer !== null) {
       const s = this.socket;
-      s.cork();
+      // Cork only when the chunk holds more than one line, so their replies go out in one write;
+      // for the common one-line chunk, cork/uncork would only add a buffered write request.
+      const nl = chunk.indexOf(10);
+      const batch = nl >= 0 && nl < chunk.length - 1;
+      if (batch) s.cork();
       try {
         this.framer.push(chunk, this.onLine);
       } catch (err) {
         // LineTooLongError from the framer; handler errors are caught in handle().
-        this.fail(err);
+        this.failInOrder(err);
       }
-      s.uncork();
+      if (batch) s.uncork();
     } else {
       this.wholeBytes += chunk.length;
       if (this.wholeBytes > this.opts.maxWhole) return this.fail(new Error(`message too large (over ${this.opts.maxWhole} bytes)`));
@@ -124,7 +128,9 @@ export class MessageSession {
     try {
       out = this.invoke(msg);
     } catch (err) {
-      out = Promise.reject(err);
+      // The connection is done: later messages must not reach the handler.
+      this.failInOrder(err);
+      return false;
     }
     if (out instanceof Promise) {
       const slot: Slot = { done: false, value: undefined, error: NO_ERROR };
@@ -183,6 +189,14 @@ export class MessageSession {
     if (this.socket.writableNeedDrain || this.queue.length >= this.opts.maxPending) return;
     this.paused = false;
     this.socket.resume();
+  }
+
+  /** Stops reading, lets the replies to earlier messages go out in order, then fails. */
+  private failInOrder(err: unknown): void {
+    if (this.queue.length === 0) return this.fail(err);
+    this.draining = true;
+    this.socket.pause();
+    this.queue.push({ done: true, value: undefined, error: err });
   }
 
   /** Writes `ERR <message>` and closes: only this connection is affected. */

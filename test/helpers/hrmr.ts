@@ -241,3 +241,14 @@ export async function admin(port: number, command: string, timeoutMs = 15_000): 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Polls `pred` until it returns a truthy value or `timeoutMs` passes (then rejects with `what`). */
+export async function waitUntil<T>(pred: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await pred();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(15);
+  }
+}

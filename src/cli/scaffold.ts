@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/** `hrmr new`: validates a module name and prefix and writes a starter module. */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RESERVED_WORDS } from '../admin/reserved.ts';
+import { UsageError } from '../errors.ts';
+
+const NAME = /^[a-z0-9_-]+$/;
+const MAX_NAME = 64;
+
+/** Throws UsageError unless `name` is a-z, 0-9, `_` or `-`. */
+export function validateName(name: string): void {
+  if (!NAME.test(name) || name.length > MAX_NAME) {
+    throw new UsageError(`module name must be 1 to ${MAX_NAME} characters of a-z, 0-9, _ and - (got ${JSON.stringify(name)})`);
+  }
+}
+
+/** The prefix a module gets without `--prefix`: its name upper-cased, then a space. */
+export function defaultPrefix(name: string): string {
+  return `${name.toUpperCase()} `;
+}
+
+/** Throws UsageError for a prefix the router would reject or could never match well. */
+export function validatePrefix(prefix: string): void {
+  if (prefix === '') throw new UsageError('--prefix must not be empty (the default route is set by hand: prefix \'\')');
+  if (/[\r\n]/.test(prefix)) throw new UsageError('--prefix must not contain a line break');
+  const upper = prefix.toUpperCase();
+  for (const w of RESERVED_WORDS) {
+    if (upper.startsWith(w)) throw new UsageError(`prefix ${JSON.stringify(prefix)} starts with the reserved admin word ${w}; choose another with --prefix`);
+  }
+}
+
+/** The folder holding hrmr's own package.json (where `shared/` lives). */
+export function packageRoot(from: string = fileURLToPath(import.meta.url)): string | null {
+  for (let dir = dirname(from); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'hrmr') return dir;
+      } catch {
+        /* not ours */
+      }
+    }
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+/**
+ * The import specifier for the module API from a module in `srcDir`:
+ * `../shared/index.ts` in an hrmr checkout, else a relative path to the
+ * installed hrmr's `shared/`, else the package name.
+ */
+export function sharedImport(srcDir: string, root: string | null = packageRoot()): string {
+  const candidates = [join(resolve(srcDir), '..', 'shared', 'index.ts'), ...(root ? [join(root, 'shared', 'index.ts')] : [])];
+  for (const c of candidates) {
+    if (!existsSync(c)) continue;
+    const rel = relative(resolve(srcDir), c).split(sep).join('/');
+    return rel.startsWith('.') ? rel : `./${rel}`;
+  }
+  return 'hrmr';
+}
+
+export interface StarterOptions {
+  name: string;
+  prefix: string;
+  pool: boolean;
+  /** Where the module API is imported from. */
+  api: string;
+}
+
+/** The starter module's source. Pure. */
+export function renderModule(o: StarterOptions): string {
+  const pool = o.pool
+    ? `,
+      // pool: true runs this handler on the worker-thread pool (-threads), so
+      // CPU-heavy work does not stall other connections. Each worker imports
+      // this same version and runs setup/dispose too; module state is per thread.
+      { pool: true },`
+    : ',';
+  return `/**
+ * ${o.name}: an hrmr module.
+ *
+ * Build:  hrmr build            (or npm run build:modules), then RELOAD
+ * Or:     hrmr --watch          and just save: the server reloads it in place
+ * Try it: printf '${o.prefix.replace(/[\\'%]|\*\//g, '')}world\\n' | nc 127.0.0.1 8080
+ *
+ * See docs/modules.md for the whole contract.
+ */
+import { defineModule, lineRoute, type SetupContext } from ${JSON.stringify(o.api)};
+
+/** Connections whose first bytes are this prefix are routed to this module. */
+const PREFIX = ${JSON.stringify(o.prefix)};
+
+// Module-level state belongs to one version: a reload starts from scratch.
+let served = 0;
+let timer: ReturnType<typeof setInterval> | undefined;
+
+export default defineModule({
+  routes: [
+    // A line route: every line (without its \\n) is one message, and the
+    // returned string is written back with a \\n added. Return null to
+    // write nothing; throw to answer "ERR <message>" and close.
+    lineRoute(
+      PREFIX,
+      (line, ctx) => {
+        served++;
+        const text = line.slice(PREFIX.length);
+        return \`${o.name} v\${ctx.version}: \${text}\`;
+      }${pool}
+    ),
+  ],
+
+  // Runs before this version serves (a throw keeps the previous version).
+  // ctx.config holds --set ${o.name}.key=value and HRMR_CFG_${o.name.toUpperCase().replace(/-/g, '_')}_KEY values.
+  setup(ctx: SetupContext) {
+    ctx.log.info({ thread: ctx.thread }, '${o.name} ready');
+    timer = setInterval(() => ctx.log.debug({ served }, '${o.name} stats'), 60_000);
+  },
+
+  // Runs once this version is retired and its connections have drained.
+  // Release every timer, listener and handle here: anything left alive
+  // keeps this old version in memory for good.
+  dispose() {
+    clearInterval(timer);
+  },
+});
+`;
+}
+
+/** Writes `srcDir/NAME.ts`; refuses to overwrite. Returns the file written. */
+export function writeStarter(srcDir: string, o: { name: string; prefix?: string; pool: boolean }): string {
+  validateName(o.name);
+  const prefix = o.prefix ?? defaultPrefix(o.name);
+  validatePrefix(prefix);
+  const dir = resolve(srcDir);
+  const file = join(dir, `${o.name}.ts`);
+  if (existsSync(file)) throw new UsageError(`${relative(process.cwd(), file) || file} already exists; not overwriting it`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, renderModule({ name: o.name, prefix, pool: o.pool, api: sharedImport(dir) }), { flag: 'wx' });
+  return file;
+}
