@@ -102,7 +102,7 @@ test('a task past --task-timeout gets ERR timeout and the stuck worker is replac
     const c = await LineClient.open(h.port);
     const before = (await c.request('TID'))!.split(' ')[1];
     const stuck = await LineClient.open(h.port);
-    assert.equal(await stuck.request('BURN 5000', 8000), 'ERR timeout');
+    assert.equal(await stuck.request('BURN 5000', 20_000), 'ERR timeout');
     assert.equal(await stuck.read(), null);
     const d = await LineClient.open(h.port);
     const after = (await d.request('TID'))!.split(' ')[1];

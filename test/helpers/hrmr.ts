@@ -205,7 +205,7 @@ export class LineClient {
     }
   }
   /** Next line, or null once the server closed. */
-  read(timeoutMs = 5000): Promise<string | null> {
+  read(timeoutMs = 15_000): Promise<string | null> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.waiting = null;
