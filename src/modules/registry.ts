@@ -264,6 +264,7 @@ export class ModuleRegistry {
     this.slots.clear();
     this.rebuildTable();
     await Promise.all(all);
+    this.snapshots.clear();
   }
 
   /** Per-module state for STATUS. */

@@ -5,9 +5,11 @@
  * RELOAD (a replacement after a timeout) still gets the exact code its
  * connection started on, whatever `modules/` holds by then. Snapshots live
  * in `<modules>/.hrmr/` so bare imports (npm packages) resolve as from the
- * original file.
+ * original file. Each process has its own subfolder (`.hrmr/<pid>/`), so
+ * several servers may share one modules folder; folders of processes that
+ * are gone are swept at start-up.
  */
-import { mkdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -18,13 +20,20 @@ export class SnapshotStore {
   private usable = true;
 
   constructor(modulesDir: string) {
-    this.dir = join(modulesDir, SNAPSHOT_DIR);
+    const top = join(modulesDir, SNAPSHOT_DIR);
+    this.dir = join(top, String(process.pid));
     try {
+      sweepStale(top);
       rmSync(this.dir, { recursive: true, force: true });
       mkdirSync(this.dir, { recursive: true });
     } catch {
       this.usable = false;
     }
+  }
+
+  /** Removes this process's snapshots (at shutdown). */
+  clear(): void {
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   /**
@@ -38,7 +47,7 @@ export class SnapshotStore {
       const path = join(this.dir, name);
       try {
         // Source maps sit beside the original file.
-        const text = bytes.toString('utf8').replace(/\/\/# sourceMappingURL=(?!data:)([^\s]+)\s*$/, (_m, p1: string) => `//# sourceMappingURL=../${p1}\n`);
+        const text = bytes.toString('utf8').replace(/\/\/# sourceMappingURL=(?!data:)([^\s]+)\s*$/, (_m, p1: string) => `//# sourceMappingURL=../../${p1}\n`);
         writeFileSync(path, text);
         return { url: pathToFileURL(path).href, path };
       } catch {
@@ -55,5 +64,28 @@ export class SnapshotStore {
     } catch {
       /* already gone */
     }
+  }
+}
+
+function sweepStale(top: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(top);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = Number(n);
+    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    rmSync(join(top, n), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
