@@ -31,12 +31,17 @@ export function formatReload(r: ReloadReport): string {
   return r.conflicts.length ? `${base}; conflicts: ${r.conflicts.join('; ')}` : base;
 }
 
+/** Commands queued at most before the session stops reading (back-pressure for clients that never read replies). */
+const MAX_QUEUED = 64;
+
 export class AdminSession {
   private readonly framer = new LineFramer(4096);
   private readonly lines: string[] = [];
   private running = false;
   private authorized: boolean;
   private closed = false;
+  /** Reading stopped: too many commands queued or the replies are not being read. */
+  private paused = false;
 
   constructor(
     private readonly socket: Socket,
@@ -52,7 +57,7 @@ export class AdminSession {
     else {
       this.socket.on('data', (c: Buffer) => this.onData(c));
       this.socket.on('end', () => this.onEnd());
-      this.socket.resume();
+      if (!this.paused) this.socket.resume();
     }
   }
 
@@ -64,6 +69,10 @@ export class AdminSession {
     } catch (err) {
       if (err instanceof LineTooLongError) this.socket.end('ERR line too long\n');
       return;
+    }
+    if (this.lines.length >= MAX_QUEUED && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
     }
     void this.pump();
   }
@@ -84,8 +93,26 @@ export class AdminSession {
       }
       const stop = await this.run(line.trim());
       if (stop) break;
+      // A client that does not read its replies: wait instead of buffering them without bound.
+      if (this.socket.writableNeedDrain) await this.drained();
     }
     this.running = false;
+    if (this.paused && !this.closed) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.removeListener('drain', done);
+        this.socket.removeListener('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
   }
 
   /** Runs one command; true when the session is over. */
