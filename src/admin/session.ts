@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { LineFramer, LineTooLongError } from '../router/line-framer.ts';
 import type { ReloadReport } from '../modules/registry.ts';
+import { endWith } from '../router/responses.ts';
 
 export interface AdminControl {
   reload(): Promise<ReloadReport>;
@@ -67,7 +68,10 @@ export class AdminSession {
         this.lines.push(line.toString('utf8'));
       });
     } catch (err) {
-      if (err instanceof LineTooLongError) this.socket.end('ERR line too long\n');
+      if (err instanceof LineTooLongError) {
+        this.closed = true;
+        endWith(this.socket, Buffer.from('ERR line too long\n'));
+      }
       return;
     }
     if (this.lines.length >= MAX_QUEUED && !this.paused) {

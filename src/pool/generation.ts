@@ -20,6 +20,8 @@ export class PoolGeneration {
   refs = 0;
   /** No connection has used it yet: a later reload may reuse it instead of starting another. */
   fresh = true;
+  /** Versions proven in it by prepare(); caps reuse so unused generations do not pile up code. */
+  loads = 0;
   current = true;
   private closing: Promise<void> | null = null;
 

@@ -41,6 +41,9 @@ export class PoolTaskError extends Error {
   }
 }
 
+/** Versions a generation may load before a connection uses it; then the next reload starts a new one. */
+const MAX_FRESH_LOADS = 16;
+
 export function hasPoolRoutes(v: ModuleVersion): boolean {
   return v.spec.routes.some((r) => r.pool);
 }
@@ -103,10 +106,14 @@ export class WorkerPool {
   /** Called by the registry before a version serves. */
   private async prepare(v: ModuleVersion): Promise<void> {
     if (!hasPoolRoutes(v)) return;
-    const reuse = this.current !== null && this.current.fresh;
+    // Reuse a generation no connection has touched (a burst of reloads starts
+    // one set of workers, not one per module), but not forever: each version
+    // it loads stays in its workers' memory until the generation ends.
+    const reuse = this.current !== null && this.current.fresh && this.current.loads < MAX_FRESH_LOADS;
     const g = reuse ? this.current! : this.newGeneration();
     try {
       const timeout = this.opts.taskTimeoutMs > 0 ? AbortSignal.timeout(Math.max(this.opts.taskTimeoutMs, 10_000)) : undefined;
+      g.loads++;
       await g.run({ op: 'load', v: this.ref(v) }, undefined, timeout);
     } catch (err) {
       if (!reuse) {

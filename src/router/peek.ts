@@ -47,37 +47,36 @@ export function peek<T>(socket: Socket, getTable: () => PrefixTable<T>, limits: 
     cb(outcome, entry, data, ended);
   };
 
-  const decide = (final: boolean): void => {
+  /** `giveUp`: no more bytes will come (end, timeout); report this outcome if nothing matched. */
+  const decide = (giveUp: PeekOutcome | null): void => {
     const table = getTable();
     const r = table.match(data!);
     if (r.state === MatchState.Matched) return finish(PeekOutcome.Routed, r.entry);
     if (r.state === MatchState.NoMatch) return finish(PeekOutcome.NoRoute, null);
     // Undecided: a longer prefix could still match. Stop waiting only when no
     // more bytes can come (end, limit, timeout): then the best match so far wins.
-    if (final || data!.length >= limits.maxBytes) {
+    if (giveUp !== null || data!.length >= limits.maxBytes) {
       if (r.entry) return finish(PeekOutcome.Routed, r.entry);
-      return finish(data!.length >= limits.maxBytes ? PeekOutcome.NoRoute : PeekOutcome.Timeout, null);
+      return finish(giveUp ?? PeekOutcome.NoRoute, null);
     }
   };
 
   function onData(chunk: Buffer): void {
     data = data === null ? chunk : Buffer.concat([data, chunk]);
-    decide(false);
+    decide(null);
   }
   function onEnd(): void {
     // Half-close during the peek: decide with what we have.
     ended = true;
     if (data === null) finish(PeekOutcome.Closed, null);
-    else decide(true);
-    if (!finished) finish(PeekOutcome.Closed, null);
+    else decide(PeekOutcome.NoRoute);
   }
   function onClose(): void {
     finish(PeekOutcome.Closed, null);
   }
   const timer = setTimeout(() => {
     if (data === null) finish(PeekOutcome.Timeout, null);
-    else decide(true);
-    if (!finished) finish(PeekOutcome.Timeout, null);
+    else decide(PeekOutcome.Timeout);
   }, limits.timeoutMs);
 
   socket.on('data', onData);
