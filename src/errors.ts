@@ -22,27 +22,32 @@ export class ModuleShapeError extends HrmrError {
   }
 }
 
-/** A module failed to import (syntax error, missing dependency, top-level throw). */
-export class ModuleImportError extends HrmrError {
-  override name = 'ModuleImportError';
+/** A step of loading a module failed; `cause` holds the original error. */
+abstract class ModuleStepError extends HrmrError {
   constructor(
+    code: string,
+    step: string,
     readonly module: string,
     cause: unknown,
   ) {
-    super('HRMR_MODULE_IMPORT', `import failed: ${firstLine(cause)}`);
+    super(code, `${step} failed: ${firstLine(cause)}`);
     this.cause = cause;
   }
 }
 
+/** A module failed to import (syntax error, missing dependency, top-level throw). */
+export class ModuleImportError extends ModuleStepError {
+  override name = 'ModuleImportError';
+  constructor(module: string, cause: unknown) {
+    super('HRMR_MODULE_IMPORT', 'import', module, cause);
+  }
+}
+
 /** A module's setup() threw or rejected. */
-export class ModuleSetupError extends HrmrError {
+export class ModuleSetupError extends ModuleStepError {
   override name = 'ModuleSetupError';
-  constructor(
-    readonly module: string,
-    cause: unknown,
-  ) {
-    super('HRMR_MODULE_SETUP', `setup failed: ${firstLine(cause)}`);
-    this.cause = cause;
+  constructor(module: string, cause: unknown) {
+    super('HRMR_MODULE_SETUP', 'setup', module, cause);
   }
 }
 

@@ -140,17 +140,7 @@ export class StaticServer {
     v = v!;
 
     if (w.ifNoneMatch === undefined && w.ifModifiedSince === undefined && w.range === undefined) {
-      // The hot path.
-      res.writeHead(200, v.headers as string[]);
-      if (head) {
-        res.end();
-        return 0;
-      }
-      if (v.body !== null) {
-        res.end(v.body);
-        return v.size;
-      }
-      return this.stream(res, v, 0, v.size - 1);
+      return this.full(res, v, head); // the hot path
     }
     return this.conditional(res, v, w, head);
   }
@@ -182,6 +172,11 @@ export class StaticServer {
         return this.stream(res, v, range.start, range.end);
       }
     }
+    return this.full(res, v, head);
+  }
+
+  /** 200 with the whole file (or just its headers for HEAD); returns body bytes written. */
+  private full(res: ServerResponse, v: Variant, head: boolean): number {
     res.writeHead(200, v.headers as string[]);
     if (head) {
       res.end();
