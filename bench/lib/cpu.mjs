@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * CPU time a process has used (user + system), from /proc (Linux). Used for
+ * "server CPU per request": far less sensitive to a noisy machine than
+ * requests per second, and it shows the router's own cost even when the load
+ * generator, not the server, is the bottleneck.
+ */
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+
+let tickUs = null;
+function usPerTick() {
+  if (tickUs === null) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    const hz = Number(r.stdout?.trim());
+    tickUs = 1e6 / (Number.isFinite(hz) && hz > 0 ? hz : 100);
+  }
+  return tickUs;
+}
+
+/** Microseconds of CPU used so far by `pid`, or null where /proc is not available. */
+export function cpuMicros(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at ')' + 2; utime, stime are fields 14, 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * usPerTick();
+  } catch {
+    return null;
+  }
+}
+
+/** Runs `fn` and returns its result with `cpuUs`: the CPU `pid` used meanwhile (null if unknown). */
+export async function withCpu(pid, fn) {
+  const c0 = cpuMicros(pid);
+  const result = await fn();
+  const c1 = cpuMicros(pid);
+  return { ...result, cpuUs: c0 === null || c1 === null ? null : c1 - c0 };
+}

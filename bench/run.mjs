@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * Bench runner: `node bench/run.mjs [suite...]` (or `npm run bench`, which
+ * builds first). Runs every bench/suites/*.mjs in a fixed order (core,
+ * static, pool, watch, then the rest by name) or only the named ones. Each
+ * suite exports `async function run()` returning rows (bench/lib/rows.mjs).
+ * A failing suite is reported and the run goes on; the exit status is 1 if
+ * any suite failed (and, with BENCH_STRICT=1, if any target was missed).
+ * Results go to bench/results/latest.json.
+ */
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { config, pinning, ROOT } from './lib/config.mjs';
+import { killAllSync, stopAll } from './lib/proc.mjs';
+import { normalizeRows } from './lib/rows.mjs';
+import { renderTable } from './lib/table.mjs';
+
+const ORDER = ['core', 'static', 'pool', 'watch'];
+const SUITES_DIR = fileURLToPath(new URL('./suites/', import.meta.url));
+const RESULTS = join(ROOT, 'bench', 'results', 'latest.json');
+
+function discover() {
+  const names = readdirSync(SUITES_DIR)
+    .filter((f) => f.endsWith('.mjs'))
+    .map((f) => basename(f, '.mjs'));
+  const rank = (n) => (ORDER.includes(n) ? ORDER.indexOf(n) : ORDER.length);
+  return names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+process.on('exit', killAllSync);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    process.stderr.write(`\nbench: ${sig}, stopping\n`);
+    killAllSync();
+    process.exit(130);
+  });
+}
+
+const available = discover();
+const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = asked.filter((n) => !available.includes(n));
+if (unknown.length > 0) {
+  process.stderr.write(`bench: unknown suite(s) ${unknown.join(', ')}; available: ${available.join(', ')}\n`);
+  process.exit(2);
+}
+const selected = asked.length > 0 ? available.filter((n) => asked.includes(n)) : available;
+
+const pin = pinning();
+console.log(`hrmr bench: node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'}), ` + `${pin ? 'servers pinned to CPU 0, load to CPU 1' : 'no CPU pinning'}; ${config.rounds} rounds x ${config.durationS} s, warm-up ${config.warmupS} s`);
+
+const allRows = [];
+const failures = [];
+const timings = {};
+const t0 = performance.now();
+for (const name of selected) {
+  console.log(`\n== ${name} ==`);
+  const started = performance.now();
+  let rows = [];
+  try {
+    const mod = await import(pathToFileURL(join(SUITES_DIR, `${name}.mjs`)).href);
+    if (typeof mod.run !== 'function') throw new Error('suite does not export run()');
+    rows = normalizeRows(name, await mod.run());
+  } catch (err) {
+    rows = normalizeRows(name, err?.rows);
+    failures.push({ suite: name, error: err?.message ?? String(err) });
+    console.log(`suite ${name} FAILED: ${err?.stack ?? err}`);
+  } finally {
+    // Whatever a suite left running through bench/lib goes now.
+    await stopAll();
+  }
+  timings[name] = Math.round((performance.now() - started) / 100) / 10;
+  if (rows.length > 0) console.log('\n' + renderTable(rows));
+  console.log(`(${name}: ${timings[name]} s)`);
+  allRows.push(...rows);
+}
+
+const total = Math.round((performance.now() - t0) / 1000);
+console.log(`\n== summary (${total} s) ==`);
+if (allRows.length > 0) console.log(renderTable(allRows, { withSuite: true }));
+for (const f of failures) console.log(`FAILED ${f.suite}: ${f.error.split('\n')[0]}`);
+const missed = allRows.filter((r) => r.pass === false);
+if (missed.length > 0) console.log(`targets missed: ${missed.map((r) => `${r.suite}/${r.case}`).join(', ')}`);
+
+mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+writeFileSync(
+  RESULTS,
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      cpus: os.availableParallelism(),
+      cpuModel: os.cpus()[0]?.model ?? null,
+      pinned: pin !== null,
+      settings: config,
+      suites: selected,
+      seconds: timings,
+      rows: allRows,
+      failures,
+    },
+    null,
+    2,
+  ) + '\n',
+);
+console.log(`results written to ${RESULTS}`);
+process.exitCode = failures.length > 0 || (process.env.BENCH_STRICT === '1' && missed.length > 0) ? 1 : 0;

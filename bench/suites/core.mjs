@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * Core suite: requests per second through hrmr against the same handler on a
+ * plain server, keep-alive and a new connection per request, for
+ *  - an HTTP hello stream route (node's HTTP parser fed the routed socket) vs `node:http`, driven by wrk;
+ *  - a message route `PING <n>` -> `PONG <n>` vs a plain `net` line server;
+ *  - a stream route (echo) vs the same handler on a plain `net` server;
+ * the line protocols driven by bench/lib/line-load.mjs. Each pair is run
+ * alternately and the medians compared (bench/lib/measure.mjs). The server
+ * CPU time per request is recorded too: it shows the router's own cost even
+ * when the load generator is the bottleneck.
+ *
+ * BENCH_CORE_CASES=<regexp> runs only the matching cases.
+ */
+import { fileURLToPath } from 'node:url';
+import { withCpu } from '../lib/cpu.mjs';
+import { startHrmr } from '../lib/hrmr.mjs';
+import { runLineLoad } from '../lib/line-client.mjs';
+import { alternate, median } from '../lib/measure.mjs';
+import { startPlainServers } from '../lib/plain.mjs';
+import { row } from '../lib/rows.mjs';
+import { fmt } from '../lib/table.mjs';
+import { ensureWrk, runWrk } from '../lib/wrk.mjs';
+
+const MODULES = ['http-hello.mjs', 'line.mjs'].map((f) => fileURLToPath(new URL(`../modules/${f}`, import.meta.url)));
+const CONNS = 50;
+const TARGET = { keepalive: 0.95, close: 0.9 };
+
+/** A load run: `(port, seconds) -> { rps, requests }`. */
+function httpLoad(mode) {
+  return async (port, s) => {
+    const r = await runWrk({ url: `http://127.0.0.1:${port}/`, threads: 1, connections: CONNS, durationS: s, headers: mode === 'close' ? ['Connection: close'] : [] });
+    return { rps: r.rps, requests: r.requests };
+  };
+}
+
+function lineLoad(send, expect, mode) {
+  return async (port, s) => {
+    const r = await runLineLoad({ port, send, expect, mode, conns: CONNS, durationMs: Math.round(s * 1000) });
+    return { rps: r.rps, requests: r.replies };
+  };
+}
+
+const CASES = [
+  { name: 'http hello, keep-alive', mode: 'keepalive', base: 'http', load: httpLoad('keepalive'), needsWrk: true },
+  { name: 'http hello, conn/request', mode: 'close', base: 'http', load: httpLoad('close'), needsWrk: true },
+  { name: 'message route, keep-alive', mode: 'keepalive', base: 'message', load: lineLoad('PING', 'PONG', 'keepalive') },
+  { name: 'message route, conn/request', mode: 'close', base: 'message', load: lineLoad('PING', 'PONG', 'close') },
+  { name: 'stream route, keep-alive', mode: 'keepalive', base: 'stream', load: lineLoad('ECHO', 'ECHO', 'keepalive') },
+  { name: 'stream route, conn/request', mode: 'close', base: 'stream', load: lineLoad('ECHO', 'ECHO', 'close') },
+];
+
+/** Median server CPU microseconds per request over a side's runs. */
+function cpuPerRequest(results) {
+  return median(results.map((r) => (r.cpuUs === null || !r.requests ? NaN : r.cpuUs / r.requests)));
+}
+
+export async function run() {
+  const rows = [];
+  const errors = [];
+  let wrkMissing = null;
+  try {
+    ensureWrk();
+  } catch (err) {
+    wrkMissing = err;
+  }
+  const wanted = process.env.BENCH_CORE_CASES ? new RegExp(process.env.BENCH_CORE_CASES) : null;
+  let hrmr = null;
+  let plain = null;
+  try {
+    hrmr = await startHrmr({ modules: MODULES });
+    plain = await startPlainServers();
+    for (const c of CASES) {
+      if (wanted && !wanted.test(c.name)) continue;
+      if (c.needsWrk && wrkMissing) {
+        errors.push(`${c.name}: ${wrkMissing.message}`);
+        continue;
+      }
+      try {
+        const m = await alternate({
+          a: (s) => withCpu(hrmr.proc.pid, () => c.load(hrmr.port, s)),
+          b: (s) => withCpu(plain.pid, () => c.load(plain.ports[c.base], s)),
+        });
+        const cpu = { value: cpuPerRequest(m.a), baseline: cpuPerRequest(m.b) };
+        const note = Number.isFinite(cpu.value) && Number.isFinite(cpu.baseline) ? `CPU/req ${fmt(cpu.value)} vs ${fmt(cpu.baseline)} us` : undefined;
+        const r = row({
+          suite: 'core',
+          case: c.name,
+          unit: 'req/s',
+          value: median(m.a.map((x) => x.rps)),
+          baseline: median(m.b.map((x) => x.rps)),
+          target: TARGET[c.mode],
+          note,
+          samples: { value: m.a.map((x) => Math.round(x.rps)), baseline: m.b.map((x) => Math.round(x.rps)) },
+          extra: { serverCpuUsPerRequest: cpu, connections: CONNS },
+        });
+        rows.push(r);
+        console.log(`  ${c.name}: hrmr ${fmt(r.value)} req/s, plain ${fmt(r.baseline)} req/s, ratio ${r.ratio.toFixed(3)}${note ? `; ${note}` : ''}`);
+      } catch (err) {
+        errors.push(`${c.name}: ${err.message}`);
+        console.log(`  ${c.name}: FAILED ${err.message}`);
+      }
+    }
+    if (hrmr.problems.length > 0) errors.push(`hrmr logged warnings/errors during the run: ${hrmr.problems.map((p) => p.msg).join('; ')}`);
+  } finally {
+    await Promise.all([hrmr?.stop(), plain?.stop()]);
+  }
+  if (errors.length > 0) {
+    const err = new Error(errors.join('\n'));
+    err.rows = rows;
+    throw err;
+  }
+  return rows;
+}
