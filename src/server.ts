@@ -11,9 +11,10 @@ import { AdminSession, formatReload, type AdminControl } from './admin/session.t
 import { ConnectionContext } from './modules/context.ts';
 import { ModuleRegistry, type ReloadReport } from './modules/registry.ts';
 import type { WorkerPool } from './pool/pool.ts';
+import type { ModuleVersion } from './modules/version.ts';
 import type { RouteTarget } from './modules/route-table.ts';
 import { MessageSession, type Invoke } from './router/message-session.ts';
-import { giveBack, peek, PeekOutcome } from './router/peek.ts';
+import { giveBack, peek, PeekOutcome, type Peeker } from './router/peek.ts';
 import type { PrefixEntry } from './router/prefix-table.ts';
 import { endWith, ERR_BUSY, ERR_NO_ROUTE, HTTP_503 } from './router/responses.ts';
 
@@ -44,14 +45,10 @@ const MAX_PENDING_REPLIES = 1024;
 export class HrmrServer implements AdminControl {
   readonly registry: ModuleRegistry;
   private readonly server: net.Server;
-  private readonly sockets = new Set<Socket>();
-  /** Connections not routed yet: closed at once on shutdown (nothing is in flight on them). */
-  private readonly peeking = new Set<Socket>();
-  private readonly sessions = new Set<MessageSession>();
-  private readonly admins = new Set<Socket>();
+  /** Every open connection, with what it is bound to. */
+  private readonly sockets = new Set<ConnSocket>();
   private shutdownPromise: Promise<void> | null = null;
-  private readonly limits: { timeoutMs: number; maxBytes: number };
-  private readonly getTable: () => ModuleRegistry['table'];
+  private readonly peeker: Peeker<RouteTarget>;
   private readonly started = Date.now();
   private rejected = { maxConnections: 0, routeMaxConnections: 0, noRoute: 0, peekTimeout: 0, reloading: 0 };
   private accepted = 0;
@@ -68,8 +65,11 @@ export class HrmrServer implements AdminControl {
       config: (name) => opts.config.get(name) ?? EMPTY_CONFIG,
       ...(pool ? { hooks: pool.hooks } : {}),
     });
-    this.limits = { timeoutMs: opts.peekTimeoutMs, maxBytes: opts.maxPeek };
-    this.getTable = () => this.registry.table;
+    this.peeker = {
+      table: () => this.registry.table,
+      limits: { timeoutMs: opts.peekTimeoutMs, maxBytes: opts.maxPeek },
+      done: (socket, outcome, entry, data, ended) => this.onPeeked(socket as ConnSocket, outcome, entry, data, ended),
+    };
     // allowHalfOpen: 'whole' framing reads until the client half-closes; every other route ends its side itself.
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
   }
@@ -103,7 +103,7 @@ export class HrmrServer implements AdminControl {
     return report;
   }
 
-  private onConnection(socket: Socket): void {
+  private onConnection(socket: ConnSocket): void {
     socket.on('error', onSocketError);
     if (this.shutdownPromise) {
       socket.destroy();
@@ -116,13 +116,15 @@ export class HrmrServer implements AdminControl {
       return;
     }
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
-    this.peeking.add(socket);
-    peek(socket, this.getTable, this.limits, (outcome, entry, data, ended) => this.onPeeked(socket, outcome, entry, data, ended));
+    // One record and one shared 'close' listener per connection: no closures on the accept path.
+    socket[kConn] = new ConnRecord(this.sockets);
+    socket.on('close', onConnClose);
+    peek(socket, this.peeker);
   }
 
-  private onPeeked(socket: Socket, outcome: PeekOutcome, entry: PrefixEntry<RouteTarget> | null, data: Buffer | null, ended: boolean): void {
-    this.peeking.delete(socket);
+  private onPeeked(socket: ConnSocket, outcome: PeekOutcome, entry: PrefixEntry<RouteTarget> | null, data: Buffer | null, ended: boolean): void {
+    const rec = socket[kConn]!;
+    rec.peeking = false;
     if (outcome !== PeekOutcome.Routed || entry === null) {
       if (outcome === PeekOutcome.Closed || data === null) {
         if (outcome === PeekOutcome.Timeout) this.rejected.peekTimeout++;
@@ -140,8 +142,7 @@ export class HrmrServer implements AdminControl {
     }
     const target = entry.target;
     if (target.kind === 'admin') {
-      this.admins.add(socket);
-      socket.once('close', () => this.admins.delete(socket));
+      rec.admin = true;
       new AdminSession(socket, this).start(data, ended);
       return;
     }
@@ -158,9 +159,11 @@ export class HrmrServer implements AdminControl {
       return;
     }
     version.attach(socket, route.index);
+    rec.version = version;
+    rec.routeIndex = route.index;
     const idle = route.idleTimeout ?? this.opts.idleTimeoutMs;
-    if (idle > 0) socket.setTimeout(idle, () => socket.destroy());
-    const ctx = new ConnectionContext(version.name, version.number, socket.remoteAddress ?? '', socket.remotePort ?? 0, version.config, version.log);
+    if (idle > 0) socket.setTimeout(idle, onIdle);
+    const ctx = new ConnectionContext(version, socket);
 
     if (route.kind === 'stream') {
       if (ended) {
@@ -190,10 +193,8 @@ export class HrmrServer implements AdminControl {
       maxWhole: this.opts.maxMessage,
       maxPending: MAX_PENDING_REPLIES,
       onError: (err) => version.log.warn({ err, route: route.label, peer: `${ctx.remoteAddress}:${ctx.remotePort}` }, 'message handler failed'),
-      onDone: () => this.sessions.delete(session),
     });
-    this.sessions.add(session);
-    socket.once('close', () => this.sessions.delete(session));
+    rec.session = session;
     session.start(data, ended);
   }
 
@@ -228,9 +229,13 @@ export class HrmrServer implements AdminControl {
 
   private async doShutdown(): Promise<void> {
     const closed = new Promise<void>((r) => this.server.close(() => r()));
-    for (const s of this.peeking) s.destroy();
-    for (const s of this.sessions) s.drain();
-    for (const s of this.admins) if (!s.writableEnded) s.end();
+    for (const s of this.sockets) {
+      const rec = s[kConn]!;
+      // Still peeking: nothing is in flight, close now. Message sessions finish what they have, then end.
+      if (rec.peeking) s.destroy();
+      else if (rec.session) rec.session.drain();
+      else if (rec.admin && !s.writableEnded) s.end();
+    }
     const deadline = Date.now() + this.opts.drainTimeoutMs;
     while (this.sockets.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
@@ -245,6 +250,29 @@ export class HrmrServer implements AdminControl {
     this.opts.log.info('shutdown complete');
     this.opts.onStopped?.();
   }
+}
+
+/** What a connection is bound to; cleaned up by one shared 'close' listener. */
+class ConnRecord {
+  peeking = true;
+  admin = false;
+  version: ModuleVersion | null = null;
+  routeIndex = 0;
+  session: MessageSession | null = null;
+  constructor(readonly all: Set<ConnSocket>) {}
+}
+
+const kConn = Symbol('hrmr.conn');
+type ConnSocket = Socket & { [kConn]?: ConnRecord };
+
+function onConnClose(this: ConnSocket): void {
+  const rec = this[kConn]!;
+  rec.all.delete(this);
+  rec.version?.detach(this, rec.routeIndex);
+}
+
+function onIdle(this: Socket): void {
+  this.destroy();
 }
 
 function onSocketError(): void {

@@ -1,25 +1,49 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
-/** The per-connection `ctx` given to handlers. The logger is made on first use: most connections never log. */
+/**
+ * The per-connection `ctx` given to handlers. Everything is read on first
+ * use: most connections never log, and asking the kernel for the peer
+ * address (getpeername) is a system call per connection that most handlers
+ * never need.
+ */
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Context } from '../../shared/index.ts';
 
+/** What a context needs from the module version it belongs to. */
+export interface ContextSource {
+  readonly name: string;
+  readonly number: number;
+  readonly config: Readonly<Record<string, string>>;
+  readonly log: Logger;
+}
+
 export class ConnectionContext implements Context {
   private _log: Logger | null = null;
+  readonly threadId = 0;
   constructor(
-    readonly module: string,
-    readonly version: number,
-    readonly remoteAddress: string,
-    readonly remotePort: number,
-    readonly config: Readonly<Record<string, string>>,
-    private readonly parentLog: Logger,
-    readonly threadId: number = 0,
+    private readonly source: ContextSource,
+    private readonly socket: Socket,
   ) {}
 
+  get module(): string {
+    return this.source.name;
+  }
+  get version(): number {
+    return this.source.number;
+  }
+  get config(): Readonly<Record<string, string>> {
+    return this.source.config;
+  }
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+  get remotePort(): number {
+    return this.socket.remotePort ?? 0;
+  }
   get log(): Logger {
-    return (this._log ??= this.parentLog.child({ peer: `${this.remoteAddress}:${this.remotePort}` }));
+    return (this._log ??= this.source.log.child({ peer: `${this.remoteAddress}:${this.remotePort}` }));
   }
 
-  /** What crosses to a pool worker (the logger is rebuilt there). */
   toJSON(): { module: string; version: number; remoteAddress: string; remotePort: number } {
     return { module: this.module, version: this.version, remoteAddress: this.remoteAddress, remotePort: this.remotePort };
   }

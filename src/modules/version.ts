@@ -43,15 +43,16 @@ export class ModuleVersion {
     return this.spec.name;
   }
 
-  /** Binds a socket to this version until it closes. */
+  /** Binds a socket to this version; the server calls `detach` when it closes. */
   attach(socket: Socket, routeIndex: number): void {
     this.connections.add(socket);
     this.routeConnections[routeIndex]!++;
-    socket.once('close', () => {
-      this.connections.delete(socket);
-      this.routeConnections[routeIndex]!--;
-      if (this.connections.size === 0 && this.state === 'retired') void this.purge();
-    });
+  }
+
+  detach(socket: Socket, routeIndex: number): void {
+    if (!this.connections.delete(socket)) return;
+    this.routeConnections[routeIndex]!--;
+    if (this.connections.size === 0 && this.state === 'retired') void this.purge();
   }
 
   /**

@@ -24,64 +24,88 @@ export interface PeekLimits {
 }
 
 /** `ended`: the client already half-closed (its 'end' event has fired). */
-export type PeekCallback<T> = (outcome: PeekOutcome, entry: PrefixEntry<T> | null, data: Buffer | null, ended: boolean) => void;
+export type PeekCallback<T> = (socket: Socket, outcome: PeekOutcome, entry: PrefixEntry<T> | null, data: Buffer | null, ended: boolean) => void;
+
+/** The per-server part of a peek: shared by every connection. */
+export interface Peeker<T> {
+  /** The table new connections are matched against (read per chunk, so a RELOAD mid-peek is seen). */
+  table(): PrefixTable<T>;
+  readonly limits: PeekLimits;
+  readonly done: PeekCallback<T>;
+}
+
+/** Per-connection peek state. The listeners below are shared functions that find it on the socket, so a peek allocates no closures. */
+interface PeekState<T> {
+  peeker: Peeker<T>;
+  data: Buffer | null;
+  ended: boolean;
+  timer: NodeJS.Timeout;
+}
+
+const kPeek = Symbol('hrmr.peek');
+type PeekingSocket = Socket & { [kPeek]?: PeekState<unknown> | undefined };
 
 /**
- * Peeks at `socket`. On return through `cb` the socket is paused and has no
- * listeners of ours left. The table is read once per chunk, so a RELOAD that
- * swaps tables mid-peek is seen on the next chunk via `getTable`.
+ * Peeks at `socket`. When `peeker.done` is called the socket is paused and
+ * has no listeners of ours left.
  */
-export function peek<T>(socket: Socket, getTable: () => PrefixTable<T>, limits: PeekLimits, cb: PeekCallback<T>): void {
-  let data: Buffer | null = null;
-  let finished = false;
-  let ended = false;
+export function peek<T>(socket: Socket, peeker: Peeker<T>): void {
+  const s = socket as PeekingSocket;
+  s[kPeek] = { peeker: peeker as Peeker<unknown>, data: null, ended: false, timer: setTimeout(onTimeout, peeker.limits.timeoutMs, s) };
+  s.on('data', onData);
+  s.on('end', onEnd);
+  s.on('close', onClose);
+}
 
-  const finish = (outcome: PeekOutcome, entry: PrefixEntry<T> | null): void => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    socket.removeListener('data', onData);
-    socket.removeListener('end', onEnd);
-    socket.removeListener('close', onClose);
-    socket.pause();
-    cb(outcome, entry, data, ended);
-  };
+function finish(s: PeekingSocket, outcome: PeekOutcome, entry: PrefixEntry<unknown> | null): void {
+  const st = s[kPeek];
+  if (st === undefined) return;
+  s[kPeek] = undefined;
+  clearTimeout(st.timer);
+  s.removeListener('data', onData);
+  s.removeListener('end', onEnd);
+  s.removeListener('close', onClose);
+  s.pause();
+  st.peeker.done(s, outcome, entry, st.data, st.ended);
+}
 
-  /** `giveUp`: no more bytes will come (end, timeout); report this outcome if nothing matched. */
-  const decide = (giveUp: PeekOutcome | null): void => {
-    const table = getTable();
-    const r = table.match(data!);
-    if (r.state === MatchState.Matched) return finish(PeekOutcome.Routed, r.entry);
-    if (r.state === MatchState.NoMatch) return finish(PeekOutcome.NoRoute, null);
-    // Undecided: a longer prefix could still match. Stop waiting only when no
-    // more bytes can come (end, limit, timeout): then the best match so far wins.
-    if (giveUp !== null || data!.length >= limits.maxBytes) {
-      if (r.entry) return finish(PeekOutcome.Routed, r.entry);
-      return finish(giveUp ?? PeekOutcome.NoRoute, null);
-    }
-  };
-
-  function onData(chunk: Buffer): void {
-    data = data === null ? chunk : Buffer.concat([data, chunk]);
-    decide(null);
+/** `giveUp`: no more bytes will come (end, timeout); report this outcome if nothing matched. */
+function decide(s: PeekingSocket, st: PeekState<unknown>, giveUp: PeekOutcome | null): void {
+  const data = st.data!;
+  const r = st.peeker.table().match(data);
+  if (r.state === MatchState.Matched) return finish(s, PeekOutcome.Routed, r.entry);
+  if (r.state === MatchState.NoMatch) return finish(s, PeekOutcome.NoRoute, null);
+  // Undecided: a longer prefix could still match. Stop waiting only when no
+  // more bytes can come (end, limit, timeout): then the best match so far wins.
+  if (giveUp !== null || data.length >= st.peeker.limits.maxBytes) {
+    if (r.entry) return finish(s, PeekOutcome.Routed, r.entry);
+    return finish(s, giveUp ?? PeekOutcome.NoRoute, null);
   }
-  function onEnd(): void {
-    // Half-close during the peek: decide with what we have.
-    ended = true;
-    if (data === null) finish(PeekOutcome.Closed, null);
-    else decide(PeekOutcome.NoRoute);
-  }
-  function onClose(): void {
-    finish(PeekOutcome.Closed, null);
-  }
-  const timer = setTimeout(() => {
-    if (data === null) finish(PeekOutcome.Timeout, null);
-    else decide(PeekOutcome.Timeout);
-  }, limits.timeoutMs);
+}
 
-  socket.on('data', onData);
-  socket.on('end', onEnd);
-  socket.on('close', onClose);
+function onData(this: PeekingSocket, chunk: Buffer): void {
+  const st = this[kPeek]!;
+  st.data = st.data === null ? chunk : Buffer.concat([st.data, chunk]);
+  decide(this, st, null);
+}
+
+function onEnd(this: PeekingSocket): void {
+  // Half-close during the peek: decide with what we have.
+  const st = this[kPeek]!;
+  st.ended = true;
+  if (st.data === null) finish(this, PeekOutcome.Closed, null);
+  else decide(this, st, PeekOutcome.NoRoute);
+}
+
+function onClose(this: PeekingSocket): void {
+  finish(this, PeekOutcome.Closed, null);
+}
+
+function onTimeout(s: PeekingSocket): void {
+  const st = s[kPeek];
+  if (st === undefined) return;
+  if (st.data === null) finish(s, PeekOutcome.Timeout, null);
+  else decide(s, st, PeekOutcome.Timeout);
 }
 
 /**
