@@ -55,17 +55,15 @@ export class MessageSession {
 
   /** Starts with the peeked bytes; `ended` if the client already half-closed. */
   start(initial: Buffer | null, ended: boolean): void {
-    const s = this.socket;
-    s.on('close', () => {
-      this.closing = true;
-      this.queue.length = 0;
-    });
+    const s = this.socket as SessionSocket;
+    s[kSession] = this;
+    s.on('close', onSessionClose);
     if (initial !== null) this.onData(initial);
     if (ended) this.onEnd();
     else if (!this.closing) {
-      s.on('data', (c: Buffer) => this.onData(c));
-      s.on('end', () => this.onEnd());
-      s.on('drain', () => this.maybeResume());
+      s.on('data', onSessionData);
+      s.on('end', onSessionEnd);
+      s.on('drain', onSessionDrain);
       if (!this.paused) s.resume();
     }
   }
@@ -83,7 +81,14 @@ export class MessageSession {
     return this.queue.length;
   }
 
-  private onData(chunk: Buffer): void {
+  /** @internal (shared socket listeners below) */
+  onClose(): void {
+    this.closing = true;
+    this.queue.length = 0;
+  }
+
+  /** @internal */
+  onData(chunk: Buffer): void {
     if (this.closing || this.draining) return;
     if (this.framer !== null) {
       const s = this.socket;
@@ -106,7 +111,8 @@ export class MessageSession {
     }
   }
 
-  private onEnd(): void {
+  /** @internal */
+  onEnd(): void {
     if (this.closing) return;
     this.clientEnded = true;
     if (this.framer !== null) {
@@ -184,7 +190,8 @@ export class MessageSession {
     this.socket.pause();
   }
 
-  private maybeResume(): void {
+  /** @internal */
+  maybeResume(): void {
     if (!this.paused || this.closing || this.draining) return;
     if (this.socket.writableNeedDrain || this.queue.length >= this.opts.maxPending) return;
     this.paused = false;
@@ -218,4 +225,21 @@ export class MessageSession {
     else endWith(this.socket, EMPTY);
     this.opts.onDone?.();
   }
+}
+
+// Shared listeners: each finds its session on the socket, so a session adds no closures per connection.
+const kSession = Symbol('hrmr.session');
+type SessionSocket = Socket & { [kSession]?: MessageSession };
+
+function onSessionData(this: SessionSocket, chunk: Buffer): void {
+  this[kSession]!.onData(chunk);
+}
+function onSessionEnd(this: SessionSocket): void {
+  this[kSession]!.onEnd();
+}
+function onSessionDrain(this: SessionSocket): void {
+  this[kSession]!.maybeResume();
+}
+function onSessionClose(this: SessionSocket): void {
+  this[kSession]!.onClose();
 }
