@@ -13,6 +13,7 @@
  * each server is run ROUNDS times, interleaved, and its best run counts)
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { pinning } from '../lib/config.mjs';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -82,7 +83,9 @@ function waitForPort(port, timeoutMs = 10_000) {
 
 const children = new Set();
 function launch(cmd, args, opts = {}) {
-  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  // Servers on CPU 0, wrk on CPU 1 (as in the core suite), so neither side steals the other's core.
+  const pin = pinning();
+  const p = pin ? spawn(pin.server[0], [...pin.server.slice(1), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts }) : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   children.add(p);
   p.once('exit', () => children.delete(p));
   p.stdout.resume();
@@ -196,7 +199,9 @@ http {
 
 /** One wrk run; resolves with requests per second (throws on socket errors or non-2xx answers). */
 function wrk(url, seconds) {
-  const out = execFileSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const pin = pinning();
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url];
+  const out = pin ? execFileSync(pin.load[0], [...pin.load.slice(1), 'wrk', ...args], { encoding: 'utf8', timeout: (seconds + 30) * 1000 }) : execFileSync('wrk', args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   if (/Non-2xx/.test(out)) throw new Error(`non-2xx answers from ${url}:\n${out}`);
   if (!Number.isFinite(rps)) throw new Error(`cannot read wrk output:\n${out}`);
