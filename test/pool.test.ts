@@ -155,3 +155,29 @@ test('SHUTDOWN waits for a running pool task, then exits 0', async () => {
     assert.ok(readdirSync(markers).some((f) => f.startsWith('dispose-one-') && !f.endsWith('-0')), 'workers disposed on shutdown');
   });
 });
+
+test('timers in worker-side module code run between tasks', async () => {
+  const h = await startHrmr({
+    modules: {
+      ticker: `
+let ticks = 0;
+let timer;
+export default {
+  routes: [{ prefix: 'TICKS', pool: true, message: () => ticks + '\\n' }],
+  setup(ctx) { if (ctx.thread === 'worker') timer = setInterval(() => ticks++, 10); },
+  dispose() { clearInterval(timer); },
+};`,
+    },
+    args: ['--threads', '1'],
+  });
+  try {
+    const c = await LineClient.open(h.port);
+    const first = Number(await c.request('TICKS'));
+    await sleep(400);
+    const second = Number(await c.request('TICKS'));
+    assert.ok(second > first + 5, `the worker's interval ran while idle: ${first} -> ${second}`);
+    c.close();
+  } finally {
+    await h.kill();
+  }
+});

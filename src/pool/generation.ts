@@ -35,9 +35,12 @@ export class PoolGeneration {
       maxThreads: opts.threads,
       idleTimeout: Infinity,
       concurrentTasksPerWorker: 1,
-      // Workers run an ordinary event loop between tasks, so timers and
-      // sockets opened by module code (a database handle's keep-alive) work.
-      atomics: 'disabled',
+      // 'async' (Atomics.waitAsync): idle workers keep running their event
+      // loop, so timers and sockets opened by module code (a database
+      // handle's keep-alive) work between tasks, yet a new task still wakes
+      // the worker without a message event ('sync' parks the thread and
+      // freezes those timers; 'disabled' measured ~10% slower).
+      atomics: 'async',
       closeTimeout: 30_000,
     });
   }
