@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { LineFramer, LineTooLongError, MAX_LINE } from '../src/router/line-framer.ts';
+import { splitAt } from './helpers/split.ts';
 
 function frame(chunks: Buffer[], max = MAX_LINE): { lines: string[]; pending: number } {
   const f = new LineFramer(max);
@@ -58,14 +59,7 @@ test('property: any split of a byte stream frames like the unsplit stream', () =
   fc.assert(
     fc.property(fc.array(byte, { maxLength: 400 }), fc.array(fc.integer({ min: 0, max: 400 }), { maxLength: 20 }), (bytes, cuts) => {
       const data = Buffer.from(bytes);
-      const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
-      const chunks: Buffer[] = [];
-      let at = 0;
-      for (const p of points) {
-        chunks.push(data.subarray(at, p));
-        at = p;
-      }
-      chunks.push(data.subarray(at));
+      const chunks = splitAt(data, cuts);
       const run = (parts: Buffer[]): { lines: string[]; pending: number } | 'too long' => {
         try {
           return frame(parts, 20);

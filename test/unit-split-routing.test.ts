@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MatchState, PrefixTable, prefixBytes } from '../src/router/prefix-table.ts';
 import { LineFramer } from '../src/router/line-framer.ts';
+import { splitAt } from './helpers/split.ts';
 
 const PREFIXES = ['', 'A', 'AB', 'ABC', 'UP', 'UPPER', 'B\n', 'C\r'];
 const TABLE = new PrefixTable(PREFIXES.map((p) => ({ prefix: prefixBytes(p), target: p })));
@@ -38,14 +39,7 @@ test('property: any split routes and frames exactly like the unsplit stream', ()
   fc.assert(
     fc.property(fc.array(piece, { minLength: 1, maxLength: 40 }), fc.array(fc.nat(), { maxLength: 12 }), (parts, cuts) => {
       const data = Buffer.from(parts.join(''), 'latin1');
-      const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
-      const chunks: Buffer[] = [];
-      let at = 0;
-      for (const p of points) {
-        chunks.push(data.subarray(at, p));
-        at = p;
-      }
-      chunks.push(data.subarray(at));
+      const chunks = splitAt(data, cuts);
       assert.deepEqual(routeAndFrame(chunks), routeAndFrame([data]));
     }),
     { numRuns: 2000 },
