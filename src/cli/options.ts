@@ -95,7 +95,8 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(new Option('--set <module.key=value>', 'module configuration (repeatable); also HRMR_CFG_MODULE_KEY=value').argParser(collect).default([]));
 }
 
-function int(flag: string, raw: string, min: number, max: number): number {
+/** An integer flag value in [min, max], or a UsageError naming the flag. */
+export function int(flag: string, raw: string, min: number, max: number): number {
   const s = String(raw).trim();
   if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) {
     throw new UsageError(`--${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);

@@ -3,18 +3,13 @@
 import { relative, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.ts';
+import { int } from './options.ts';
 
 interface ClientOptions {
   port: string;
   host: string;
   adminToken?: string;
   timeout: string;
-}
-
-function positiveInt(flag: string, raw: string, min: number, max: number): number {
-  const s = String(raw).trim();
-  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw new UsageError(`--${flag} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
-  return Number(s);
 }
 
 function shown(file: string): string {
@@ -31,8 +26,8 @@ function addClient(program: Command, name: string, command: 'RELOAD' | 'STATUS' 
     .addOption(new Option('--admin-token <token>', 'send `AUTH <token>` first').env('HRMR_ADMIN_TOKEN'))
     .addOption(new Option('--timeout <ms>', 'give up waiting for the reply after this long').default('30000'))
     .action(async (o: ClientOptions) => {
-      const port = positiveInt('port', o.port, 1, 65535);
-      const timeoutMs = positiveInt('timeout', o.timeout, 1, 86_400_000);
+      const port = int('port', o.port, 1, 65535);
+      const timeoutMs = int('timeout', o.timeout, 1, 86_400_000);
       if (o.host.trim() === '') throw new UsageError('--host must not be empty');
       const { sendAdminCommand } = await import('./admin-client.ts');
       const r = await sendAdminCommand({ host: o.host, port, command, token: o.adminToken || null, timeoutMs });
