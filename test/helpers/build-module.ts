@@ -1,25 +1,15 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /**
- * Builds one module source file the way `hrmr build` does (esbuild: bundle,
- * ESM, node, packages external) into `outDir/NAME.mjs`, for tests that need a
- * real module from modules_src/.
+ * Builds one module source file exactly as `hrmr build` does (it calls the
+ * same `buildEntry`) into `outDir/NAME.mjs`, for tests that need a real
+ * module from modules_src/.
  */
-import { build } from 'esbuild';
 import { mkdirSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { buildEntry } from '../../src/build/build.ts';
 
 export async function buildModule(srcFile: string, outDir: string): Promise<string> {
   mkdirSync(outDir, { recursive: true });
-  const outfile = join(outDir, basename(srcFile).replace(/\.[cm]?ts$/, '') + '.mjs');
-  await build({
-    entryPoints: [srcFile],
-    outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20.19',
-    packages: 'external',
-    logLevel: 'silent',
-  });
-  return outfile;
+  const r = await buildEntry(srcFile, outDir);
+  if (!r.ok || r.file === null) throw new Error(`build of ${srcFile} failed:\n${r.errors.join('\n')}`);
+  return r.file;
 }
