@@ -43,8 +43,4 @@ export class ConnectionContext implements Context {
   get log(): Logger {
     return (this._log ??= this.source.log.child({ peer: `${this.remoteAddress}:${this.remotePort}` }));
   }
-
-  toJSON(): { module: string; version: number; remoteAddress: string; remotePort: number } {
-    return { module: this.module, version: this.version, remoteAddress: this.remoteAddress, remotePort: this.remotePort };
-  }
 }

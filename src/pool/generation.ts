@@ -54,13 +54,13 @@ export class PoolGeneration {
     return p.finally(() => this.inFlight--);
   }
 
-  /** Runs dispose for `urls` (or everything) in every worker. */
-  async disposeIn(urls: string[] | undefined, waitMs: number): Promise<void> {
+  /** Runs dispose for every version in every worker. */
+  private async disposeAll(waitMs: number): Promise<void> {
     const workers = this.opts.threads;
     const barrier = new SharedArrayBuffer(4);
     const tasks: Promise<unknown>[] = [];
     for (let i = 0; i < workers; i++) {
-      const t: DisposeTask = { op: 'dispose', barrier, workers, waitMs, ...(urls ? { urls } : {}) };
+      const t: DisposeTask = { op: 'dispose', barrier, workers, waitMs };
       tasks.push(this.piscina.run(t).catch(() => undefined));
     }
     await Promise.all(tasks);
@@ -69,7 +69,7 @@ export class PoolGeneration {
   /** Disposes everything in the workers, then ends them. Idempotent. */
   close(waitMs: number): Promise<void> {
     this.closing ??= (async () => {
-      await this.disposeIn(undefined, Math.min(waitMs, 5000));
+      await this.disposeAll(Math.min(waitMs, 5000));
       await this.piscina.close().catch(() => this.piscina.destroy());
     })();
     return this.closing;

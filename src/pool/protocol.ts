@@ -31,8 +31,6 @@ export interface LoadTask {
  */
 export interface DisposeTask {
   op: 'dispose';
-  /** Only these version URLs, or all when omitted. */
-  urls?: string[];
   barrier: SharedArrayBuffer;
   workers: number;
   waitMs: number;

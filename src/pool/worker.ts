@@ -72,7 +72,6 @@ async function onDispose(t: DisposeTask): Promise<number> {
   }
   let n = 0;
   for (const [url, p] of loaded) {
-    if (t.urls && !t.urls.includes(url)) continue;
     loaded.delete(url);
     try {
       const { module, log } = await p;

@@ -20,8 +20,6 @@ export interface MessageSessionOptions {
   maxPending: number;
   /** Told about handler failures (for logging); the session itself writes ERR and closes. */
   onError(err: unknown): void;
-  /** Called once when the session is done with the socket (ended or destroyed). */
-  onDone?(): void;
 }
 
 interface Slot {
@@ -75,10 +73,6 @@ export class MessageSession {
     this.socket.pause();
     this.socket.removeAllListeners('data');
     if (this.queue.length === 0) this.finish();
-  }
-
-  get pendingReplies(): number {
-    return this.queue.length;
   }
 
   /** @internal (shared socket listeners below) */
@@ -214,7 +208,6 @@ export class MessageSession {
     this.opts.onError(err);
     const text = err instanceof Error ? err.message : String(err);
     endWith(this.socket, Buffer.from(`ERR ${text.replace(/[\r\n]+/g, ' ')}\n`));
-    this.opts.onDone?.();
   }
 
   private finish(): void {
@@ -223,7 +216,6 @@ export class MessageSession {
     // A client that has not half-closed gets a bounded time to close after our FIN.
     if (this.clientEnded) this.socket.end();
     else endWith(this.socket, EMPTY);
-    this.opts.onDone?.();
   }
 }
 
