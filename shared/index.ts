@@ -6,7 +6,9 @@
  *
  * @packageDocumentation
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 
 /** The pino logger type of `ctx.log` (re-exported so modules need not depend on pino). */
@@ -46,7 +48,27 @@ export interface Context {
   readonly log: Logger;
   /** The worker thread id running this call (0 on the main thread). */
   readonly threadId: number;
+  /** See {@link Keep}: state shared by every version of this module in this thread. */
+  readonly keep: Keep;
 }
+
+/**
+ * State that outlives a version (Erlang's code_change, made simple):
+ * `keep(key, init)` returns the same value to every version of the same
+ * module in this thread (the main thread, or one pool worker). `init` runs
+ * once, the first time a key is asked for. `dispose`, given by the version
+ * that created the value, runs when the module is unloaded for good (its
+ * file deleted) or the server shuts down — not on a reload.
+ *
+ * Keep data (maps, queues, counters, sockets), not code: a function or class
+ * instance created by one version keeps that version's code in memory for as
+ * long as it is kept.
+ *
+ * @example
+ * const stats = ctx.keep('stats', () => ({ requests: 0 }));
+ * stats.requests++;
+ */
+export type Keep = <T>(key: string, init: () => T, dispose?: (value: T) => void | Promise<void>) => T;
 
 /** Context given to `setup`. */
 export interface SetupContext {
@@ -57,7 +79,8 @@ export interface SetupContext {
   /**
    * Configuration for this module: `--set NAME.key=value` on the command line
    * and `HRMR_CFG_NAME_KEY` environment variables (NAME and KEY upper-cased,
-   * `-` as `_`), keys lower-cased.
+   * `-` as `_`), keys lower-cased. `redis` holds `--redis URL` (env
+   * `HRMR_REDIS`) unless `--set NAME.redis=URL` overrides it.
    */
   readonly config: Readonly<Record<string, string>>;
   /** A pino child logger carrying the module name and version. */
@@ -66,9 +89,11 @@ export interface SetupContext {
   readonly thread: 'main' | 'worker';
   /** The worker thread id (0 on the main thread). */
   readonly threadId: number;
+  /** See {@link Keep}. */
+  readonly keep: Keep;
 }
 
-/** Fields common to both route kinds. */
+/** Fields common to the byte-prefix route kinds (stream and message). */
 export interface RouteBase {
   /** Connections starting with these bytes go to this route; the longest matching prefix wins. */
   readonly prefix: Prefix;
@@ -87,6 +112,7 @@ export interface StreamRoute extends RouteBase {
   /** Called once per connection, on the main thread. */
   connection(socket: Socket, ctx: Context): void;
   readonly message?: never;
+  readonly http?: never;
 }
 
 /**
@@ -101,17 +127,89 @@ export interface MessageRoute extends RouteBase {
   /** Handles one message. A throw or rejection writes `ERR <message>\n` and closes the connection. */
   message(msg: Buffer, ctx: Context): Reply | Promise<Reply>;
   readonly connection?: never;
+  readonly http?: never;
 }
 
-/** A route is either a stream route or a message route. */
-export type Route = StreamRoute | MessageRoute;
+/** Fields common to HTTP routes (main-thread and pool). */
+export interface HttpRouteBase {
+  /**
+   * The path prefix this route serves. It matches a request path (the part
+   * before `?`) that equals it or continues it at a `/` boundary: `/t/`
+   * matches `/t/x` and `/t`; `/health` matches `/health`, `/health/` and
+   * `/health?x`, never `/healthz`. The longest matching prefix wins over
+   * every module; `/` is the catch-all.
+   */
+  readonly http: string;
+  /** Methods served (default: all). Others get 405 with `Allow`. `GET` allows `HEAD` too. */
+  readonly methods?: readonly string[];
+  readonly prefix?: never;
+}
+
+/**
+ * An HTTP route on the main thread: hrmr's HTTP host parses the request
+ * (node's own parser) and calls `request` with node's objects. Requests are
+ * routed one by one, so one keep-alive connection may visit many modules.
+ */
+export interface HttpRoute extends HttpRouteBase {
+  readonly pool?: false;
+  request(req: IncomingMessage, res: ServerResponse, ctx: Context): void | Promise<void>;
+  /**
+   * Requests with an `Upgrade:` header (WebSocket). The socket belongs to the
+   * module from here on; it stays on this version until it closes. Without
+   * `upgrade`, such requests get their normal answer and the connection closes.
+   */
+  upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: Context): void;
+}
+
+/** What a pool HTTP handler receives: plain data, the body already read. */
+export interface PoolHttpRequest {
+  readonly method: string;
+  /** The request target as sent (path and query). */
+  readonly url: string;
+  /** The path, before `?`, not decoded. */
+  readonly path: string;
+  /** The raw query string after `?` (`''` if none). */
+  readonly query: string;
+  /** Header names lower-cased; repeated headers joined with `, `. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+  readonly remoteAddress: string;
+}
+
+/** What a pool HTTP handler returns. Status defaults to 200; a string body is sent as UTF-8. */
+export interface PoolHttpResponse {
+  readonly status?: number;
+  readonly headers?: Readonly<Record<string, string | number | readonly string[]>>;
+  readonly body?: string | Uint8Array | null;
+}
+
+/**
+ * An HTTP route whose handler runs on the worker-thread pool, so blocking
+ * work (synchronous file or database calls) never stalls the event loop.
+ * The host reads the body first (at most `maxBody` bytes, else 413). A pool
+ * timeout answers 504, a full queue 503, a throw 500.
+ */
+export interface PoolHttpRoute extends HttpRouteBase {
+  readonly pool: true;
+  /** Largest request body read, in bytes (default 1 MiB); larger gets 413. */
+  readonly maxBody?: number;
+  request(req: PoolHttpRequest, ctx: Context): PoolHttpResponse | Promise<PoolHttpResponse>;
+  readonly upgrade?: never;
+}
+
+/** A route: a byte-prefix stream or message route, or an HTTP path route. */
+export type Route = StreamRoute | MessageRoute | HttpRoute | PoolHttpRoute;
 
 /** The default export of a module file (`modules/NAME.mjs`). */
 export interface Module {
   /** Display name; defaults to the file's base name. */
   readonly name?: string;
-  /** The routes this module claims. */
-  readonly routes: readonly Route[];
+  /**
+   * The routes this module claims, or a function of the module's config that
+   * returns them (run when the version loads), so mount points can be set
+   * with `--set NAME.mount=/x/`.
+   */
+  readonly routes: readonly Route[] | ((config: Readonly<Record<string, string>>) => readonly Route[]);
   /** Runs before this version goes live (and in each pool worker that loads it). A throw keeps the previous version serving. */
   setup?(ctx: SetupContext): void | Promise<void>;
   /**
