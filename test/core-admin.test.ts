@@ -2,6 +2,7 @@
 // Admin sessions: STATUS, CLOSE, command lines, --admin-token, SHUTDOWN draining, signals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { admin, connect, exchange, LineClient, startHrmr, tempDir, waitUntil } from './helpers/hrmr.ts';
@@ -95,9 +96,98 @@ test('--admin-token: commands before AUTH get ERR forbidden; a wrong token is re
   assert.equal(await exchange(h.port, 'OTHER\n', { end: true }), 'other\n');
 });
 
-test('admin commands are for loopback peers only (without a token)', () => {
+test('isLoopback: 127/8, ::1 and v4-mapped 127/8 only', () => {
   for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) assert.equal(isLoopback(a), true, a);
   for (const a of ['10.0.0.1', '192.0.2.2', '::ffff:10.0.0.1', '', undefined, '::', '0.0.0.0']) assert.equal(isLoopback(a), false, String(a));
+});
+
+/**
+ * A real non-loopback peer: a network namespace joined to this one by a veth
+ * pair (a private link, nothing leaves the machine). hrmr binds the address
+ * of the host end; a client run inside the namespace connects from the
+ * other end. Needs root (the test machines and CI run as root): if the
+ * namespace cannot be made, the test fails with the reason.
+ */
+function ip(args: string[]): string {
+  const r = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
+  if (r.error || r.status !== 0) throw new Error(`ip ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr ?? '').trim()}`);
+  return r.stdout;
+}
+
+interface Peer {
+  hostAddr: string;
+  /** Sends `data` from inside the namespace to hostAddr:port and returns every byte until the server closes (or `timeoutMs`). */
+  exchange(port: number, data: string, timeoutMs?: number): Promise<{ got: string; closed: boolean; local: string }>;
+  remove(): void;
+}
+
+function makePeer(): Peer {
+  const id = process.pid % 100_000;
+  const ns = `hrmr-t${id}`;
+  const a = `hv${id}a`;
+  const b = `hv${id}b`;
+  const net3 = `10.231.${id % 250}`;
+  const hostAddr = `${net3}.1`;
+  const remove = (): void => {
+    spawnSync('ip', ['link', 'del', a], { stdio: 'ignore', timeout: 10_000 });
+    spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: 10_000 });
+  };
+  remove(); // left over from a killed run with this pid
+  try {
+    ip(['netns', 'add', ns]);
+    ip(['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
+    ip(['link', 'set', b, 'netns', ns]);
+    ip(['addr', 'add', `${hostAddr}/30`, 'dev', a]);
+    ip(['link', 'set', a, 'up']);
+    ip(['netns', 'exec', ns, 'ip', 'addr', 'add', `${net3}.2/30`, 'dev', b]);
+    ip(['netns', 'exec', ns, 'ip', 'link', 'set', b, 'up']);
+    ip(['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+  } catch (err) {
+    remove();
+    throw new Error(`cannot create the network namespace for a non-loopback peer (run as root with iproute2): ${(err as Error).message}`);
+  }
+  const CLIENT = `const net = require('node:net');
+const [host, port, data, ms] = process.argv.slice(1);
+const s = net.connect({ host, port: Number(port) }, () => s.write(data));
+let got = ''; let local = '';
+s.on('connect', () => (local = s.localAddress));
+s.setEncoding('utf8');
+s.on('data', (d) => (got += d));
+s.on('error', () => {});
+const t = setTimeout(() => { console.log(JSON.stringify({ got, closed: false, local })); process.exit(0); }, Number(ms));
+s.on('close', () => { clearTimeout(t); console.log(JSON.stringify({ got, closed: true, local })); });`;
+  return {
+    hostAddr,
+    exchange: (port, data, timeoutMs = 5000) =>
+      new Promise((resolve, reject) => {
+        execFile('ip', ['netns', 'exec', ns, process.execPath, '-e', CLIENT, hostAddr, String(port), data, String(timeoutMs)], { timeout: timeoutMs + 15_000 }, (err, stdout, stderr) => {
+          if (err) return reject(new Error(`client in ${ns} failed: ${err.message} ${stderr}`));
+          resolve(JSON.parse(stdout.trim().split('\n').pop()!) as { got: string; closed: boolean; local: string });
+        });
+      }),
+    remove,
+  };
+}
+
+test('admin commands from a real non-loopback peer: ERR forbidden without a token (routes still serve); with --admin-token, AUTH unlocks', async (t) => {
+  const peer = makePeer();
+  t.after(() => peer.remove());
+  const h = await startHrmr({ modules: { other: OTHER }, args: ['--host', peer.hostAddr] });
+  t.after(() => h.kill());
+  const route = await peer.exchange(h.port, 'OTHER\n');
+  assert.equal(route.local, `${peer.hostAddr.slice(0, -1)}2`, 'the client really is the namespace end of the link');
+  assert.equal(route.got, 'other\n', 'module routes serve the non-loopback peer');
+  for (const cmd of ['STATUS', 'RELOAD', 'SHUTDOWN']) {
+    const r = await peer.exchange(h.port, `${cmd}\n`);
+    assert.equal(r.got, 'ERR forbidden\n', `${cmd} from ${r.local}`);
+  }
+  assert.equal(h.proc.exitCode, null, 'SHUTDOWN from a non-loopback peer did not stop the server');
+  assert.equal(h.logs.filter((l) => /^OK reloaded/.test(l.msg)).length, 0, 'RELOAD from a non-loopback peer did nothing');
+
+  const tok = await startHrmr({ modules: { other: OTHER }, args: ['--host', peer.hostAddr, '--admin-token', 's3cret'] });
+  t.after(() => tok.kill());
+  assert.equal((await peer.exchange(tok.port, 'STATUS\n')).got, 'ERR forbidden\n');
+  assert.match((await peer.exchange(tok.port, 'AUTH s3cret\nSTATUS\nCLOSE\n')).got, /^OK\nOK \{.*\}\nOK bye\n$/);
 });
 
 test('SHUTDOWN: replies, refuses new connections, lets an in-flight message finish, runs dispose, exits 0', async (t) => {
