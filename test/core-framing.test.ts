@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { exchange, LineClient, startHrmr, type Hrmr } from './helpers/hrmr.ts';
+import { connect, exchange, LineClient, startHrmr, type Hrmr } from './helpers/hrmr.ts';
 
 const MOD = `
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -56,8 +56,20 @@ test('64 KiB line limit: exactly 64 KiB passes, one byte more gets ERR and close
   assert.equal(await c.read(), 'len 3');
   c.socket.write('L ' + 'b'.repeat(70 * 1024));
   const line = await c.read();
-  assert.match(line ?? '', /^ERR line too long/);
+  assert.equal(line, 'ERR line too long (over 65536 bytes)');
   assert.equal(await c.read(), null, 'closed after the error');
+});
+
+test('64 KiB line limit at the boundary: 65,536 bytes pass split in any segments, 65,537 fail, terminated or not', async () => {
+  const exact = Buffer.from('L ' + 'a'.repeat(64 * 1024 - 2) + '\n');
+  // Split inside the line and just before the newline: the limit counts the line, not a chunk.
+  assert.equal(await exchange(h.port, [exact.subarray(0, 1000), exact.subarray(1000, exact.length - 1), exact.subarray(exact.length - 1)], { gapMs: 20, end: true }), `len ${64 * 1024}\n`);
+  const over = 'L ' + 'a'.repeat(64 * 1024 - 1);
+  assert.equal(await exchange(h.port, over + '\n'), 'ERR line too long (over 65536 bytes)\n');
+  assert.equal(await exchange(h.port, over + '\r\n'), 'ERR line too long (over 65536 bytes)\n');
+  assert.equal(await exchange(h.port, ['L 1\n', over.slice(0, 30_000), over.slice(30_000) + '\n'], { gapMs: 20 }), 'len 3\nERR line too long (over 65536 bytes)\n');
+  // Unterminated and the client keeps the connection open: the error comes without waiting for a newline.
+  assert.equal(await exchange(h.port, over + 'bb', { timeoutMs: 5000 }), 'ERR line too long (over 65536 bytes)\n');
 });
 
 test('a too-long line after pending async replies: those replies are written first, then ERR', async () => {
@@ -110,8 +122,35 @@ test('after a handler throws, later messages on that connection are not handled'
 });
 
 test('a handler returning a non-Reply is an error on its own connection only', async () => {
-  const got = await exchange(h.port, 'BADTYPE\n');
-  assert.match(got, /^ERR .*number/);
+  // Connections opened before the fault, on the same module and route kind, keep working after it.
+  const bystander = await LineClient.open(h.port);
+  const sameRoute = await LineClient.open(h.port);
+  try {
+    assert.equal(await bystander.request('Ebefore'), '[Ebefore]');
+    sameRoute.send('BADTYPE first');
+    assert.equal(await sameRoute.read(), 'ERR handler returned number, expected string, Uint8Array, null or undefined');
+    assert.equal(await sameRoute.read(), null, 'the faulty connection is closed');
+    const again = await exchange(h.port, 'BADTYPE\n');
+    assert.equal(again, 'ERR handler returned number, expected string, Uint8Array, null or undefined\n');
+    assert.equal(await bystander.request('Eafter'), '[Eafter]', 'the other connection still serves');
+    assert.equal(bystander.closed, false);
+    assert.equal(await exchange(h.port, 'Enew\n', { end: true }), '[Enew]\n', 'new connections still serve');
+  } finally {
+    bystander.close();
+    sameRoute.close();
+  }
+});
+
+test('a throwing handler does not disturb a pending async reply on another connection', async () => {
+  const slow = await LineClient.open(h.port);
+  try {
+    slow.send('D 150');
+    assert.equal(await exchange(h.port, 'THROW now\n'), 'ERR boom second line\n');
+    assert.equal(await slow.read(), 'done 150');
+    assert.equal(await slow.request('D 0'), 'done 0');
+  } finally {
+    slow.close();
+  }
 });
 
 test('a throwing stream handler closes only its connection, logged with the module name', async () => {
@@ -126,13 +165,21 @@ test('many connections at once, each served in order', async () => {
   res.forEach((r, i) => assert.equal(r, i % 2 ? `[E${i}a]\n[E${i}b]\n` : `done ${i % 7}\ndone 0\n`));
 });
 
-async function exchangeRaw(port: number, data: string, end: boolean): Promise<Buffer> {
-  const { connect } = await import('./helpers/hrmr.ts');
+/** Sends `data`, returns every byte until the server closes; fails (does not hang) if it does not close within `timeoutMs`. */
+async function exchangeRaw(port: number, data: string, end: boolean, timeoutMs = 5000): Promise<Buffer> {
   const s = await connect(port);
   const chunks: Buffer[] = [];
-  const done = new Promise<Buffer>((resolve) => {
+  const done = new Promise<Buffer>((resolve, reject) => {
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`the server did not close within ${timeoutMs} ms; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`));
+    }, timeoutMs);
     s.on('data', (d: Buffer) => chunks.push(d));
-    s.on('close', () => resolve(Buffer.concat(chunks)));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(Buffer.concat(chunks));
+    });
   });
   s.write(data);
   if (end) s.end();
