@@ -77,9 +77,14 @@ test('peek timeout: a silent client is closed without a reply', async () => {
   assert.equal(await exchange(plain.port, [], { timeoutMs: 5000 }), '');
 });
 
-test('peek timeout: a partial prefix that matches nothing yet gets ERR no route (or is closed)', async () => {
-  const got = await exchange(plain.port, 'PIN', { timeoutMs: 5000 });
-  assert.ok(got === 'ERR no route\n' || got === '', JSON.stringify(got));
+test('peek timeout with data: a partial prefix that matches nothing yet gets exactly ERR no route, then close (docs/errors.md)', async () => {
+  const st = async (): Promise<{ noRoute: number; peekTimeout: number }> => (JSON.parse((await exchange(plain.port, 'STATUS\nCLOSE\n')).split('\n')[0]!.slice(3)) as { rejected: { noRoute: number; peekTimeout: number } }).rejected;
+  const before = await st();
+  // The client keeps the connection open: only the peek timeout (300 ms) can end it.
+  assert.equal(await exchange(plain.port, 'PIN', { timeoutMs: 5000 }), 'ERR no route\n');
+  assert.equal(await exchange(plain.port, ['L', 'ONGPREFIX'], { gapMs: 20, timeoutMs: 5000 }), 'ERR no route\n');
+  const after = await st();
+  assert.equal(after.peekTimeout - before.peekTimeout, 2, 'counted as peek timeouts');
 });
 
 test('max-peek: no decision within --max-peek bytes closes with ERR no route (before the peek timeout)', async (t) => {
