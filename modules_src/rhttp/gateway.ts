@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * The gateway's state and its work: the two Redis connections (one to
+ * publish, one subscribed to RESPONSE_PIPE, REJECT_PIPE and
+ * ACKNOWLEDGE_PIPE), the heartbeat, the live services and the requests in
+ * flight.
+ *
+ * The state is plain data kept with `ctx.keep`, so it outlives a RELOAD of
+ * the module; the functions are each version's own. Exactly one version
+ * listens on the Redis connections and runs the heartbeat at a time (the
+ * newest): `attach` takes them over from the previous one, so a message is
+ * never handled twice and a retired version's code is not pinned by them.
+ */
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Redis } from 'ioredis';
+import type { Logger } from '../../shared/index.ts';
+import type { RhttpOptions } from './config.ts';
+import { forwardTarget } from './config.ts';
+import { isLost, recordAck, sweep, type Registry } from './registry.ts';
+import { newInstancePrefix, ownsId, serializeRequest } from './request.ts';
+import { parseResponse, rejectId, responseId } from './response.ts';
+
+export const CHANNELS = {
+  request: 'REQUEST_PIPE',
+  response: 'RESPONSE_PIPE',
+  heartbeat: 'HEARTBEAT',
+  acknowledge: 'ACKNOWLEDGE_PIPE',
+  reject: 'REJECT_PIPE',
+} as const;
+
+export const BODIES = {
+  noBroker: '{"err":"no broker: start hrmr with --redis redis://HOST:PORT"}',
+  brokerDown: '{"err":"Broker unavailable"}',
+  lost: '{"err":"Lost request"}',
+  timeout: '{"err":"Request timeout"}',
+  badResponse: '{"err":"Bad response from service"}',
+  tooLarge: '{"err":"Request body too large"}',
+} as const;
+
+/** A request waiting for its answer. */
+export interface Pending {
+  readonly id: string;
+  readonly res: ServerResponse;
+  /** Services that could answer: the live ones when it was published (lowered to the number of receivers). */
+  liveAtPublish: number;
+  rejections: number;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface Stats {
+  requests: number;
+  answered: number;
+  /** 418 because every live service rejected. */
+  rejected: number;
+  /** 418 because no live service was known (or the last ones were dropped). */
+  lost: number;
+  timedOut: number;
+  badResponses: number;
+  brokerUnavailable: number;
+  tooLarge: number;
+  /** Responses for ids of this gateway that were no longer waiting (late, or a second answer). */
+  lateResponses: number;
+  /** Rejections received for this gateway's requests. */
+  rejections: number;
+}
+
+/** Everything that survives a reload (see the file comment). */
+export interface State {
+  url: string | null;
+  pub: Redis | null;
+  sub: Redis | null;
+  /** The subscriber has its SUBSCRIBE confirmed since its last (re)connect. */
+  subscribed: boolean;
+  /** Logged that the broker is down (reset when it is back): one warning per outage. */
+  downLogged: boolean;
+  /** X-Socket-ID prefix of this process (see request.ts). */
+  readonly prefix: string;
+  counter: number;
+  readonly services: Registry;
+  readonly pending: Map<string, Pending>;
+  readonly stats: Stats;
+  beat: NodeJS.Timeout | null;
+  /** The version currently listening, and how to make it stop. */
+  owner: symbol | null;
+  detach: (() => void) | null;
+  /** Set by the owner: closes everything with the newest version's code (the kept disposer calls it). */
+  shutdown: (() => void) | null;
+}
+
+export function newState(): State {
+  return {
+    url: null,
+    pub: null,
+    sub: null,
+    subscribed: false,
+    downLogged: false,
+    prefix: newInstancePrefix(),
+    counter: 0,
+    services: new Map(),
+    pending: new Map(),
+    stats: { requests: 0, answered: 0, rejected: 0, lost: 0, timedOut: 0, badResponses: 0, brokerUnavailable: 0, tooLarge: 0, lateResponses: 0, rejections: 0 },
+    beat: null,
+    owner: null,
+    detach: null,
+    shutdown: null,
+  };
+}
+
+/** The version-specific parts every function needs. */
+export interface Env {
+  readonly opts: RhttpOptions;
+  readonly log: Logger;
+}
+
+export function brokerReady(st: State): boolean {
+  return st.subscribed && st.pub !== null && st.pub.status === 'ready' && st.sub !== null && st.sub.status === 'ready';
+}
+
+/** A URL fit for logs and STATUS: the password replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://?';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Answers
+
+export function answerJson(res: ServerResponse, env: Env, status: number, body: string, close = false): void {
+  if (res.headersSent || res.destroyed) {
+    if (!res.writableEnded) res.destroy();
+    return;
+  }
+  const headers: string[] = ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body))];
+  if (env.opts.serverName !== null) headers.push('Server', env.opts.serverName);
+  if (close) headers.push('Connection', 'close');
+  res.writeHead(status, STATUS_CODES[status] ?? 'Unknown', headers);
+  res.end(body);
+}
+
+/** Removes a request from the waiting set; false if it was no longer waiting. */
+function take(st: State, p: Pending): boolean {
+  if (st.pending.get(p.id) !== p) return false;
+  st.pending.delete(p.id);
+  if (p.timer !== null) clearTimeout(p.timer);
+  p.timer = null;
+  return true;
+}
+
+function finishJson(st: State, env: Env, p: Pending, status: number, body: string): void {
+  if (take(st, p)) answerJson(p.res, env, status, body);
+}
+
+function onTimeout(st: State, env: Env, p: Pending): void {
+  if (!take(st, p)) return;
+  st.stats.timedOut++;
+  answerJson(p.res, env, 408, BODIES.timeout);
+}
+
+/** Every request still waiting gets 503 (the broker went away: no answer can arrive). */
+export function failAll(st: State, env: Env): void {
+  for (const p of [...st.pending.values()]) {
+    st.stats.brokerUnavailable++;
+    finishJson(st, env, p, 503, BODIES.brokerDown);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Requests
+
+/** Publishes one request (body already read) and waits for its answer. */
+export function forward(st: State, env: Env, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  if (res.destroyed) return;
+  if (!brokerReady(st)) {
+    st.stats.brokerUnavailable++;
+    answerJson(res, env, 503, BODIES.brokerDown);
+    return;
+  }
+  const live = st.services.size;
+  if (live === 0) {
+    st.stats.lost++;
+    answerJson(res, env, 418, BODIES.lost);
+    return;
+  }
+  const id = st.prefix + String(++st.counter);
+  const payload = serializeRequest({ method: req.method ?? 'GET', target: forwardTarget(req.url ?? '/', env.opts.mount, env.opts.strip), rawHeaders: req.rawHeaders, body, id });
+  const p: Pending = { id, res, liveAtPublish: live, rejections: 0, timer: null };
+  p.timer = setTimeout(onTimeout, env.opts.timeoutMs, st, env, p);
+  st.pending.set(id, p);
+  res.once('close', () => {
+    // The client went away before its answer: forget the request (a late answer is dropped).
+    take(st, p);
+  });
+  st.pub!.publish(CHANNELS.request, payload).then(
+    (receivers) => {
+      if (st.pending.get(id) !== p) return;
+      if (receivers < p.liveAtPublish) p.liveAtPublish = receivers;
+      if (isLost(p.rejections, p.liveAtPublish, st.services.size)) {
+        st.stats.lost++;
+        finishJson(st, env, p, 418, BODIES.lost);
+      }
+    },
+    (err: unknown) => {
+      if (st.pending.get(id) !== p) return;
+      env.log.debug({ err: String(err) }, 'rhttp: publish failed');
+      st.stats.brokerUnavailable++;
+      finishJson(st, env, p, 503, BODIES.brokerDown);
+    },
+  );
+}
+
+/**
+ * Reads the whole body (at most `max` bytes) with node's parser, then calls
+ * `done`; a body over `max` is answered 413 and the connection closed.
+ */
+export function readBody(st: State, env: Env, req: IncomingMessage, res: ServerResponse, done: (body: Buffer) => void): void {
+  const max = env.opts.maxBody;
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > max) {
+    st.stats.tooLarge++;
+    answerJson(res, env, 413, BODIES.tooLarge, true);
+    return;
+  }
+  // No Content-Length and no Transfer-Encoding: no body (RFC 9112 6.3), nothing to wait for.
+  if ((declared === undefined || declared === '0') && req.headers['transfer-encoding'] === undefined) {
+    done(EMPTY);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  req.on('data', (c: Buffer) => {
+    if (over) return;
+    size += c.length;
+    if (size > max) {
+      over = true;
+      chunks.length = 0;
+      st.stats.tooLarge++;
+      answerJson(res, env, 413, BODIES.tooLarge, true);
+      return;
+    }
+    chunks.push(c);
+  });
+  req.on('end', () => {
+    if (!over) done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+  });
+  req.on('error', () => undefined);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+// ---------------------------------------------------------------------------
+// Messages from the services
+
+function onResponse(st: State, env: Env, msg: Buffer): void {
+  const id = responseId(msg);
+  if (id === null) {
+    env.log.warn({ head: msg.toString('latin1', 0, Math.min(msg.length, 200)) }, 'rhttp: response without X-Socket-ID dropped');
+    return;
+  }
+  // Another gateway's request (several hrmr servers, or the original, on one Redis).
+  if (!ownsId(st.prefix, id)) return;
+  const p = st.pending.get(id);
+  if (p === undefined) {
+    st.stats.lateResponses++;
+    env.log.debug({ id }, 'rhttp: response for a request no longer waiting dropped');
+    return;
+  }
+  const parsed = parseResponse(msg);
+  if (!parsed.ok) {
+    st.stats.badResponses++;
+    env.log.warn({ id, error: parsed.error, head: msg.toString('latin1', 0, Math.min(msg.length, 200)) }, 'rhttp: malformed response from a service: 502');
+    finishJson(st, env, p, 502, BODIES.badResponse);
+    return;
+  }
+  take(st, p);
+  const r = parsed.response;
+  const res = p.res;
+  if (res.destroyed || res.headersSent) return;
+  const headers: string[] = [];
+  for (const [n, v] of r.headers) headers.push(n, v);
+  const noBody = r.status === 204 || r.status === 304;
+  if (!noBody) headers.push('Content-Length', String(r.body.length));
+  try {
+    res.writeHead(r.status, STATUS_CODES[r.status] ?? 'Unknown', headers);
+  } catch (err) {
+    st.stats.badResponses++;
+    env.log.warn({ id, error: String(err) }, 'rhttp: response headers refused: 502');
+    answerJson(res, env, 502, BODIES.badResponse);
+    return;
+  }
+  st.stats.answered++;
+  if (noBody) res.end();
+  else res.end(r.body);
+}
+
+function onReject(st: State, env: Env, msg: Buffer): void {
+  const id = rejectId(msg);
+  if (!ownsId(st.prefix, id)) return;
+  const p = st.pending.get(id);
+  if (p === undefined) return;
+  st.stats.rejections++;
+  p.rejections++;
+  if (isLost(p.rejections, p.liveAtPublish, st.services.size)) {
+    st.stats.rejected++;
+    finishJson(st, env, p, 418, BODIES.lost);
+  }
+}
+
+function onAck(st: State, env: Env, msg: Buffer): void {
+  const r = recordAck(st.services, msg.toString('utf8'), Date.now());
+  if (r === null) env.log.warn({ payload: msg.toString('utf8', 0, Math.min(msg.length, 100)) }, 'rhttp: acknowledgement without a service name ignored');
+  else if (r !== 'seen') env.log.info({ service: r.name, description: r.description }, 'rhttp service joined');
+}
+
+function onMessage(st: State, env: Env, channel: Buffer, msg: Buffer): void {
+  const ch = channel.toString('latin1');
+  if (ch === CHANNELS.response) onResponse(st, env, msg);
+  else if (ch === CHANNELS.reject) onReject(st, env, msg);
+  else if (ch === CHANNELS.acknowledge) onAck(st, env, msg);
+}
+
+// ---------------------------------------------------------------------------
+// Heartbeat
+
+/** Drops services silent for too long (their waiting requests may become lost), then publishes BEAT. */
+export function tick(st: State, env: Env, now = Date.now()): void {
+  const dropped = sweep(st.services, now, env.opts.heartbeatMs * env.opts.deadBeats);
+  for (const s of dropped) env.log.info({ service: s.name, lastAck: new Date(s.lastAck).toISOString() }, 'rhttp service left');
+  if (dropped.length > 0) recheck(st, env);
+  if (brokerReady(st)) st.pub!.publish(CHANNELS.heartbeat, 'BEAT').catch(() => undefined);
+}
+
+/** After services were dropped: requests that can no longer be answered get 418 now. */
+function recheck(st: State, env: Env): void {
+  const live = st.services.size;
+  for (const p of [...st.pending.values()]) {
+    if (isLost(p.rejections, p.liveAtPublish, live)) {
+      st.stats.lost++;
+      finishJson(st, env, p, 418, BODIES.lost);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Connections and ownership
+
+function retry(times: number): number {
+  return Math.min(50 * times, 1000);
+}
+
+/** Creates the Redis clients for `url` (closing others first). They connect and reconnect by themselves. */
+export function ensureClients(st: State, url: string): void {
+  if (st.url === url && st.pub !== null && st.sub !== null) return;
+  closeClients(st);
+  st.url = url;
+  // Publishing fails at once while disconnected (no queue): the request gets 503 rather than waiting.
+  st.pub = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: retry, connectionName: 'hrmr-rhttp-pub' });
+  // Subscriptions are (re)made by the owner on every 'ready' (see attach).
+  st.sub = new Redis(url, { autoResubscribe: false, maxRetriesPerRequest: null, retryStrategy: retry, connectionName: 'hrmr-rhttp-sub' });
+}
+
+export function closeClients(st: State): void {
+  for (const c of [st.pub, st.sub]) {
+    if (c === null) continue;
+    c.removeAllListeners();
+    c.on('error', () => undefined);
+    c.disconnect();
+  }
+  st.pub = st.sub = null;
+  st.subscribed = false;
+}
+
+/**
+ * Makes this version the one that listens on the Redis connections and runs
+ * the heartbeat (the previous owner's listeners and timer are removed).
+ */
+export function attach(st: State, env: Env, me: symbol): void {
+  st.detach?.();
+  const pub = st.pub!;
+  const sub = st.sub!;
+  const down = (why: string, err?: unknown): void => {
+    const wasReady = st.subscribed;
+    st.subscribed = false;
+    if (wasReady || !st.downLogged) {
+      env.log.warn({ redis: redactUrl(st.url ?? ''), why, err: err === undefined ? undefined : String(err) }, 'rhttp: Redis unavailable: requests get 503 until it is back (reconnecting)');
+      st.downLogged = true;
+    }
+    if (st.services.size > 0) st.services.clear();
+    failAll(st, env);
+  };
+  const subscribe = (): void => {
+    sub.subscribe(CHANNELS.response, CHANNELS.reject, CHANNELS.acknowledge).then(
+      () => {
+        if (sub.status !== 'ready') return;
+        st.subscribed = true;
+        if (st.downLogged) env.log.info({ redis: redactUrl(st.url ?? '') }, 'rhttp: Redis is back');
+        else env.log.info({ redis: redactUrl(st.url ?? ''), instance: st.prefix }, 'rhttp: connected to Redis');
+        st.downLogged = false;
+        // Discover services now rather than at the next beat.
+        tick(st, env);
+      },
+      (err: unknown) => env.log.debug({ err: String(err) }, 'rhttp: subscribe failed (will retry on reconnect)'),
+    );
+  };
+  const onMsg = (channel: Buffer, msg: Buffer): void => onMessage(st, env, channel, msg);
+  const onSubReady = (): void => subscribe();
+  const onSubClose = (): void => down('connection closed');
+  const onSubError = (err: unknown): void => {
+    if (st.subscribed || !st.downLogged) down('error', err);
+  };
+  const onPubError = (err: unknown): void => env.log.debug({ err: String(err) }, 'rhttp: publisher connection error');
+  const onPubReady = (): void => {
+    if (brokerReady(st)) tick(st, env);
+  };
+  sub.on('messageBuffer', onMsg);
+  sub.on('ready', onSubReady);
+  sub.on('close', onSubClose);
+  sub.on('error', onSubError);
+  pub.on('error', onPubError);
+  pub.on('ready', onPubReady);
+  if (st.beat !== null) clearInterval(st.beat);
+  st.beat = setInterval(tick, env.opts.heartbeatMs, st, env);
+  // Already connected (a reload): nothing to redo. Connected but not subscribed yet: subscribe now.
+  if (sub.status === 'ready' && !st.subscribed) subscribe();
+  st.owner = me;
+  st.shutdown = () => shutdown(st, env);
+  st.detach = () => {
+    sub.off('messageBuffer', onMsg);
+    sub.off('ready', onSubReady);
+    sub.off('close', onSubClose);
+    sub.off('error', onSubError);
+    pub.off('error', onPubError);
+    pub.off('ready', onPubReady);
+    if (st.beat !== null) clearInterval(st.beat);
+    st.beat = null;
+    st.owner = null;
+    st.detach = null;
+  };
+}
+
+/** The version `me` is retired: if it still owns the connections (no newer version took them), it lets go. */
+export function release(st: State, me: symbol): void {
+  if (st.owner === me) st.detach?.();
+}
+
+/** The module leaves for good (or the server stops): every request waiting gets 503, the connections close. */
+export function shutdown(st: State, env: Env): void {
+  st.detach?.();
+  failAll(st, env);
+  closeClients(st);
+  st.services.clear();
+}
+
+/** What STATUS shows. */
+export function statusOf(st: State | null, opts: RhttpOptions | null): unknown {
+  if (st === null || opts === null) return { broker: 'not set up' };
+  return {
+    mount: opts.mount,
+    strip: opts.strip,
+    broker: opts.redis === null ? 'none (start hrmr with --redis)' : brokerReady(st) ? 'connected' : 'unavailable',
+    redis: opts.redis === null ? null : redactUrl(opts.redis),
+    instance: st.prefix,
+    services: [...st.services.values()].map((s) => ({ name: s.name, description: s.description, lastAck: new Date(s.lastAck).toISOString(), since: new Date(s.since).toISOString() })),
+    inFlight: st.pending.size,
+    ...st.stats,
+  };
+}
