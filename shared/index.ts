@@ -87,6 +87,13 @@ export interface SetupContext {
   readonly log: Logger;
   /** `'main'` on the main thread, `'worker'` inside a pool worker. */
   readonly thread: 'main' | 'worker';
+  /**
+   * Server processes sharing this port (`--workers N`; 1 without it). A
+   * module that keeps shared state in memory must refuse to load (throw from
+   * `setup`, naming the setting) when this is over 1 and it has no external
+   * store such as `config.redis`.
+   */
+  readonly processes: number;
   /** The worker thread id (0 on the main thread). */
   readonly threadId: number;
   /** See {@link Keep}. */
@@ -218,6 +225,8 @@ export interface Module {
    * handle here: anything left alive pins this version in memory for good.
    */
   dispose?(): void | Promise<void>;
+  /** Optional: what STATUS shows for this module (queues, clients, counters), as plain JSON data. */
+  status?(): unknown;
 }
 
 /**

@@ -17,6 +17,7 @@ import { MessageSession, type Invoke } from './router/message-session.ts';
 import { giveBack, peek, PeekOutcome, type Peeker } from './router/peek.ts';
 import type { PrefixEntry } from './router/prefix-table.ts';
 import { endWith, ERR_BUSY, ERR_NO_ROUTE, HTTP_503 } from './router/responses.ts';
+import { HttpHost } from './http/host.ts';
 
 export interface ServerOptions {
   port: number;
@@ -34,6 +35,13 @@ export interface ServerOptions {
   /** Largest message for 'whole' framing. */
   maxMessage: number;
   config: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /** `--redis URL`: every module's default `redis` setting. */
+  redis?: string | null;
+  /** Server processes sharing the port (1 without --workers). */
+  processes?: number;
+  httpKeepAliveTimeoutMs?: number;
+  httpHeadersTimeoutMs?: number;
+  httpMaxHeaderSize?: number;
   log: Logger;
   /** Called once a shutdown has completed (the CLI exits 0 here). */
   onStopped?: () => void;
@@ -44,6 +52,8 @@ const MAX_PENDING_REPLIES = 1024;
 
 export class HrmrServer implements AdminControl {
   readonly registry: ModuleRegistry;
+  /** Serves every HTTP route, per request. */
+  readonly http: HttpHost;
   private readonly server: net.Server;
   /** Every open connection, with what it is bound to. */
   private readonly sockets = new Set<ConnSocket>();
@@ -62,8 +72,16 @@ export class HrmrServer implements AdminControl {
       dir: opts.modulesDir,
       drainTimeoutMs: opts.drainTimeoutMs,
       log: opts.log,
-      config: (name) => opts.config.get(name) ?? EMPTY_CONFIG,
+      config: (name) => withRedis(opts.config.get(name) ?? EMPTY_CONFIG, opts.redis ?? null),
+      processes: opts.processes ?? 1,
       ...(pool ? { hooks: pool.hooks } : {}),
+    });
+    this.http = new HttpHost(this.registry, pool, {
+      keepAliveTimeoutMs: opts.httpKeepAliveTimeoutMs ?? 5000,
+      headersTimeoutMs: opts.httpHeadersTimeoutMs ?? 20_000,
+      maxHeaderSize: opts.httpMaxHeaderSize ?? 16 * 1024,
+      reloadMode: opts.reloadMode,
+      log: opts.log,
     });
     this.peeker = {
       table: () => this.registry.table,
@@ -146,6 +164,16 @@ export class HrmrServer implements AdminControl {
       new AdminSession(socket, this).start(data, ended);
       return;
     }
+    if (target.kind === 'http') {
+      // The parser cannot be handed bytes after the client's FIN was seen; such a request cannot be answered anyway.
+      if (ended) {
+        socket.destroy();
+        return;
+      }
+      rec.http = true;
+      this.http.accept(socket, data);
+      return;
+    }
     const { slot, route } = target;
     const version = this.opts.reloadMode === 'graceful' || !slot.swapping ? target.version : null;
     if (version === null || version.state !== 'live') {
@@ -210,6 +238,7 @@ export class HrmrServer implements AdminControl {
       limits: { maxConnections: this.opts.maxConnections, idleTimeout: this.opts.idleTimeoutMs, peekTimeout: this.opts.peekTimeoutMs, maxPeek: this.opts.maxPeek },
       modules: this.registry.status(),
       conflicts: this.registry.conflicts.map((c) => c.message),
+      http: this.http.status(),
       ...(this.pool ? { pool: this.pool.status() } : {}),
       memory: { rss: process.memoryUsage.rss(), heapUsed: process.memoryUsage().heapUsed },
     };
@@ -236,15 +265,19 @@ export class HrmrServer implements AdminControl {
       else if (rec.session) rec.session.drain();
       else if (rec.admin && !s.writableEnded) s.end();
     }
+    // HTTP: idle keep-alive connections close now, busy ones after their current response.
+    this.http.drain();
     const deadline = Date.now() + this.opts.drainTimeoutMs;
     while (this.sockets.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
+      this.http.server.closeIdleConnections();
     }
     if (this.sockets.size > 0) {
       this.opts.log.warn({ connections: this.sockets.size }, 'drain timeout: closing remaining connections');
       for (const s of this.sockets) s.destroy();
     }
     await closed;
+    this.http.close();
     await this.registry.retireAll(0);
     await this.pool?.close(Math.max(0, deadline - Date.now()));
     this.opts.log.info('shutdown complete');
@@ -256,6 +289,8 @@ export class HrmrServer implements AdminControl {
 class ConnRecord {
   peeking = true;
   admin = false;
+  /** Handed to the HTTP host. */
+  http = false;
   version: ModuleVersion | null = null;
   routeIndex = 0;
   session: MessageSession | null = null;
@@ -269,6 +304,12 @@ function onConnClose(this: ConnSocket): void {
   const rec = this[kConn]!;
   rec.all.delete(this);
   rec.version?.detach(this, rec.routeIndex);
+}
+
+/** A module's config with the server-wide Redis URL as its default `redis` setting. */
+function withRedis(config: Readonly<Record<string, string>>, redis: string | null): Readonly<Record<string, string>> {
+  if (redis === null || config.redis !== undefined) return config;
+  return Object.freeze({ ...config, redis });
 }
 
 function onIdle(this: Socket): void {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { admin, startHrmr } from './helpers/hrmr.ts';
+import { admin, exchange, startHrmr } from './helpers/hrmr.ts';
 import { request } from './helpers/http-client.ts';
 import { HELLO, makeSite, removeSite, type Site } from './helpers/http-fixture.ts';
 
@@ -49,8 +49,8 @@ test('cache-check=stat sees edits; access-log=off writes no lines; root from HRM
   }
 });
 
-test('a client that sends its head too slowly gets 408 and a close (headers-timeout)', async () => {
-  const h = await startHrmr({ dir: site.modules, args: ['--set', 'http.root=' + site.root, '--set', 'http.headers-timeout=400'] });
+test('a client that sends its head too slowly gets 408 and a close (--http-headers-timeout)', async () => {
+  const h = await startHrmr({ dir: site.modules, args: ['--set', 'http.root=' + site.root, '--http-headers-timeout', '400'] });
   try {
     const net = await import('node:net');
     const got = await new Promise<string>((resolve) => {
@@ -79,6 +79,19 @@ test('an unknown setting fails the module load with a clear error', async () => 
     assert.match(r, /^OK /);
     const all = JSON.stringify(h.logs);
     assert.match(all, /unknown setting/);
+    // Not serving: no module owns HTTP, so a request gets the router's ERR no route, not a file.
+    const got = await exchange(h.port, 'GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n', { timeoutMs: 5000 });
+    assert.equal(got, 'ERR no route\n');
+    assert.deepEqual((JSON.parse(r.slice(3)) as { modules: unknown[] }).modules, []);
+  } finally {
+    await h.kill();
+  }
+});
+
+test('a slow-client setting that moved to the core names its new flag', async () => {
+  const h = await startHrmr({ dir: site.modules, args: ['--set', 'http.keep-alive-timeout=100', '--set', 'http.root=' + site.root] });
+  try {
+    await h.waitForLog((l) => JSON.stringify(l).includes('moved to the server flag --http-keep-alive-timeout'));
   } finally {
     await h.kill();
   }

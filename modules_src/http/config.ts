@@ -17,17 +17,17 @@ export interface HttpOptions {
   readonly cacheMaxFile: number;
   /** Total bytes the memory cache may hold. */
   readonly cacheSize: number;
-  /** Largest request head node's parser accepts (431 above). */
-  readonly maxHeaderSize: number;
-  /** Idle keep-alive connections are closed after this many ms. */
-  readonly keepAliveTimeout: number;
-  /** A client must send its whole request head within this many ms (slow-loris defence; 408 after). */
-  readonly headersTimeout: number;
+  /** The path prefix served (`/` by default); it is cut off before the file is looked up. */
+  readonly mount: string;
   /** How a cached file notices changes on disk: fs.watch on its folder, or a statSync per request. */
   readonly cacheCheck: 'watch' | 'stat';
 }
 
-const KEYS = new Set(['root', 'access-log', 'cache-max-file', 'cache-size', 'max-header-size', 'keep-alive-timeout', 'headers-timeout', 'cache-check']);
+const KEYS = new Set(['root', 'mount', 'access-log', 'cache-max-file', 'cache-size', 'cache-check']);
+/** Settings every module may receive from the server (not the module's own). */
+const SERVER_WIDE = new Set(['redis']);
+/** Settings that moved to the core's HTTP host. */
+const MOVED: Record<string, string> = { 'max-header-size': '--http-max-header-size', 'keep-alive-timeout': '--http-keep-alive-timeout', 'headers-timeout': '--http-headers-timeout' };
 const LEVELS = new Set<AccessLogLevel>(['off', 'trace', 'debug', 'info', 'warn']);
 
 function size(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
@@ -41,7 +41,13 @@ function size(key: string, raw: string | undefined, dflt: number, min: number, m
 }
 
 export function parseOptions(config: Readonly<Record<string, string>>, cwd: string): HttpOptions {
-  for (const k of Object.keys(config)) if (!KEYS.has(k)) throw new Error(`http: unknown setting ${JSON.stringify(k)} (known: ${[...KEYS].join(', ')})`);
+  for (const k of Object.keys(config)) {
+    if (KEYS.has(k) || SERVER_WIDE.has(k)) continue;
+    if (MOVED[k]) throw new Error(`http.${k} moved to the server flag ${MOVED[k]} (the HTTP host serves every module)`);
+    throw new Error(`http: unknown setting ${JSON.stringify(k)} (known: ${[...KEYS].join(', ')})`);
+  }
+  const mount = config.mount ?? '/';
+  if (!/^\/[^\s?#]*$/.test(mount)) throw new Error(`http.mount must be a path starting with / (got ${JSON.stringify(mount)})`);
   const level = (config['access-log'] ?? 'debug').toLowerCase() as AccessLogLevel;
   if (!LEVELS.has(level)) throw new Error(`http.access-log: expected one of ${[...LEVELS].join(', ')}`);
   const check = (config['cache-check'] ?? 'watch').toLowerCase();
@@ -52,8 +58,6 @@ export function parseOptions(config: Readonly<Record<string, string>>, cwd: stri
     accessLog: level,
     cacheMaxFile: size('cache-max-file', config['cache-max-file'], 1024 * 1024, 0, 1024 ** 3),
     cacheSize: size('cache-size', config['cache-size'], 64 * 1024 * 1024, 0, 16 * 1024 ** 3),
-    maxHeaderSize: size('max-header-size', config['max-header-size'], 16 * 1024, 1024, 1024 * 1024),
-    keepAliveTimeout: size('keep-alive-timeout', config['keep-alive-timeout'], 5000, 0, 3_600_000),
-    headersTimeout: size('headers-timeout', config['headers-timeout'], 20_000, 100, 3_600_000),
+    mount: mount.replace(/\/+$/, '') + '/',
   };
 }

@@ -86,6 +86,8 @@ export class FileStore {
     let st = statSync(path, NO_THROW);
     if (st === undefined) return MISSING;
     if (st.isDirectory()) {
+      // A folder reached through a symlink that leaves the root is as missing as any other escape: no redirect that says it exists.
+      if (segments.length > 0 && this.inside(path) === null) return MISSING;
       if (!trailingSlash && segments.length > 0) return { kind: 'redirect', location: encodePath(segments, true) };
       path = join(path, 'index.html');
       st = statSync(path, NO_THROW);

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /**
- * The static file server: an `http.Server` that is never listened on (the
- * router hands it sockets), node's own parser, and a request handler whose
- * hot path for a cached file is one map lookup, one statSync, a scan of the
- * raw headers, `writeHead` with precomputed headers and `end(buffer)`.
+ * The static file server: a request handler for the core's HTTP host
+ * (node's own parser, routed by path), whose hot path for a cached file is
+ * one map lookup, a scan of the raw headers, `writeHead` with precomputed
+ * headers and `end(buffer)`.
  */
 import { createReadStream } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import type { HttpOptions } from './config.ts';
@@ -20,7 +19,6 @@ import { rawPath, resolveUrlPath } from './url-path.ts';
 /** Most distinct request paths remembered (a bound against cache-filling with path spellings). */
 const MAX_KEYS = 10_000;
 const STREAM_CHUNK = 64 * 1024;
-const CLIENT_ERROR_LINGER_MS = 2000;
 
 const ALLOW = ['Allow', 'GET, HEAD'];
 const PLAIN = 'text/plain; charset=utf-8';
@@ -55,8 +53,11 @@ function eq(name: string, lower: string): boolean {
 }
 
 export class StaticServer {
-  readonly server: http.Server;
   readonly store: FileStore;
+  /** Bound once: the route's `request`. */
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Length of the mount cut off request paths (0 for `/`). */
+  private readonly cut: number;
   private readonly cache = new Map<string, Entry>();
   private readonly watch: DirWatch | null;
   private cachedBytes = 0;
@@ -71,27 +72,12 @@ export class StaticServer {
     this.store = new FileStore(opts.root, opts.cacheMaxFile);
     this.watch = opts.cacheCheck === 'watch' ? new DirWatch((keys) => this.onStale(keys)) : null;
     this.logLevel = opts.accessLog !== 'off' && log.isLevelEnabled(opts.accessLog) ? opts.accessLog : null;
-    this.server = http.createServer({ maxHeaderSize: opts.maxHeaderSize, requireHostHeader: false, connectionsCheckingInterval: Math.min(2000, Math.max(100, opts.headersTimeout / 4)) }, this.logLevel === null ? (req, res) => void this.serve(req, res) : (req, res) => this.serveLogged(req, res));
-    this.server.keepAliveTimeout = opts.keepAliveTimeout;
-    this.server.headersTimeout = opts.headersTimeout;
-    this.server.requestTimeout = Math.max(60_000, opts.headersTimeout);
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
-    // The server never listens (sockets come from the router), so the timer that
-    // enforces headersTimeout/requestTimeout (slow-loris defence) is started
-    // by hand; close() stops it.
-    this.server.emit('listening');
+    this.cut = opts.mount.length - 1;
+    this.handle = this.logLevel === null ? (req, res) => void this.serve(req, res) : (req, res) => this.serveLogged(req, res);
   }
 
-  /** Takes a socket from the router; every byte from byte 0 is still readable. */
-  accept(socket: Socket): void {
-    this.server.emit('connection', socket);
-  }
-
-  /** Stops the timers and closes every connection still open. */
+  /** Stops the folder watchers and empties the cache. */
   close(): void {
-    this.server.close(() => undefined);
-    this.server.closeAllConnections();
-    this.server.removeAllListeners();
     this.watch?.close();
     this.cache.clear();
     this.cachedBytes = 0;
@@ -113,7 +99,8 @@ export class StaticServer {
     const method = req.method;
     const head = method === 'HEAD';
     if (method !== 'GET' && !head) return this.simple(res, 405, false, ALLOW);
-    const url = req.url!;
+    // The host routed this request here by its path: the mount is cut off (`/static/a.css` is `a.css` under the root).
+    const url = this.cut === 0 ? req.url! : req.url!.slice(this.cut) || '/';
     const key = rawPath(url);
     const w = this.readHeaders(req.rawHeaders);
     // HTTP/0.9 (no version) and HTTP/1.1 without Host are malformed here (node's own Host check answers with a chunked body; this keeps 400s alike).
@@ -132,7 +119,7 @@ export class StaticServer {
       if (p.status !== 0) return this.simple(res, p.status, head, p.status === 400 ? undefined : null);
       const found = this.store.lookup(p.segments, p.trailingSlash);
       if (found.kind === 'missing') return this.simple(res, 404, head);
-      if (found.kind === 'redirect') return this.redirect(res, found.location, url, head);
+      if (found.kind === 'redirect') return this.redirect(res, this.cut === 0 ? found.location : req.url!.slice(0, this.cut) + found.location, url, head);
       r = found.resource;
       this.remember(key, r);
       v = choose(r, w.acceptEncoding);
@@ -289,20 +276,6 @@ export class StaticServer {
     for (const k of keys) this.forget(k);
   }
 
-  /** Malformed requests: node's parser failed. Answer 400/431/408 if nothing is on the wire yet, then close. */
-  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    const busy = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || busy?.headersSent) {
-      socket.destroy();
-      return;
-    }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const body = bodyFor(status);
-    this.log.debug({ code: err.code, status, peer: socket.remoteAddress }, 'http client error');
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${PLAIN}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString()}`);
-    // Do not wait forever for the peer to close its side.
-    socket.setTimeout(CLIENT_ERROR_LINGER_MS, () => socket.destroy());
-  }
 }
 
 function choose(r: Resource, acceptEncoding: string | undefined): Variant {

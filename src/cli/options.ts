@@ -5,6 +5,7 @@
  * with a one-line message naming the flag.
  */
 import { existsSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.ts';
@@ -14,6 +15,7 @@ import { LOG_LEVELS } from '../log.ts';
 export const SERVER_FLAGS = [
   'port', 'threads', 'host', 'modules', 'peek-timeout', 'max-peek', 'drain-timeout', 'log-level', 'admin-token', 'pretty',
   'watch', 'src', 'max-connections', 'idle-timeout', 'reload-mode', 'task-timeout', 'max-queue', 'max-message', 'set',
+  'redis', 'http-keep-alive-timeout', 'http-headers-timeout', 'http-max-header-size', 'workers', 'hang-timeout', 'recycle-after',
 ] as const;
 
 /** Flags of the client and build subcommands, also accepted in single-dash form. */
@@ -34,11 +36,19 @@ export interface RawServerOptions {
   src: string;
   maxConnections: string;
   idleTimeout: string;
-  reloadMode: string;
+  /** Undefined when neither the flag nor HRMR_RELOAD_MODE is given: graceful with --watch, else 503. */
+  reloadMode?: string;
   taskTimeout: string;
   maxQueue: string;
   maxMessage: string;
   set: string[];
+  redis?: string;
+  httpKeepAliveTimeout: string;
+  httpHeadersTimeout: string;
+  httpMaxHeaderSize: string;
+  workers?: string;
+  hangTimeout: string;
+  recycleAfter: string;
 }
 
 export interface CliServerOptions {
@@ -61,6 +71,15 @@ export interface CliServerOptions {
   maxQueue: number;
   maxMessage: number;
   config: Map<string, Record<string, string>>;
+  /** `--redis URL`: the default `redis` setting of every module (null = none). */
+  redis: string | null;
+  httpKeepAliveTimeoutMs: number;
+  httpHeadersTimeoutMs: number;
+  httpMaxHeaderSize: number;
+  /** null = one process, as without the flag. */
+  workers: number | null;
+  hangTimeoutMs: number;
+  recycleAfter: number;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -83,16 +102,38 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(opt('--drain-timeout <ms>', 'time old connections keep an old version (and SHUTDOWN waits)', 'HRMR_DRAIN_TIMEOUT', '30000'))
     .addOption(opt('--log-level <level>', `pino level: ${LOG_LEVELS.join(', ')}`, 'HRMR_LOG_LEVEL', 'info'))
     .addOption(opt('--admin-token <token>', 'require `AUTH <token>` before admin commands, from any peer', 'HRMR_ADMIN_TOKEN'))
-    .addOption(opt('--pretty', 'human-readable logs (the default on a terminal)', 'HRMR_PRETTY'))
-    .addOption(opt('--watch', 'rebuild and reload modules when modules_src/ or shared/ change', 'HRMR_WATCH'))
+    // Boolean flags: commander reads any value of a boolean's env var as true, so these read theirs in validate (envBool).
+    .addOption(new Option('--pretty', 'human-readable logs (default: on a terminal; env HRMR_PRETTY=1|0)'))
+    .addOption(new Option('--no-pretty', 'JSON logs, even on a terminal'))
+    .addOption(new Option('--watch', 'rebuild and reload modules when modules_src/ or shared/ change (env HRMR_WATCH=1|0)'))
+    .addOption(new Option('--no-watch', 'do not watch (overrides HRMR_WATCH)'))
     .addOption(opt('--src <dir>', 'module sources for --watch', 'HRMR_SRC', './modules_src'))
     .addOption(opt('--max-connections <n>', 'open connections at most; more are told `ERR busy` and closed', 'HRMR_MAX_CONNECTIONS', '10000'))
     .addOption(opt('--idle-timeout <ms>', 'close routed connections idle this long (0 = never)', 'HRMR_IDLE_TIMEOUT', '0'))
-    .addOption(opt('--reload-mode <mode>', "'503': a module being swapped answers 503; 'graceful': its old version serves until the new one is ready", 'HRMR_RELOAD_MODE', '503'))
+    .addOption(opt('--reload-mode <mode>', "'503': a module being swapped answers 503; 'graceful': its old version serves until the new one is ready", 'HRMR_RELOAD_MODE').default(undefined, '503; graceful with --watch'))
     .addOption(opt('--task-timeout <ms>', 'abort a pool task running longer (0 = never)', 'HRMR_TASK_TIMEOUT', '30000'))
     .addOption(opt('--max-queue <n>', 'pool tasks waiting at most; more get `ERR busy`', 'HRMR_MAX_QUEUE', '1024'))
     .addOption(opt('--max-message <bytes>', "largest message for 'whole' framing", 'HRMR_MAX_MESSAGE', String(16 * 1024 * 1024)))
+    .addOption(opt('--redis <url>', 'default Redis for every module that can use one (ctx.config.redis; --set NAME.redis overrides)', 'HRMR_REDIS'))
+    .addOption(opt('--http-keep-alive-timeout <ms>', 'close idle keep-alive HTTP connections after this long', 'HRMR_HTTP_KEEP_ALIVE_TIMEOUT', '5000'))
+    .addOption(opt('--http-headers-timeout <ms>', 'a client must send a whole HTTP request head within this long (408 after)', 'HRMR_HTTP_HEADERS_TIMEOUT', '20000'))
+    .addOption(opt('--http-max-header-size <bytes>', 'largest HTTP request head (431 above)', 'HRMR_HTTP_MAX_HEADER_SIZE', '16384'))
+    .addOption(opt('--workers <n|auto>', 'worker processes under a supervisor (auto = one per core); without it, one process', 'HRMR_WORKERS'))
+    .addOption(opt('--hang-timeout <ms>', 'with --workers: replace a worker whose event loop is blocked this long (0 = off)', 'HRMR_HANG_TIMEOUT', '10000'))
+    .addOption(opt('--recycle-after <n>', 'with --workers: replace a worker after this many reloads of changed modules (0 = never)', 'HRMR_RECYCLE_AFTER', '100'))
     .addOption(new Option('--set <module.key=value>', 'module configuration (repeatable); also HRMR_CFG_MODULE_KEY=value').argParser(collect).default([]));
+}
+
+/**
+ * A boolean environment variable: 1/true/yes/on or 0/false/no/off (any case;
+ * empty is false); undefined when unset; anything else is a UsageError.
+ */
+export function envBool(name: string, raw: string | undefined): boolean | undefined {
+  if (raw === undefined) return undefined;
+  const s = raw.trim().toLowerCase();
+  if (s === '1' || s === 'true' || s === 'yes' || s === 'on') return true;
+  if (s === '' || s === '0' || s === 'false' || s === 'no' || s === 'off') return false;
+  throw new UsageError(`${name} must be 1/true/yes/on or 0/false/no/off (got ${JSON.stringify(raw)})`);
 }
 
 /** An integer flag value in [min, max], or a UsageError naming the flag. */
@@ -137,8 +178,11 @@ export function validateServerOptions(raw: RawServerOptions, env: NodeJS.Process
   if (!(LOG_LEVELS as readonly string[]).includes(raw.logLevel)) {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(raw.logLevel)})`);
   }
-  if (raw.reloadMode !== '503' && raw.reloadMode !== 'graceful') {
-    throw new UsageError(`--reload-mode must be 503 or graceful (got ${JSON.stringify(raw.reloadMode)})`);
+  const watch = raw.watch ?? envBool('HRMR_WATCH', env.HRMR_WATCH) ?? false;
+  // Watch mode swaps on every save: the old version serves until the new one is ready, unless asked otherwise.
+  const reloadMode = raw.reloadMode ?? (watch ? 'graceful' : '503');
+  if (reloadMode !== '503' && reloadMode !== 'graceful') {
+    throw new UsageError(`--reload-mode must be 503 or graceful (got ${JSON.stringify(reloadMode)})`);
   }
   if (raw.host.trim() === '') throw new UsageError('--host must not be empty');
   if (raw.adminToken !== undefined && raw.adminToken === '') throw new UsageError('--admin-token must not be empty');
@@ -152,15 +196,35 @@ export function validateServerOptions(raw: RawServerOptions, env: NodeJS.Process
     drainTimeoutMs: int('drain-timeout', raw.drainTimeout, 0, 86_400_000),
     logLevel: raw.logLevel as CliServerOptions['logLevel'],
     adminToken: raw.adminToken ?? null,
-    pretty: raw.pretty === true || (raw.pretty === undefined && process.stdout.isTTY === true),
-    watch: raw.watch === true,
+    pretty: raw.pretty ?? envBool('HRMR_PRETTY', env.HRMR_PRETTY) ?? process.stdout.isTTY === true,
+    watch,
     srcDir: resolve(raw.src),
     maxConnections: int('max-connections', raw.maxConnections, 1, 10_000_000),
     idleTimeoutMs: int('idle-timeout', raw.idleTimeout, 0, 86_400_000),
-    reloadMode: raw.reloadMode,
+    reloadMode,
     taskTimeoutMs: int('task-timeout', raw.taskTimeout, 0, 86_400_000),
     maxQueue: int('max-queue', raw.maxQueue, 0, 10_000_000),
     maxMessage: int('max-message', raw.maxMessage, 1, 1 << 30),
     config: moduleConfig(raw.set, env),
+    redis: redisUrl(raw.redis),
+    httpKeepAliveTimeoutMs: int('http-keep-alive-timeout', raw.httpKeepAliveTimeout, 0, 3_600_000),
+    httpHeadersTimeoutMs: int('http-headers-timeout', raw.httpHeadersTimeout, 100, 3_600_000),
+    httpMaxHeaderSize: int('http-max-header-size', raw.httpMaxHeaderSize, 1024, 1 << 20),
+    workers: workerCount(raw.workers),
+    hangTimeoutMs: int('hang-timeout', raw.hangTimeout, 0, 86_400_000),
+    recycleAfter: int('recycle-after', raw.recycleAfter, 0, 1_000_000),
   };
+}
+
+function redisUrl(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  const s = raw.trim();
+  if (!/^rediss?:\/\/[^\s]+$/.test(s)) throw new UsageError(`--redis must be a redis:// or rediss:// URL (got ${JSON.stringify(raw)})`);
+  return s;
+}
+
+function workerCount(raw: string | undefined): number | null {
+  if (raw === undefined) return null;
+  if (String(raw).trim() === 'auto') return Math.max(1, availableParallelism());
+  return int('workers', raw, 1, 256);
 }

@@ -36,6 +36,10 @@ export async function runServer(o: CliServerOptions): Promise<void> {
       reloadMode: o.reloadMode,
       maxMessage: o.maxMessage,
       config: o.config,
+      redis: o.redis,
+      httpKeepAliveTimeoutMs: o.httpKeepAliveTimeoutMs,
+      httpHeadersTimeoutMs: o.httpHeadersTimeoutMs,
+      httpMaxHeaderSize: o.httpMaxHeaderSize,
       log,
       // Watch mode's chokidar watchers and esbuild contexts close before the exit.
       onStopped: () => void Promise.resolve(closeWatch?.()).finally(() => exit(0)),

@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Context } from '../../shared/index.ts';
+import type { Context, Keep } from '../../shared/index.ts';
 
 /** What a context needs from the module version it belongs to. */
 export interface ContextSource {
@@ -15,6 +15,7 @@ export interface ContextSource {
   readonly number: number;
   readonly config: Readonly<Record<string, string>>;
   readonly log: Logger;
+  readonly keep: Keep;
 }
 
 export class ConnectionContext implements Context {
@@ -33,6 +34,9 @@ export class ConnectionContext implements Context {
   }
   get config(): Readonly<Record<string, string>> {
     return this.source.config;
+  }
+  get keep(): Keep {
+    return this.source.keep;
   }
   get remoteAddress(): string {
     return this.socket.remoteAddress ?? '';

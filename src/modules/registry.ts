@@ -14,10 +14,12 @@ import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { firstLine, ModuleImportError, ModuleSetupError, type RouteConflictError } from '../errors.ts';
 import type { PrefixTable } from '../router/prefix-table.ts';
+import type { PathTable } from '../http/path-table.ts';
 import { adminPrefixes } from '../admin/reserved.ts';
-import { buildRouteTable, type RouteTarget, type SlotView } from './route-table.ts';
+import { KeptStates } from './keep.ts';
+import { buildRouteTable, type HttpTarget, type RouteTarget, type SlotView } from './route-table.ts';
 import { SnapshotStore } from './snapshot.ts';
-import { validateModule } from './validate.ts';
+import { validateModule, type CompiledRoute } from './validate.ts';
 import { ModuleVersion, type VersionInfo } from './version.ts';
 
 /** Work other parts do when a version goes live or is purged (the worker pool). */
@@ -35,6 +37,8 @@ export interface RegistryOptions {
   /** Config for a module by name. */
   config(name: string): Readonly<Record<string, string>>;
   hooks?: VersionHooks;
+  /** Server processes sharing the port (SetupContext.processes). */
+  processes?: number;
 }
 
 export interface ModuleFailure {
@@ -51,6 +55,8 @@ export interface ReloadReport {
   unloaded: string[];
   failed: ModuleFailure[];
   conflicts: string[];
+  /** Routes refused in this reload because a module already serving owns them (these make the reload fail). */
+  refused: string[];
   ms: number;
 }
 
@@ -75,7 +81,14 @@ export class ModuleRegistry {
   private versionCounter = new Map<string, number>();
   private chain: Promise<unknown> = Promise.resolve();
   private _table: PrefixTable<RouteTarget>;
+  private _http: PathTable<HttpTarget>;
+  private _hasHttp = false;
   private _conflicts: RouteConflictError[] = [];
+  private _refused: RouteConflictError[] = [];
+  private owners: Map<string, string> = new Map();
+  private shadowedKey = '';
+  /** `ctx.keep` state per module name (main thread). */
+  readonly kept = new KeptStates();
   private loadedOnce = false;
   /** RELOADs done since start (the start-up load is not counted). */
   reloads = 0;
@@ -83,7 +96,9 @@ export class ModuleRegistry {
   constructor(private readonly opts: RegistryOptions) {
     this.dir = resolve(opts.dir);
     this.snapshots = new SnapshotStore(this.dir);
-    this._table = buildRouteTable([], adminPrefixes()).table;
+    const t = buildRouteTable([], adminPrefixes());
+    this._table = t.table;
+    this._http = t.http;
   }
 
   /** The table new connections are routed with. Replaced whole on every change. */
@@ -93,6 +108,16 @@ export class ModuleRegistry {
 
   get conflicts(): readonly RouteConflictError[] {
     return this._conflicts;
+  }
+
+  /** The path table HTTP requests are routed with (replaced whole on every change). */
+  get http(): PathTable<HttpTarget> {
+    return this._http;
+  }
+
+  /** True when some module has an HTTP route (the host claims the method prefixes). */
+  get hasHttp(): boolean {
+    return this._hasHttp;
   }
 
   /**
@@ -107,7 +132,8 @@ export class ModuleRegistry {
 
   private async doReload(only?: readonly string[]): Promise<ReloadReport> {
     const started = performance.now();
-    const report: ReloadReport = { ok: true, modules: 0, loaded: [], reloaded: [], unloaded: [], failed: [], conflicts: [], ms: 0 };
+    const report: ReloadReport = { ok: true, modules: 0, loaded: [], reloaded: [], unloaded: [], failed: [], conflicts: [], refused: [], ms: 0 };
+    this._refused = [];
     const files = this.scan(report);
     const wanted = only ? new Set(only) : null;
 
@@ -152,10 +178,12 @@ export class ModuleRegistry {
       report.conflicts.push(c.message);
       this.opts.log.warn({ module: c.module, prefix: c.prefix, owner: c.owner }, 'route conflict');
     }
+    // Refusals seen in any table built during this reload (a later rebuild may no longer see the newcomer's old state).
+    for (const c of this._refused) if (!report.refused.includes(c.message)) report.refused.push(c.message);
     if (this.loadedOnce) this.reloads++;
     this.loadedOnce = true;
     report.modules = [...this.slots.values()].filter((s) => s.current).length;
-    report.ok = report.failed.length === 0;
+    report.ok = report.failed.length === 0 && report.refused.length === 0;
     report.ms = Math.round(performance.now() - started);
     return report;
   }
@@ -200,15 +228,17 @@ export class ModuleRegistry {
       } catch (err) {
         throw new ModuleImportError(key, err);
       }
-      const spec = validateModule(exported, key);
+      const declared = (exported as { name?: unknown } | null)?.name;
+      const config = this.opts.config(typeof declared === 'string' ? declared : key);
+      const spec = validateModule(exported, key, config);
       const clash = [...this.slots.values()].find((s) => s !== slot && s.current?.name === spec.name);
       if (clash) throw new ModuleImportError(key, new Error(`module name "${spec.name}" is already used by ${basename(clash.file)}`));
       const number = (this.versionCounter.get(spec.name) ?? 0) + 1;
-      const config = this.opts.config(spec.name);
-      version = new ModuleVersion(slot.file, number, hash, snap.url, spec, config, log.child({ module: spec.name, version: number }));
+      const keep = this.kept.for(spec.name).keep;
+      version = new ModuleVersion(slot.file, number, hash, snap.url, spec, config, log.child({ module: spec.name, version: number }), keep);
       const v = version;
       try {
-        await spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0 });
+        await spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0, keep, processes: this.opts.processes ?? 1 });
       } catch (err) {
         throw new ModuleSetupError(spec.name, err);
       }
@@ -224,6 +254,13 @@ export class ModuleRegistry {
         await this.opts.hooks?.purge(v);
         this.snapshots.remove(snap.path);
         slot.draining.delete(v);
+        for (const r of v.spec.routes) {
+          if (r.kind !== 'http') continue;
+          const k = `${v.name}\0${r.httpKey}`;
+          this.servedBefore.set(k, (this.servedBefore.get(k) ?? 0) + v.routeServed[r.index]!);
+        }
+        // The module is gone for good (file deleted, nothing draining): its kept state goes too.
+        if (!this.slotOf(v.name)) await this.kept.drop(v.name, (k, err) => v.log.error({ err, key: k }, 'kept state dispose failed'));
       };
       v.state = 'live';
       slot.current = v;
@@ -248,10 +285,25 @@ export class ModuleRegistry {
     void v.retire(this.opts.drainTimeoutMs);
   }
 
+  private slotOf(name: string): Slot | undefined {
+    for (const s of this.slots.values()) if (s.current?.name === name || [...s.draining].some((d) => d.name === name)) return s;
+    return undefined;
+  }
+
   private rebuildTable(): void {
-    const { table, conflicts } = buildRouteTable(this.slots.values(), adminPrefixes());
-    this._table = table;
-    this._conflicts = conflicts;
+    // Before the first load completes, name order decides; after, a live owner keeps its routes.
+    const t = buildRouteTable(this.slots.values(), adminPrefixes(), this.loadedOnce ? this.owners : new Map());
+    this._table = t.table;
+    this._http = t.http;
+    this._hasHttp = t.hasHttp;
+    this._conflicts = t.conflicts;
+    this.owners = t.owners;
+    for (const r of t.refused) if (!this._refused.some((x) => x.message === r.message)) this._refused.push(r);
+    const shadowKey = t.shadowed.map((x) => `${x.module}:${x.prefix}`).join(',');
+    if (shadowKey !== this.shadowedKey) {
+      this.shadowedKey = shadowKey;
+      for (const x of t.shadowed) this.opts.log.warn({ module: x.module, prefix: x.prefix }, 'byte-prefix route takes every HTTP request starting with it (the HTTP routes do not see them)');
+    }
   }
 
   /** Retires every version (SHUTDOWN); resolves when all are disposed. */
@@ -264,11 +316,42 @@ export class ModuleRegistry {
     this.slots.clear();
     this.rebuildTable();
     await Promise.all(all);
+    await this.kept.dropAll((module, key, err) => this.opts.log.error({ err, module, key }, 'kept state dispose failed'));
     this.snapshots.clear();
   }
 
+  private routeStatus(v: ModuleVersion, r: CompiledRoute, slot: Slot): unknown {
+    const refused = this._conflicts.some((c) => c.module === v.name && c.prefix === r.label);
+    const extra = refused ? { refused: true } : {};
+    if (r.kind !== 'http') return { prefix: r.label, kind: r.kind, ...(r.kind === 'message' ? { framing: r.framing, pool: r.pool } : {}), connections: v.routeConnections[r.index], ...extra };
+    // Old versions still finishing requests count too.
+    let inFlight = v.routeRequests[r.index]!;
+    let served = v.routeServed[r.index]!;
+    let upgraded = v.routeConnections[r.index]!;
+    for (const d of slot.draining) {
+      const i = d.spec.routes.findIndex((x) => x.kind === 'http' && x.httpKey === r.httpKey);
+      if (i < 0) continue;
+      inFlight += d.routeRequests[i]!;
+      upgraded += d.routeConnections[i]!;
+      served += d.routeServed[i]!;
+    }
+    served += this.servedBefore.get(`${v.name}\0${r.httpKey}`) ?? 0;
+    return { http: r.label, kind: 'http', methods: r.methods ? [...r.methods] : null, pool: r.pool, requestsInFlight: inFlight, requestsServed: served, upgradedSockets: upgraded, ...extra };
+  }
+
+  /** Requests served by versions already disposed, per module and path (so the count survives reloads). */
+  private readonly servedBefore = new Map<string, number>();
+
+  private moduleStatus(v: ModuleVersion): unknown {
+    try {
+      return v.spec.status!();
+    } catch (err) {
+      return { error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
   /** Per-module state for STATUS. */
-  status(): Array<{ name: string; file: string; version: number; hash: string; swapping: boolean; connections: number; routes: unknown[]; draining: VersionInfo[] }> {
+  status(): Array<{ name: string; file: string; version: number; hash: string; swapping: boolean; connections: number; routes: unknown[]; draining: VersionInfo[]; status?: unknown }> {
     const out = [];
     for (const slot of [...this.slots.values()].sort((a, b) => (a.key < b.key ? -1 : 1))) {
       const v = slot.current;
@@ -280,8 +363,9 @@ export class ModuleRegistry {
         hash: v.hash.slice(0, 12),
         swapping: slot.swapping,
         connections: v.connections.size,
-        routes: v.spec.routes.map((r) => ({ prefix: r.label, kind: r.kind, ...(r.kind === 'message' ? { framing: r.framing, pool: r.pool } : {}), connections: v.routeConnections[r.index] })),
+        routes: v.spec.routes.map((r) => this.routeStatus(v, r, slot)),
         draining: [...slot.draining].map((d) => d.info()),
+        ...(v.spec.status ? { status: this.moduleStatus(v) } : {}),
       });
     }
     return out;

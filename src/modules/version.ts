@@ -5,7 +5,10 @@
  * them); only then does its `dispose` run.
  */
 import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Keep } from '../../shared/index.ts';
 import type { ModuleSpec } from './validate.ts';
 
 export type VersionState = 'loading' | 'live' | 'retired' | 'disposed';
@@ -14,13 +17,21 @@ export interface VersionInfo {
   version: number;
   state: VersionState;
   connections: number;
+  requestsInFlight: number;
 }
 
 export class ModuleVersion {
   state: VersionState = 'loading';
-  readonly connections = new Set<Socket>();
-  /** Open connections per route index, for per-route maxConnections. */
+  /** Sockets bound to this version: stream/message connections and upgraded (WebSocket) sockets. */
+  readonly connections = new Set<Socket | Duplex>();
+  /** Open connections per route index, for per-route maxConnections (upgraded sockets for HTTP routes). */
   readonly routeConnections: number[];
+  /** HTTP requests in flight on this version (their responses not yet closed). */
+  readonly requests = new Set<ServerResponse>();
+  /** In-flight requests per route index. */
+  readonly routeRequests: number[];
+  /** Requests finished per route index. */
+  readonly routeServed: number[];
   private drainTimer: NodeJS.Timeout | null = null;
   private disposed: Promise<void> | null = null;
   private resolveDisposed: (() => void) | null = null;
@@ -35,8 +46,12 @@ export class ModuleVersion {
     readonly spec: ModuleSpec,
     readonly config: Readonly<Record<string, string>>,
     readonly log: Logger,
+    /** `ctx.keep` of this module (shared by all its versions). */
+    readonly keep: Keep,
   ) {
     this.routeConnections = spec.routes.map(() => 0);
+    this.routeRequests = spec.routes.map(() => 0);
+    this.routeServed = spec.routes.map(() => 0);
   }
 
   get name(): string {
@@ -44,15 +59,33 @@ export class ModuleVersion {
   }
 
   /** Binds a socket to this version; the server calls `detach` when it closes. */
-  attach(socket: Socket, routeIndex: number): void {
+  attach(socket: Socket | Duplex, routeIndex: number): void {
     this.connections.add(socket);
     this.routeConnections[routeIndex]!++;
   }
 
-  detach(socket: Socket, routeIndex: number): void {
+  detach(socket: Socket | Duplex, routeIndex: number): void {
     if (!this.connections.delete(socket)) return;
     this.routeConnections[routeIndex]!--;
-    if (this.connections.size === 0 && this.state === 'retired') void this.purge();
+    if (this.state === 'retired' && this.idle) void this.purge();
+  }
+
+  /** An HTTP request starts on this version; `endRequest` when its response closes. */
+  beginRequest(res: ServerResponse, routeIndex: number): void {
+    this.requests.add(res);
+    this.routeRequests[routeIndex]!++;
+  }
+
+  endRequest(res: ServerResponse, routeIndex: number): void {
+    if (!this.requests.delete(res)) return;
+    this.routeRequests[routeIndex]!--;
+    this.routeServed[routeIndex]!++;
+    if (this.state === 'retired' && this.idle) void this.purge();
+  }
+
+  /** Nothing in flight: no bound socket, no request. */
+  get idle(): boolean {
+    return this.connections.size === 0 && this.requests.size === 0;
   }
 
   /**
@@ -64,11 +97,12 @@ export class ModuleVersion {
     if (this.disposed) return this.disposed;
     this.state = 'retired';
     this.disposed = new Promise((r) => (this.resolveDisposed = r));
-    if (this.connections.size === 0) void this.purge();
+    if (this.idle) void this.purge();
     else {
       this.drainTimer = setTimeout(() => {
-        this.log.warn({ connections: this.connections.size }, 'drain timeout: closing old connections');
+        this.log.warn({ connections: this.connections.size, requests: this.requests.size }, 'drain timeout: closing old connections');
         for (const s of this.connections) s.destroy();
+        for (const res of this.requests) res.destroy();
       }, drainMs);
       this.drainTimer.unref();
     }
@@ -94,6 +128,6 @@ export class ModuleVersion {
   }
 
   info(): VersionInfo {
-    return { version: this.number, state: this.state, connections: this.connections.size };
+    return { version: this.number, state: this.state, connections: this.connections.size, requestsInFlight: this.requests.size };
   }
 }

@@ -7,6 +7,8 @@ export interface VersionRef {
   module: string;
   version: number;
   config: Readonly<Record<string, string>>;
+  /** Server processes sharing the port (SetupContext.processes). */
+  processes: number;
 }
 
 export interface MessageTask {
@@ -16,6 +18,28 @@ export interface MessageTask {
   msg: Uint8Array;
   remoteAddress: string;
   remotePort: number;
+}
+
+/** One HTTP request for a pool HTTP route (body already read by the host). */
+export interface HttpTask {
+  op: 'http';
+  v: VersionRef;
+  route: number;
+  method: string;
+  url: string;
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  body: Uint8Array;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/** What a worker sends back for an HttpTask. */
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | number | readonly string[]> | undefined;
+  body: string | Uint8Array | null | undefined;
 }
 
 /** Imports and sets up a version in one worker: proves the pool can run it. */
@@ -36,7 +60,7 @@ export interface DisposeTask {
   waitMs: number;
 }
 
-export type PoolTask = MessageTask | LoadTask | DisposeTask;
+export type PoolTask = MessageTask | HttpTask | LoadTask | DisposeTask;
 
 export interface LoadResult {
   threadId: number;

@@ -9,13 +9,19 @@
 import { threadId } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import { move } from 'piscina';
-import type { Context, Module, Reply } from '../../shared/index.ts';
-import type { DisposeTask, LoadResult, MessageTask, PoolTask, VersionRef } from './protocol.ts';
+import type { Context, Module, PoolHttpResponse, PoolHttpRoute, Reply, Route } from '../../shared/index.ts';
+import { KeptStates } from '../modules/keep.ts';
+import type { DisposeTask, HttpResult, HttpTask, LoadResult, MessageTask, PoolTask, VersionRef } from './protocol.ts';
 
 interface Loaded {
   module: Module;
+  /** The routes as the main thread compiled them: `routes(config)` evaluated once here too. */
+  routes: readonly Route[];
   log: Logger;
 }
+
+/** `ctx.keep` state of this worker thread, per module; it ends with the worker (its generation). */
+const kept = new KeptStates();
 
 const loaded = new Map<string, Promise<Loaded>>();
 const root = pino({ name: 'hrmr', base: { pid: process.pid, threadId } }, pino.destination({ dest: 1, sync: false }));
@@ -27,9 +33,10 @@ function load(v: VersionRef): Promise<Loaded> {
       const mod = (await import(v.url)) as { default: Module };
       const module = mod.default;
       const log = root.child({ module: v.module, version: v.version });
-      await module.setup?.({ module: v.module, version: v.version, config: v.config, log, thread: 'worker', threadId });
+      const routes = typeof module.routes === 'function' ? module.routes(v.config) : module.routes;
+      await module.setup?.({ module: v.module, version: v.version, config: v.config, log, thread: 'worker', threadId, keep: kept.for(v.module).keep, processes: v.processes });
       log.debug('version set up in worker');
-      return { module, log };
+      return { module, routes, log };
     })();
     loaded.set(v.url, p);
     // A failed load is forgotten so a later task can retry (and report) it.
@@ -39,18 +46,10 @@ function load(v: VersionRef): Promise<Loaded> {
 }
 
 async function onMessage(t: MessageTask): Promise<Reply> {
-  const { module, log } = await load(t.v);
-  const route = module.routes[t.route];
-  if (!route || typeof route.message !== 'function') throw new Error(`route ${t.route} of ${t.v.module} is not a message route`);
-  const ctx: Context = {
-    module: t.v.module,
-    version: t.v.version,
-    remoteAddress: t.remoteAddress,
-    remotePort: t.remotePort,
-    config: t.v.config,
-    log,
-    threadId,
-  };
+  const { routes, log } = await load(t.v);
+  const route = routes[t.route];
+  if (!route || !('message' in route) || typeof route.message !== 'function') throw new Error(`route ${t.route} of ${t.v.module} is not a message route`);
+  const ctx = context(t, log);
   const msg = Buffer.from(t.msg.buffer, t.msg.byteOffset, t.msg.byteLength);
   const out = await route.message(msg, ctx);
   // Bytes go back by transfer when they own their whole buffer (no copy).
@@ -58,6 +57,33 @@ async function onMessage(t: MessageTask): Promise<Reply> {
     return move(out) as Uint8Array;
   }
   return out;
+}
+
+function context(t: MessageTask | HttpTask, log: Logger): Context {
+  return {
+    module: t.v.module,
+    version: t.v.version,
+    remoteAddress: t.remoteAddress,
+    remotePort: t.remotePort,
+    config: t.v.config,
+    log,
+    threadId,
+    keep: kept.for(t.v.module).keep,
+  };
+}
+
+async function onHttp(t: HttpTask): Promise<HttpResult> {
+  const { routes, log } = await load(t.v);
+  const route = routes[t.route];
+  const r = route as PoolHttpRoute | undefined;
+  if (!r || typeof r.http !== 'string' || r.pool !== true) throw new Error(`route ${t.route} of ${t.v.module} is not a pool HTTP route`);
+  const body = Buffer.from(t.body.buffer, t.body.byteOffset, t.body.byteLength);
+  const out: PoolHttpResponse = (await r.request(
+    { method: t.method, url: t.url, path: t.path, query: t.query, headers: t.headers, body, remoteAddress: t.remoteAddress },
+    context(t, log),
+  )) ?? {};
+  const b = out.body;
+  return { status: out.status ?? 200, headers: out.headers as HttpResult['headers'], body: b };
 }
 
 async function onDispose(t: DisposeTask): Promise<number> {
@@ -82,6 +108,8 @@ async function onDispose(t: DisposeTask): Promise<number> {
       /* a version that failed to load has nothing to dispose */
     }
   }
+  // The generation ends with this worker: kept state goes with it.
+  await kept.dropAll((module, key, err) => root.error({ err, module, key }, 'kept state dispose failed'));
   return n;
 }
 
@@ -89,6 +117,8 @@ export default async function task(t: PoolTask): Promise<unknown> {
   switch (t.op) {
     case 'msg':
       return onMessage(t);
+    case 'http':
+      return onHttp(t);
     case 'load':
       await load(t.v);
       return { threadId } satisfies LoadResult;

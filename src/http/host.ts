@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * The HTTP host: one `http.Server` that never listens. The router hands it
+ * connections whose first bytes are an HTTP method; node's own parser reads
+ * them, and each request is routed on its own by path (the longest HTTP
+ * route prefix over every module), so one keep-alive connection may visit
+ * several modules, pipelined requests included (node answers them in order).
+ *
+ * Reload rules per request, Erlang-style: a request runs on the version that
+ * is current when its head arrives and finishes there; an upgraded socket
+ * (WebSocket) stays on the version it upgraded on until it closes. The
+ * version tracks both, and drains when both are done.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { ConnectionContext } from '../modules/context.ts';
+import type { HttpTarget } from '../modules/route-table.ts';
+import type { CompiledRoute } from '../modules/validate.ts';
+import type { ModuleVersion } from '../modules/version.ts';
+import { PoolTaskError, type WorkerPool } from '../pool/pool.ts';
+import { giveBack } from '../router/peek.ts';
+import { targetPath, type PathTable } from './path-table.ts';
+import { answer, answerRaw, bodyFor, TEXT_PLAIN } from './responses.ts';
+
+export interface HttpHostOptions {
+  keepAliveTimeoutMs: number;
+  headersTimeoutMs: number;
+  maxHeaderSize: number;
+  reloadMode: '503' | 'graceful';
+  log: Logger;
+}
+
+/** Where the host finds the current path table (the registry). */
+export interface HttpRoutes {
+  readonly http: PathTable<HttpTarget>;
+}
+
+const RETRY = ['Retry-After', '1'];
+
+/** Per-request bookkeeping kept on the response, so the shared close listener needs no closure. */
+const kReq = Symbol('hrmr.req');
+type TrackedResponse = ServerResponse & { [kReq]?: { v: ModuleVersion; i: number } };
+
+function onResponseClose(this: TrackedResponse): void {
+  const r = this[kReq]!;
+  r.v.endRequest(this, r.i);
+}
+
+export class HttpHost {
+  readonly server: http.Server;
+  private closing = false;
+  private clientErrors = 0;
+  private served = 0;
+
+  constructor(
+    private readonly routes: HttpRoutes,
+    private readonly pool: WorkerPool | null,
+    private readonly opts: HttpHostOptions,
+  ) {
+    this.server = http.createServer(
+      {
+        maxHeaderSize: opts.maxHeaderSize,
+        requireHostHeader: false,
+        connectionsCheckingInterval: Math.min(2000, Math.max(100, opts.headersTimeoutMs / 4)),
+      },
+      (req, res) => this.onRequest(req, res),
+    );
+    this.server.keepAliveTimeout = opts.keepAliveTimeoutMs;
+    this.server.headersTimeout = opts.headersTimeoutMs;
+    this.server.requestTimeout = Math.max(60_000, opts.headersTimeoutMs);
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
+    // The server never listens (sockets come from the router), so the timer that
+    // enforces headersTimeout/requestTimeout (the slow-loris defence: 408) is
+    // started by hand; close() stops it.
+    this.server.emit('listening');
+  }
+
+  /** Takes a connection from the router; `data` (the peeked bytes) is read again by the parser. */
+  accept(socket: Socket, data: Buffer | null): void {
+    giveBack(socket, data);
+    this.server.emit('connection', socket);
+  }
+
+  private target(req: IncomingMessage, res: ServerResponse | null, socket: Duplex | null): { t: HttpTarget; v: ModuleVersion } | null {
+    const path = targetPath(req.url ?? '');
+    const t = path === null ? undefined : this.routes.http.match(path);
+    if (t === undefined) {
+      this.refuse(res, socket, 404, null);
+      return null;
+    }
+    const route = t.route;
+    if (route.methods && !route.methods.has(req.method!)) {
+      this.refuse(res, socket, 405, ['Allow', route.allow!]);
+      return null;
+    }
+    const v = this.opts.reloadMode === 'graceful' || !t.slot.swapping ? t.version : null;
+    if (v === null || v.state !== 'live') {
+      this.refuse(res, socket, 503, RETRY);
+      return null;
+    }
+    return { t, v };
+  }
+
+  private refuse(res: ServerResponse | null, socket: Duplex | null, status: number, extra: readonly string[] | null): void {
+    if (res !== null) answer(res, status, extra, this.closing);
+    else answerRaw(socket!, status, extra ?? []);
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.served++;
+    if (this.closing) res.shouldKeepAlive = false;
+    const found = this.target(req, res, null);
+    if (found === null) return;
+    this.dispatch(req, res, found.t, found.v);
+  }
+
+  private dispatch(req: IncomingMessage, res: ServerResponse, t: HttpTarget, v: ModuleVersion): void {
+    const route = t.route;
+    const r = res as TrackedResponse;
+    r[kReq] = { v, i: route.index };
+    v.beginRequest(res, route.index);
+    res.once('close', onResponseClose);
+    const ctx = new ConnectionContext(v, req.socket);
+    if (route.pool) {
+      this.poolRequest(req, res, v, route, ctx);
+      return;
+    }
+    try {
+      const out = route.request!(req, res, ctx);
+      if (out instanceof Promise) out.catch((err: unknown) => this.failed(res, v, route, err));
+    } catch (err) {
+      this.failed(res, v, route, err);
+    }
+  }
+
+  private failed(res: ServerResponse, v: ModuleVersion, route: CompiledRoute, err: unknown): void {
+    v.log.error({ err, route: route.label }, 'http handler failed');
+    answer(res, 500, null, true);
+  }
+
+  private poolRequest(req: IncomingMessage, res: ServerResponse, v: ModuleVersion, route: CompiledRoute, ctx: ConnectionContext): void {
+    const pool = this.pool;
+    if (pool === null) {
+      answer(res, 503, RETRY);
+      return;
+    }
+    const max = route.maxBody!;
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > max) {
+      // The body is not read: close rather than drain it.
+      answer(res, 413, null, true);
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooBig = false;
+    req.on('data', (c: Buffer) => {
+      if (tooBig) return;
+      size += c.length;
+      if (size > max) {
+        tooBig = true;
+        chunks.length = 0;
+        answer(res, 413, null, true);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (tooBig || res.destroyed) return;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      const bytes = body.length === 0 ? new Uint8Array(0) : body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer, 0, body.byteLength) : new Uint8Array(body);
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      const headers: Record<string, string> = {};
+      const raw = req.headers;
+      for (const k in raw) {
+        const val = raw[k];
+        if (val !== undefined) headers[k] = Array.isArray(val) ? val.join(', ') : val;
+      }
+      pool
+        .runHttp(v, route, {
+          method: req.method!,
+          url,
+          path: q < 0 ? url : url.slice(0, q),
+          query: q < 0 ? '' : url.slice(q + 1),
+          headers,
+          body: bytes,
+          remoteAddress: ctx.remoteAddress,
+          remotePort: ctx.remotePort,
+        })
+        .then(
+          (out) => {
+            // The client is gone: nothing to deliver.
+            if (res.destroyed) return;
+            try {
+              res.writeHead(out.status, out.headers as http.OutgoingHttpHeaders | undefined);
+              res.end(out.body ?? undefined);
+            } catch (err) {
+              this.failed(res, v, route, err);
+            }
+          },
+          (err: unknown) => {
+            if (err instanceof PoolTaskError) return answer(res, err.code === 'busy' ? 503 : 504, err.code === 'busy' ? RETRY : null);
+            this.failed(res, v, route, err);
+          },
+        );
+    });
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const found = this.target(req, null, socket);
+    if (found === null) return;
+    const { t, v } = found;
+    const route = t.route;
+    const s = socket as Socket;
+    if (route.upgrade === undefined) {
+      // Not a WebSocket route: the route answers as usual, then the
+      // connection closes (node has already detached its parser from it).
+      const res = new http.ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(s);
+      res.once('finish', () => s.end());
+      s.once('close', () => res.destroy());
+      if (!req.complete) req.push(null);
+      this.dispatch(req, res, t, v);
+      return;
+    }
+    // The client half-closed: end our side once the module's writes are done, so a forgotten socket does not pin the version.
+    s.allowHalfOpen = false;
+    v.attach(socket, route.index);
+    socket.once('close', () => v.detach(socket, route.index));
+    try {
+      route.upgrade(req, socket, head, new ConnectionContext(v, s));
+    } catch (err) {
+      v.log.error({ err, route: route.label }, 'upgrade handler failed');
+      socket.destroy();
+    }
+  }
+
+  /** Malformed requests: node's parser failed. Answer 400/431/408 if nothing is on the wire yet, then close. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    this.clientErrors++;
+    const busy = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || busy?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    this.opts.log.debug({ code: err.code, status, peer: (socket as Socket).remoteAddress }, 'http client error');
+    answerRaw(socket, status);
+  }
+
+  /** Stops keeping connections alive (shutdown): idle ones close now, busy ones after their response. */
+  drain(): void {
+    this.closing = true;
+    this.server.closeIdleConnections();
+  }
+
+  status(): unknown {
+    return { requests: this.served, clientErrors: this.clientErrors, keepAliveTimeout: this.opts.keepAliveTimeoutMs, headersTimeout: this.opts.headersTimeoutMs, maxHeaderSize: this.opts.maxHeaderSize };
+  }
+
+  close(): void {
+    this.server.close(() => undefined);
+    this.server.closeAllConnections();
+  }
+}
+
+export { bodyFor, TEXT_PLAIN };
