@@ -38,6 +38,25 @@ test('longest prefix wins: A, AB, ABC', async () => {
   assert.equal(await exchange(plain.port, 'AD\n', { end: true }), 'A:AD\n');
 });
 
+test('longest prefix wins across modules, whichever module loads first', async (t) => {
+  // Module names sort a < b < c: the longest prefix lives in the middle module, the shortest in the first.
+  const h = await startHrmr({
+    modules: {
+      a: `export default { routes: [{ prefix: 'K', message: () => 'a:K\\n' }] };`,
+      b: `export default { routes: [{ prefix: 'KEY=', message: () => 'b:KEY=\\n' }] };`,
+      c: `export default { routes: [{ prefix: 'KE', message: () => 'c:KE\\n' }, { prefix: new Uint8Array([0xff, 0x00, 0x01]), message: () => 'c:bytes\\n' }, { prefix: new Uint8Array([0xff]), message: () => 'c:byte\\n' }] };`,
+    },
+    args: ['--peek-timeout', '300'],
+  });
+  t.after(() => h.kill());
+  assert.equal(await exchange(h.port, 'KEY=1\n', { end: true }), 'b:KEY=\n');
+  assert.equal(await exchange(h.port, ['K', 'E', 'Y', '=\n'], { gapMs: 20, end: true }), 'b:KEY=\n');
+  assert.equal(await exchange(h.port, 'KEY\n', { end: true }), 'c:KE\n');
+  assert.equal(await exchange(h.port, 'KX\n', { end: true }), 'a:K\n');
+  assert.equal(await exchange(h.port, Buffer.from([0xff, 0x00, 0x01, 0x0a]), { end: true }), 'c:bytes\n');
+  assert.equal(await exchange(h.port, Buffer.from([0xff, 0x00, 0x02, 0x0a]), { end: true }), 'c:byte\n');
+});
+
 test('a prefix split across segments still routes (UP, then 50 ms later PER x)', async () => {
   assert.equal(await exchange(plain.port, ['UP', 'PER x\n'], { gapMs: 50, end: true }), 'UPPER:UPPER X\n');
   assert.equal(await exchange(plain.port, ['U', 'P', 'P', 'E', 'R', ' y\n'], { gapMs: 20, end: true }), 'UPPER:UPPER Y\n');
