@@ -3,9 +3,15 @@
 // order, hot-reloaded per connection, with timeouts, back-pressure and drain.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { admin, LineClient, sleep, startHrmr, tempDir } from './helpers/hrmr.ts';
+import { admin, LineClient, startHrmr, tempDir, waitUntil } from './helpers/hrmr.ts';
+
+async function poolStatus(port: number): Promise<{ running: number; queued: number; generations: number }> {
+  const r = await admin(port, 'STATUS');
+  assert.match(r, /^OK \{/);
+  return (JSON.parse(r.slice(3)) as { pool: { running: number; queued: number; generations: number } }).pool;
+}
 
 /** A pool module; `tag` shows which version answered; `markers` is a folder for setup/dispose marker files. */
 function poolModule(tag: string, markers: string): string {
@@ -77,9 +83,7 @@ test('after RELOAD new connections run new code, old connections keep the old co
     assert.ok(setups.length >= 1, `setup ran in a worker: ${readdirSync(markers).join(',')}`);
     old.close();
     // The old generation's workers dispose version one once its last connection is gone.
-    const deadline = Date.now() + 10_000;
-    while (!readdirSync(markers).some((f) => f.startsWith('dispose-one-') && !f.endsWith('-0')) && Date.now() < deadline) await sleep(50);
-    assert.ok(readdirSync(markers).some((f) => f.startsWith('dispose-one-') && !f.endsWith('-0')), `dispose ran in a worker: ${readdirSync(markers).join(',')}`);
+    await waitUntil(() => readdirSync(markers).some((f) => f.startsWith('dispose-one-') && !f.endsWith('-0')), `dispose in a worker (markers: ${readdirSync(markers).join(',')})`, 10_000);
     assert.ok(existsSync(join(markers, 'dispose-one-0')), 'dispose ran on the main thread');
     assert.equal(await fresh.request('VER'), 'VER two v2');
     fresh.close();
@@ -134,7 +138,8 @@ test('the main event loop stays responsive while pool tasks burn CPU', async () 
       assert.equal(await b.request('BURN 500'), 'BURNT');
       order.push('burn');
     });
-    await sleep(50);
+    // Both tasks are running on the workers before the ping is sent.
+    await waitUntil(async () => (await poolStatus(h.port)).running === 2, 'both burns to be running', 5000);
     const p = await LineClient.open(h.port);
     assert.equal(await p.request('PING'), 'PONG 0');
     order.push('ping');
@@ -148,7 +153,7 @@ test('SHUTDOWN waits for a running pool task, then exits 0', async () => {
   await withServer([], async (h, markers) => {
     const c = await LineClient.open(h.port);
     c.send('SLEEP 600');
-    await sleep(100);
+    await waitUntil(async () => (await poolStatus(h.port)).running === 1, 'the task to be running', 5000);
     assert.equal(await admin(h.port, 'SHUTDOWN'), 'OK shutting down');
     assert.equal(await c.read(), 'SLEPT 600');
     assert.equal(await h.exited, 0);
@@ -157,27 +162,31 @@ test('SHUTDOWN waits for a running pool task, then exits 0', async () => {
 });
 
 test('timers in worker-side module code run between tasks', async () => {
+  const markers = tempDir('hrmr-ticks-');
   const h = await startHrmr({
     modules: {
       ticker: `
+import { writeFileSync } from 'node:fs';
 let ticks = 0;
 let timer;
 export default {
   routes: [{ prefix: 'TICKS', pool: true, message: () => ticks + '\\n' }],
-  setup(ctx) { if (ctx.thread === 'worker') timer = setInterval(() => ticks++, 10); },
+  // Twenty ticks with no task sent at all: the worker's timers run while it waits for work.
+  setup(ctx) { if (ctx.thread === 'worker') timer = setInterval(() => { if (++ticks === 20) writeFileSync(${JSON.stringify(markers)} + '/ticked-' + ctx.threadId, ''); }, 10); },
   dispose() { clearInterval(timer); },
 };`,
     },
     args: ['--threads', '1'],
   });
   try {
+    // No traffic to the worker while waiting: only its own timer can write the marker.
+    await waitUntil(() => readdirSync(markers).some((f) => f.startsWith('ticked-')), 'the idle worker to tick 20 times', 10_000);
     const c = await LineClient.open(h.port);
-    const first = Number(await c.request('TICKS'));
-    await sleep(400);
-    const second = Number(await c.request('TICKS'));
-    assert.ok(second > first + 5, `the worker's interval ran while idle: ${first} -> ${second}`);
+    const n = Number(await c.request('TICKS'));
+    assert.ok(n >= 20, `ticks ${n}`);
     c.close();
   } finally {
     await h.kill();
+    rmSync(markers, { recursive: true, force: true });
   }
 });
