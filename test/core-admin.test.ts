@@ -41,7 +41,7 @@ test('STATUS: one line of JSON with modules, versions, routes, connections and t
   const st0 = await status(h.port);
   assert.equal(st0.reloads, 0, 'the start-up load is not a RELOAD');
   assert.deepEqual(st0.modules.map((x) => [x.name, x.version]), [['other', 1], ['slow', 1]]);
-  assert.deepEqual(st0.modules[1]!.routes.map((r) => [r.prefix, r.kind]), [['"SLOW"', 'message'], ['"HOLD"', 'stream'], ['"V"', 'message']]);
+  assert.deepEqual(st0.modules[1]!.routes.map((r) => [r.prefix, r.kind]), [['SLOW', 'message'], ['HOLD', 'stream'], ['V', 'message']]);
   const held = await connect(h.port);
   held.write('HOLD');
   const st1 = await waitUntil(async () => {

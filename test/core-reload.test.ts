@@ -175,11 +175,39 @@ test('two modules claiming one prefix: the earlier in name order keeps it; RELOA
   assert.equal(await exchange(h.port, 'DUP\n', { end: true }), 'alpha\n');
   assert.equal(await exchange(h.port, 'BETA\n', { end: true }), 'beta only\n');
   const r = await admin(h.port, 'RELOAD');
-  assert.match(r, /^OK reloaded 2 modules in \d+ ms; conflicts: .*"DUP".*beta.*alpha/);
+  assert.match(r, /^OK reloaded 2 modules in \d+ ms; conflicts: prefix DUP of beta is already claimed by alpha$/);
   // Removing the owner hands the prefix to the other module.
   h.removeModule('alpha');
   assert.match(await admin(h.port, 'RELOAD'), RELOAD_OK);
   assert.equal(await exchange(h.port, 'DUP\n', { end: true }), 'beta\n');
+});
+
+test('a module added later cannot take a live prefix: RELOAD refuses its route and names both; traffic stays', async (t) => {
+  const h = await startHrmr({ modules: { kv: `export default { routes: [{ prefix: 'KV ', message: () => 'kv\\n' }] };` } });
+  t.after(() => h.kill());
+  assert.equal(await exchange(h.port, 'KV GET a\n', { end: true }), 'kv\n');
+  // 'akv' sorts before 'kv': by name order alone it would take the prefix.
+  h.writeModule('akv', `export default { routes: [{ prefix: 'KV ', message: () => 'akv\\n' }, { prefix: 'AKV', message: () => 'akv own\\n' }] };`);
+  const r = await admin(h.port, 'RELOAD');
+  assert.equal(r, 'ERR reload refused 1 route: prefix KV  of akv is already claimed by kv');
+  assert.equal(await exchange(h.port, 'KV GET a\n', { end: true }), 'kv\n');
+  assert.equal(await exchange(h.port, 'AKV\n', { end: true }), 'akv own\n');
+  const st = JSON.parse((await admin(h.port, 'STATUS')).slice(3)) as { modules: Array<{ name: string; routes: Array<{ prefix: string; refused?: boolean }> }> };
+  const akv = st.modules.find((m) => m.name === 'akv')!;
+  assert.deepEqual(akv.routes.map((x) => [x.prefix, x.refused ?? false]), [['KV ', true], ['AKV', false]]);
+  // Nothing changed since: the next RELOAD reports the conflict but does not fail.
+  assert.match(await admin(h.port, 'RELOAD'), /^OK reloaded 2 modules in \d+ ms; conflicts: prefix KV  of akv is already claimed by kv$/);
+});
+
+test('RELOAD names every failure and every conflict in one line', async (t) => {
+  const h = await startHrmr({ modules: { alpha: `export default { routes: [{ prefix: 'SAME', message: () => 'a\\n' }] };`, beta: `export default { routes: [{ prefix: 'SAME', message: () => 'b\\n' }] };` } });
+  t.after(() => h.kill());
+  h.writeModule('zreserved', `export default { routes: [{ prefix: 'RELOAD', message: () => 'x\\n' }] };`);
+  h.writeModule('broken', 'export default {{{');
+  const r = await admin(h.port, 'RELOAD');
+  assert.match(r, /^ERR reload failed for 2 modules: /);
+  for (const name of ['beta', 'zreserved', 'broken']) assert.ok(r.includes(name), `${name} missing from ${r}`);
+  assert.ok(r.includes('prefix SAME of beta is already claimed by alpha'), r);
 });
 
 test('a module shadowing a built-in command is rejected at load; the rest load and admin still works', async (t) => {

@@ -12,6 +12,9 @@ import { endWith } from '../router/responses.ts';
 
 export interface AdminControl {
   reload(): Promise<ReloadReport>;
+  /** Optional: the whole RELOAD reply line (the `--workers` agent answers for every worker). */
+  reloadLine?(): Promise<string>;
+  /** A JSON-able value, or a promise of one. */
   status(): unknown;
   /** Starts a graceful shutdown; resolves when it has begun. */
   shutdown(reason: string): void;
@@ -25,8 +28,11 @@ export function isLoopback(address: string | undefined): boolean {
 
 export function formatReload(r: ReloadReport): string {
   if (!r.ok) {
+    // Every failure and every conflict, so one line tells the whole story.
+    const conflicts = r.conflicts.length ? `; conflicts: ${r.conflicts.join('; ')}` : '';
+    if (r.failed.length === 0) return `ERR reload refused ${r.refused.length} route${r.refused.length === 1 ? '' : 's'}: ${r.refused.join('; ')}`;
     const why = r.failed.map((f) => `${f.module}: ${f.error.replace(/[\r\n]+/g, ' ')}`).join('; ');
-    return `ERR reload failed for ${r.failed.length} module${r.failed.length === 1 ? '' : 's'}: ${why}`;
+    return `ERR reload failed for ${r.failed.length} module${r.failed.length === 1 ? '' : 's'}: ${why}${conflicts}`;
   }
   const base = `OK reloaded ${r.modules} modules in ${r.ms} ms`;
   return r.conflicts.length ? `${base}; conflicts: ${r.conflicts.join('; ')}` : base;
@@ -143,11 +149,12 @@ export class AdminSession {
     }
     switch (cmd) {
       case 'RELOAD': {
+        if (this.control.reloadLine) return this.reply(await this.control.reloadLine());
         const report = await this.control.reload();
         return this.reply(formatReload(report));
       }
       case 'STATUS':
-        return this.reply(`OK ${JSON.stringify(this.control.status())}`);
+        return this.reply(`OK ${JSON.stringify(await this.control.status())}`);
       case 'CLOSE':
         return this.reply('OK bye', true);
       case 'SHUTDOWN':

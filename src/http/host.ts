@@ -136,9 +136,10 @@ export class HttpHost {
     }
   }
 
-  private failed(res: ServerResponse, v: ModuleVersion, route: CompiledRoute, err: unknown): void {
+  /** A handler threw. `close`: the request body may be half read (main thread), so the connection cannot be reused. */
+  private failed(res: ServerResponse, v: ModuleVersion, route: CompiledRoute, err: unknown, close = true): void {
     v.log.error({ err, route: route.label }, 'http handler failed');
-    answer(res, 500, null, true);
+    answer(res, 500, null, close);
   }
 
   private poolRequest(req: IncomingMessage, res: ServerResponse, v: ModuleVersion, route: CompiledRoute, ctx: ConnectionContext): void {
@@ -197,15 +198,19 @@ export class HttpHost {
             // The client is gone: nothing to deliver.
             if (res.destroyed) return;
             try {
-              res.writeHead(out.status, out.headers as http.OutgoingHttpHeaders | undefined);
-              res.end(out.body ?? undefined);
+              const body = out.body ?? undefined;
+              if (out.headers) for (const k in out.headers) res.setHeader(k, out.headers[k] as string);
+              // A whole body is known: say its length rather than chunk it.
+              if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('Content-Length', body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+              res.writeHead(out.status);
+              res.end(body);
             } catch (err) {
               this.failed(res, v, route, err);
             }
           },
           (err: unknown) => {
             if (err instanceof PoolTaskError) return answer(res, err.code === 'busy' ? 503 : 504, err.code === 'busy' ? RETRY : null);
-            this.failed(res, v, route, err);
+            this.failed(res, v, route, err, false);
           },
         );
     });

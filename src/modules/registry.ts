@@ -179,7 +179,9 @@ export class ModuleRegistry {
       this.opts.log.warn({ module: c.module, prefix: c.prefix, owner: c.owner }, 'route conflict');
     }
     // Refusals seen in any table built during this reload (a later rebuild may no longer see the newcomer's old state).
-    for (const c of this._refused) if (!report.refused.includes(c.message)) report.refused.push(c.message);
+    // Only routes of modules this reload loaded or changed: a conflict left from start-up is reported, not refused again.
+    const touched = new Set([...report.loaded, ...report.reloaded]);
+    for (const c of this._refused) if (touched.has(c.module) && !report.refused.includes(c.message)) report.refused.push(c.message);
     if (this.loadedOnce) this.reloads++;
     this.loadedOnce = true;
     report.modules = [...this.slots.values()].filter((s) => s.current).length;

@@ -135,7 +135,7 @@ function compileRoute(r: Route, index: number, where: string, problems: string[]
   if ('http' in r && r.http !== undefined) return compileHttpRoute(r, index, where, problems);
   const b = r as Route & { prefix?: unknown; connection?: unknown; message?: unknown; framing?: unknown; pool?: unknown; maxConnections?: unknown; idleTimeout?: unknown };
   if (typeof b.prefix !== 'string' && !(b.prefix instanceof Uint8Array)) {
-    problems.push(`${where} needs a prefix (string or Uint8Array) or an http path`);
+    problems.push(`${where}.prefix must be a string or Uint8Array (or give an http path for an HTTP route)`);
     return null;
   }
   const prefix = prefixBytes(b.prefix);
