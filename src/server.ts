@@ -11,6 +11,7 @@ import { AdminSession, formatReload, type AdminControl } from './admin/session.t
 import { ConnectionContext } from './modules/context.ts';
 import { ModuleRegistry, type ReloadReport } from './modules/registry.ts';
 import type { WorkerPool } from './pool/pool.ts';
+import type { PoolGeneration } from './pool/generation.ts';
 import type { ModuleVersion } from './modules/version.ts';
 import type { RouteTarget } from './modules/route-table.ts';
 import { MessageSession, type Invoke } from './router/message-session.ts';
@@ -45,9 +46,13 @@ export interface ServerOptions {
   log: Logger;
   /** Called once a shutdown has completed (the CLI exits 0 here). */
   onStopped?: () => void;
+  /** Answers this server's admin sessions instead of the server itself (the `--workers` agent, which acts for every worker). */
+  adminControl?: AdminControl;
 }
 
 const EMPTY_CONFIG: Readonly<Record<string, string>> = Object.freeze({});
+/** The reply to a message that none of its connection's module routes matches. */
+const ERR_NO_ROUTE_REPLY = 'ERR no route\n';
 const MAX_PENDING_REPLIES = 1024;
 
 export class HrmrServer implements AdminControl {
@@ -161,7 +166,7 @@ export class HrmrServer implements AdminControl {
     const target = entry.target;
     if (target.kind === 'admin') {
       rec.admin = true;
-      new AdminSession(socket, this).start(data, ended);
+      new AdminSession(socket, this.opts.adminControl ?? this).start(data, ended);
       return;
     }
     if (target.kind === 'http') {
@@ -210,12 +215,16 @@ export class HrmrServer implements AdminControl {
       return;
     }
 
-    let invoke: Invoke;
-    if (route.pool && this.pool) {
-      const pool = this.pool;
-      const gen = pool.acquire(socket);
-      invoke = (msg) => pool.run(gen, version, route, msg, ctx);
-    } else invoke = (msg) => route.message!(msg, ctx);
+    // The connection belongs to this module: each message goes to the module's
+    // longest-matching message route (main thread or pool), replies in order.
+    const pool = this.pool;
+    let gen: PoolGeneration | null = null;
+    const invoke: Invoke = (msg) => {
+      const r = version.messageRoute(msg, route);
+      if (r === null) return ERR_NO_ROUTE_REPLY;
+      if (r.pool && pool) return pool.run((gen ??= pool.acquire(socket)), version, r, msg, ctx);
+      return r.message!(msg, ctx);
+    };
     const session: MessageSession = new MessageSession(socket, invoke, {
       framing: route.framing,
       maxWhole: this.opts.maxMessage,

@@ -9,7 +9,8 @@ import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Keep } from '../../shared/index.ts';
-import type { ModuleSpec } from './validate.ts';
+import { MatchState, PrefixTable } from '../router/prefix-table.ts';
+import type { CompiledRoute, ModuleSpec } from './validate.ts';
 
 export type VersionState = 'loading' | 'live' | 'retired' | 'disposed';
 
@@ -56,6 +57,30 @@ export class ModuleVersion {
 
   get name(): string {
     return this.spec.name;
+  }
+
+  private msgTable: PrefixTable<CompiledRoute> | null = null;
+  /** Message routes whose prefix another message route of this module extends. */
+  private extended: Set<number> | null = null;
+
+  /**
+   * The message route of this module for one message of a connection the
+   * module owns: the longest matching prefix among its message routes, or
+   * null. `hint` (the connection's first route) is tried first: most
+   * messages of a connection start with the same prefix.
+   */
+  messageRoute(msg: Buffer, hint: CompiledRoute): CompiledRoute | null {
+    if (this.msgTable === null) {
+      const routes = this.spec.routes.filter((r) => r.kind === 'message');
+      this.msgTable = new PrefixTable(routes.map((r) => ({ prefix: r.prefix, target: r })));
+      this.extended = new Set(routes.filter((r) => routes.some((o) => o !== r && o.prefix.length > r.prefix.length && o.prefix.subarray(0, r.prefix.length).equals(r.prefix))).map((r) => r.index));
+    }
+    const p = hint.prefix;
+    if (!this.extended!.has(hint.index) && msg.length >= p.length && msg.compare(p, 0, p.length, 0, p.length) === 0) return hint;
+    const r = this.msgTable.match(msg);
+    // The message is complete: an undecided match (a longer prefix could have followed) takes the best so far.
+    if (r.state === MatchState.NoMatch) return null;
+    return r.entry?.target ?? null;
   }
 
   /** Binds a socket to this version; the server calls `detach` when it closes. */
