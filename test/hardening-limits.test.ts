@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type net from 'node:net';
-import { admin, connect, exchange, LineClient, sleep, startHrmr, waitUntil, type Hrmr } from './helpers/hrmr.ts';
+import { admin, connect, exchange, LineClient, startHrmr, waitUntil, type Hrmr } from './helpers/hrmr.ts';
 
 const MODULE = `export default { routes: [
   { prefix: 'PING', message: (m) => 'PONG' + m.toString().slice(4) + '\\n' },
@@ -94,21 +94,25 @@ test('--idle-timeout closes a routed connection that goes quiet', async () => {
 test('per-route idleTimeout 0 overrides --idle-timeout (never closed for idleness)', async () => {
   const c = await LineClient.open(idle.port);
   assert.equal(await c.request('FOREVER'), 'ok');
-  // Well past the global 200 ms: still open and serving.
-  await sleep(700);
+  // A witness on a route without an override goes quiet after c did: once the global 200 ms has closed it,
+  // c has been idle longer than that and must still be open (no fixed sleep: the witness's close is the event).
+  const witness = await LineClient.open(idle.port);
+  assert.equal(await witness.request('PING w'), 'PONG w');
+  assert.equal(await witness.read(5000), null, 'the witness is closed by --idle-timeout');
   assert.equal(c.closed, false);
   assert.equal(await c.request('FOREVER'), 'ok');
   c.close();
 });
 
 test('per-route idleTimeout applies without a global --idle-timeout', async () => {
-  const q = await LineClient.open(plain.port);
-  assert.equal(await q.request('QUICK'), 'ok');
-  assert.equal(await q.read(5000), null);
-  // A route without an idle timeout stays open meanwhile.
+  // p (no idle timeout anywhere) goes quiet first; q (QUICK, 150 ms) after it.
   const p = await LineClient.open(plain.port);
   assert.equal(await p.request('PING 1'), 'PONG 1');
-  await sleep(400);
+  const q = await LineClient.open(plain.port);
+  assert.equal(await q.request('QUICK'), 'ok');
+  assert.equal(await q.read(5000), null, 'QUICK is closed by its own idleTimeout');
+  // p has been idle longer than q was when q closed: it stays open and serving.
   assert.equal(p.closed, false);
+  assert.equal(await p.request('PING 2'), 'PONG 2');
   p.close();
 });
