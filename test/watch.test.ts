@@ -5,23 +5,30 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { admin, exchange, ROOT, sleep, startHrmr, tempDir, type Hrmr, type LogLine } from './helpers/hrmr.ts';
+import { admin, exchange, ROOT, startHrmr, tempDir, type Hrmr, type LogLine } from './helpers/hrmr.ts';
 import { planChanges } from '../src/build/watch-plan.ts';
 import { ignoredPath } from '../src/build/watch.ts';
 
 const API = JSON.stringify(join(ROOT, 'shared', 'index.ts'));
 const lineModule = (prefix: string, reply: string): string => `import { lineRoute } from ${API};\nexport default { routes: [lineRoute(${JSON.stringify(prefix)}, () => ${JSON.stringify(reply)})] };\n`;
 
-/** Polls until `prefix` answers `want` (bounded). */
-async function waitForReply(port: number, line: string, want: string, timeoutMs = 8000, logs?: Hrmr): Promise<void> {
+/**
+ * Waits until `line` answers `want`: tries once, then again after each new
+ * log line the server writes (every build, reload and unload logs one), so
+ * it waits on events, not on a timer; fails at `timeoutMs`.
+ */
+async function waitForReply(h: Hrmr, line: string, want: string, timeoutMs = 8000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
-  while (Date.now() < deadline) {
-    last = await exchange(port, `${line}\n`, { end: true }).catch((e: Error) => e.message);
+  for (;;) {
+    const seen = h.logs.length;
+    last = await exchange(h.port, `${line}\n`, { end: true }).catch((e: Error) => e.message);
     if (last === want) return;
-    await sleep(25);
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    await h.waitForLog(() => h.logs.length > seen, left).catch(() => undefined);
   }
-  assert.fail(`${line} never answered ${JSON.stringify(want)}; last: ${JSON.stringify(last)}${logs ? `\nlogs:\n${logs.logs.map((l) => JSON.stringify(l).slice(0, 300)).join('\n')}` : ''}`);
+  assert.fail(`${line} never answered ${JSON.stringify(want)}; last: ${JSON.stringify(last)}\nlogs:\n${h.logs.map((l) => JSON.stringify(l).slice(0, 300)).join('\n')}`);
 }
 
 const reloadsOf = (h: Hrmr, module: string): LogLine[] => h.logs.filter((l) => l.msg === 'module reloaded from watch' && l.module === module);
@@ -58,10 +65,10 @@ test('plan: an entry rebuilds itself, a helper its dependents, a deletion unload
 test('watch: edit serves without a restart; a bad save keeps the old version and logs file:line:column; the next good save reloads', async () => {
   const { h, src, root } = await startWatching({ 'echo.ts': lineModule('ECHO', 'v1') });
   try {
-    await waitForReply(h.port, 'ECHO', 'v1\n');
+    await waitForReply(h, 'ECHO', 'v1\n');
     const pid = h.proc.pid;
     writeFileSync(join(src, 'echo.ts'), lineModule('ECHO', 'v2'));
-    await waitForReply(h.port, 'ECHO', 'v2\n');
+    await waitForReply(h, 'ECHO', 'v2\n');
     const line = await h.waitForLog((l) => l.msg === 'module reloaded from watch' && l.module === 'echo');
     assert.equal(typeof line.ms, 'number');
     assert.equal(h.proc.pid, pid);
@@ -73,7 +80,7 @@ test('watch: edit serves without a restart; a bad save keeps the old version and
     assert.equal(await exchange(h.port, 'ECHO\n', { end: true }), 'v2\n');
 
     writeFileSync(join(src, 'echo.ts'), lineModule('ECHO', 'v4'));
-    await waitForReply(h.port, 'ECHO', 'v4\n', 8000, h);
+    await waitForReply(h, 'ECHO', 'v4\n');
   } finally {
     await h.kill();
     rmSync(root, { recursive: true, force: true });
@@ -88,18 +95,21 @@ test('watch: a burst of saves (several files, repeated writes) gives one reload;
     'lib/word.ts': `export const word = 'one';\n`,
   });
   try {
-    await waitForReply(h.port, 'AAA', 'a one\n');
+    await waitForReply(h, 'AAA', 'a one\n');
     // An editor saving everything at once.
     for (let i = 0; i < 5; i++) {
       writeFileSync(join(src, 'lib', 'word.ts'), `export const word = 'two${i}';\n`);
       writeFileSync(join(src, 'c.ts'), lineModule('CCC', `c${i + 2}`));
     }
-    await waitForReply(h.port, 'AAA', 'a two4\n');
-    await waitForReply(h.port, 'BBB', 'b two4\n');
-    await waitForReply(h.port, 'CCC', 'c6\n');
-    // Logs are written asynchronously: wait for the reload's line, then for any straggler.
+    await waitForReply(h, 'AAA', 'a two4\n');
+    await waitForReply(h, 'BBB', 'b two4\n');
+    await waitForReply(h, 'CCC', 'c6\n');
     await h.waitForLog((l) => l.msg === 'module reloaded from watch' && l.module === 'c' && l.change === 'reloaded');
-    await sleep(600);
+    // No fixed wait for stragglers: a sentinel save after the burst. The watcher handles changes in order,
+    // so a second reload caused by the burst would be logged before the sentinel's.
+    writeFileSync(join(src, 'zsentinel.ts'), lineModule('ZSENT', 'z'));
+    await waitForReply(h, 'ZSENT', 'z\n');
+    await h.waitForLog((l) => /^OK reloaded/.test(l.msg) && JSON.stringify(l).includes('zsentinel'));
     const swaps = h.logs.filter((l) => /^OK reloaded/.test(l.msg) && Array.isArray(l.reloaded) && l.reloaded.length > 0);
     assert.equal(swaps.length, 1, `reloads: ${swaps.map((l) => JSON.stringify(l)).join('\n')}`);
     assert.deepEqual((swaps[0]!.reloaded as string[]).sort(), ['a', 'b', 'c']);
@@ -113,12 +123,12 @@ test('watch: a burst of saves (several files, repeated writes) gives one reload;
 test('watch: a module file added appears, a deleted one is unloaded; SHUTDOWN closes the watcher and exits 0', async () => {
   const { h, src, root } = await startWatching({ 'keep.ts': lineModule('KEEP', 'kept') });
   try {
-    await waitForReply(h.port, 'KEEP', 'kept\n');
+    await waitForReply(h, 'KEEP', 'kept\n');
     assert.equal(await exchange(h.port, 'NEWB\n', { end: true }), 'ERR no route\n');
     writeFileSync(join(src, 'newb.ts'), lineModule('NEWB', 'fresh'));
-    await waitForReply(h.port, 'NEWB', 'fresh\n');
+    await waitForReply(h, 'NEWB', 'fresh\n');
     unlinkSync(join(src, 'newb.ts'));
-    await waitForReply(h.port, 'NEWB', 'ERR no route\n');
+    await waitForReply(h, 'NEWB', 'ERR no route\n');
     await h.waitForLog((l) => l.msg === 'module unloaded from watch' && l.module === 'newb');
     assert.equal(await exchange(h.port, 'KEEP\n', { end: true }), 'kept\n');
     assert.match(await admin(h.port, 'SHUTDOWN'), /^OK/);
