@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * The one interface both stores (memory, Redis Streams) implement. The HTTP
+ * layer (handler.ts) maps requests onto it; the stores hold no HTTP.
+ */
+import type { Backpressure } from './parse.ts';
+
+/** A message as handed to a consumer. `ct` is `''` when the producer sent no Content-Type. */
+export interface Message {
+  readonly id: string;
+  readonly body: Buffer;
+  readonly ct: string;
+}
+
+/** A stored reply. */
+export interface ReplyData {
+  readonly body: Buffer;
+  readonly ct: string;
+}
+
+export type ProduceResult =
+  /** Stored: `size` is the tunnel's length after the add. */
+  | { readonly ok: true; readonly id: string; readonly size: number }
+  /** Refused: the tunnel holds `size` >= limit messages (`full`), or the memory cap is reached (`cap`). */
+  | { readonly ok: false; readonly reason: 'full' | 'cap'; readonly size: number };
+
+export type ReplyResult = 'stored' | 'none' | 'cap';
+
+/** `GET /t/ID/MID`: 202 handed out and not acked, 201 queued, 204 otherwise. */
+export type MessageState = 201 | 202 | 204;
+
+/** The store cannot answer now (Redis down or slow): the request gets 503. */
+export class StoreUnavailable extends Error {
+  override readonly name = 'StoreUnavailable';
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'redis';
+  produce(id: string, body: Buffer, ct: string, bp: Backpressure): Promise<ProduceResult>;
+  /** Takes one message now; `pending`: the oldest unacked one first, and the message stays pending until acked. */
+  consume(id: string, pending: boolean): Promise<Message | null>;
+  /** Like consume, but waits up to `timeoutMs` for a message; `null` at timeout or when `signal` aborts (the client left). */
+  poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null>;
+  /** Acknowledges and deletes message `mid` (pending or queued). */
+  ack(id: string, mid: string): Promise<void>;
+  state(id: string, mid: string): Promise<MessageState>;
+  /** Stores a reply if `mid` is pending, acking it (`'stored'`); `'none'` if it was not pending (nothing stored); `'cap'`: the memory cap is reached. */
+  reply(id: string, mid: string, body: Buffer, ct: string): Promise<ReplyResult>;
+  /** Reads (and removes) the reply to `mid`. */
+  readReply(id: string, mid: string): Promise<ReplyData | null>;
+  pollReply(id: string, mid: string, timeoutMs: number, signal: AbortSignal): Promise<ReplyData | null>;
+  length(id: string): Promise<number>;
+  /** Empties the tunnel (queued and pending messages). */
+  clear(id: string): Promise<void>;
+  /** Plain JSON for STATUS. */
+  stats(): Record<string, unknown>;
+}
