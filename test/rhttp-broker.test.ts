@@ -8,6 +8,8 @@
  * connections (no leak, no double counting).
  */
 import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { startBundled } from './helpers/bundled.ts';
@@ -199,7 +201,7 @@ test('mount and strip: --set rhttp.mount=/svc/ and rhttp.strip=false', async () 
   }
 });
 
-test('RELOAD keeps the Redis connections and the requests in flight; a rejection is counted once', async () => {
+test('RELOAD keeps the Redis connections and the requests in flight; a rejection is counted once; unload closes them', async () => {
   const redis = await startRedis();
   const a = await startService(redis.url, 'ra', { 'GET /a': () => ({ body: 'A' }), 'GET /hang': () => null });
   const b = await startService(redis.url, 'rb', { 'GET /b': () => ({ body: 'B' }) });
@@ -209,7 +211,13 @@ test('RELOAD keeps the Redis connections and the requests in flight; a rejection
     await Promise.all([joined(h, 'ra'), joined(h, 'rb')]);
     const inflight = call(h.port, 'GET', '/api/hang', { timeoutMs: 15_000 });
     await waitUntil(() => a.received.some((q) => q.path === '/hang'), 'ra receiving /hang');
-    for (let i = 0; i < 3; i++) assert.match(await admin(h.port, 'RELOAD'), /^OK/);
+    // Three new versions (the file changes each time, so each RELOAD swaps the code).
+    for (let i = 0; i < 3; i++) {
+      appendFileSync(join(h.dir, 'rhttp.mjs'), `\n// version ${i + 2}\n`);
+      assert.match(await admin(h.port, 'RELOAD'), /^OK/);
+    }
+    const mods = JSON.parse((await admin(h.port, 'STATUS')).slice(3)) as { modules: Array<{ name: string; version: number }> };
+    assert.equal(mods.modules.find((x) => x.name === 'rhttp')!.version, 4);
     // The request from before the reloads is still waiting; its answer reaches the client.
     const id = a.received.find((q) => q.path === '/hang')!.headers['X-Socket-ID']!;
     await a.publishRaw('RESPONSE_PIPE', `HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Socket-ID: ${id}\r\n\r\nlater`);
@@ -222,6 +230,10 @@ test('RELOAD keeps the Redis connections and the requests in flight; a rejection
     // Still exactly the two connections of the first version.
     const list = String(await probe.call('CLIENT', 'LIST'));
     assert.equal(list.split('\n').filter((l) => /name=hrmr-rhttp-(pub|sub)\b/.test(l)).length, 2);
+    // The module removed for good: its connections close.
+    h.removeModule('rhttp');
+    assert.match(await admin(h.port, 'RELOAD'), /^OK/);
+    await waitUntil(async () => !/name=hrmr-rhttp-/.test(String(await probe.call('CLIENT', 'LIST'))), 'the rhttp connections closing after unload');
   } finally {
     probe.disconnect();
     await h.kill();

@@ -359,7 +359,7 @@ export function ensureClients(st: State, url: string): void {
   closeClients(st);
   st.url = url;
   // Publishing fails at once while disconnected (no queue): the request gets 503 rather than waiting.
-  st.pub = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: retry, connectionName: 'hrmr-rhttp-pub' });
+  st.pub = new Redis(url, { enableOfflineQueue: false, enableAutoPipelining: true, maxRetriesPerRequest: 1, retryStrategy: retry, connectionName: 'hrmr-rhttp-pub' });
   // Subscriptions are (re)made by the owner on every 'ready' (see attach).
   st.sub = new Redis(url, { autoResubscribe: false, maxRetriesPerRequest: null, retryStrategy: retry, connectionName: 'hrmr-rhttp-sub' });
 }
