@@ -136,8 +136,30 @@ test("the package exports the module API types: import type { Module } from 'hrm
       execFile(process.execPath, [tsc, '-p', root], { timeout: 120_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, text: stdout + stderr }));
     });
     assert.equal(out.code, 0, out.text);
-    // The runtime side resolves too.
-    assert.ok(existsSync(join(ROOT, 'dist', 'shared.mjs')), 'npm run build makes dist/shared.mjs');
+    // The runtime side resolves too: plain node imports 'hrmr' from outside the repo and uses it.
+    writeFileSync(
+      join(root, 'use.mjs'),
+      [
+        "import { defineModule, lineRoute, splitWord } from 'hrmr';",
+        "const m = defineModule({ routes: [lineRoute('Y ', (l) => l.toUpperCase(), { pool: true })] });",
+        'const r = m.routes[0];',
+        "console.log(JSON.stringify([await r.message(Buffer.from('Y hi'), {}), r.framing, r.pool, splitWord('HASH sha256 abc')]));",
+      ].join('\n'),
+    );
+    const used = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [join(root, 'use.mjs')], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }));
+    });
+    assert.equal(used.code, 0, used.stderr);
+    assert.deepEqual(JSON.parse(used.stdout), ['Y HI\n', 'line', true, ['HASH', 'sha256 abc']]);
+    // And a module that imports 'hrmr' at run time (not bundled) loads and serves from that folder.
+    mkdirSync(join(root, 'modules'));
+    writeFileSync(join(root, 'modules', 'outside.mjs'), "import { defineModule, lineRoute } from 'hrmr';\nexport default defineModule({ routes: [lineRoute('OUT ', (l) => 'outside ' + l.slice(4))] });\n");
+    const h = await startHrmr({ dir: join(root, 'modules'), cwd: root });
+    try {
+      assert.equal(await exchange(h.port, 'OUT x\n', { end: true }), 'outside x\n');
+    } finally {
+      await h.kill();
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
