@@ -116,14 +116,21 @@ test('nothing answers: connection refused, silence past --timeout, closed withou
   }
 });
 
-test('a reply of ERR from the server exits 1 and is printed as is', async () => {
-  const f = await fakeServer((s) => s.once('data', () => s.end('ERR reload failed for 1 module: x: boom\n')));
+test('a failed RELOAD on the real server: ERR reply printed as is, exit 1; the previous version keeps serving', async () => {
+  const h = await startHrmr({ modules: { echo: ECHO } });
   try {
-    const r = await runCli(['reload', '--port', String(f.port)]);
-    assert.equal(r.code, 1);
-    assert.equal(r.stdout, 'ERR reload failed for 1 module: x: boom\n');
+    // A module that fails to import: RELOAD reports it with ERR.
+    h.writeModule('broken', 'export default { routes: [ this is not javascript\n');
+    h.writeModule('echo', 'export default { routes: [{ prefix: \'ECHO\', message: () => { throw new Error(\'never\'); } }] };\nthrow new Error(\'top-level boom\');\n');
+    const r = await runCli(['reload', '--port', String(h.port)]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^ERR reload failed for 2 modules: [^\n]*broken: [^\n]*echo: [^\n]*top-level boom[^\n]*\n$/);
+    const st = await runCli(['status', '--port', String(h.port)]);
+    assert.equal(st.code, 0, st.stderr);
+    const json = JSON.parse(st.stdout.slice(3)) as { modules: Array<{ name: string; version: number }> };
+    assert.deepEqual(json.modules.map((m) => [m.name, m.version]), [['echo', 1]], 'echo v1 keeps serving; broken never loaded');
   } finally {
-    await f.close();
+    await h.kill();
   }
 });
 
