@@ -1,14 +1,26 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /** Starts the server from validated CLI options and wires signals. */
+import cluster from 'node:cluster';
 import { createLogger } from '../log.ts';
 import { HrmrServer } from '../server.ts';
 import { createPool } from '../pool/pool.ts';
 import type { CliServerOptions } from './options.ts';
+import { lastWords, WorkerAgent } from '../supervisor/agent.ts';
+import { ENV_PORT, ENV_PROCESSES, ENV_WORKER } from '../supervisor/protocol.ts';
+import { runSupervisor } from '../supervisor/supervisor.ts';
 
 export async function runServer(o: CliServerOptions): Promise<void> {
-  const log = createLogger(o.logLevel, o.pretty);
+  // --workers: this process becomes the supervisor; the worker processes it forks run the code below.
+  if (o.workers !== null && cluster.isPrimary) return runSupervisor(o);
+  const inWorker = o.workers !== null && cluster.isWorker;
+  const baseLog = createLogger(o.logLevel, o.pretty);
+  const log = inWorker ? baseLog.child({ worker: Number(process.env[ENV_WORKER] ?? cluster.worker?.id ?? 0) }) : baseLog;
+  const processes = inWorker ? Number(process.env[ENV_PROCESSES]) || (o.workers ?? 1) : 1;
+  const port = inWorker && process.env[ENV_PORT] ? Number(process.env[ENV_PORT]) : o.port;
+  const agent = inWorker ? new WorkerAgent({ log, adminToken: o.adminToken, hangTimeoutMs: o.hangTimeoutMs }) : null;
+  agent?.start();
   const exit = (code: number): void => {
-    log.flush();
+    baseLog.flush();
     // Give the asynchronous log stream a moment to reach stdout.
     setTimeout(() => process.exit(code), 20);
   };
@@ -21,10 +33,10 @@ export async function runServer(o: CliServerOptions): Promise<void> {
   });
 
   let closeWatch: (() => Promise<void>) | null = null;
-  const pool = createPool({ threads: o.threads, taskTimeoutMs: o.taskTimeoutMs, maxQueue: o.maxQueue, log });
+  const pool = createPool({ threads: o.threads, taskTimeoutMs: o.taskTimeoutMs, maxQueue: o.maxQueue, log, processes });
   const server = new HrmrServer(
     {
-      port: o.port,
+      port,
       host: o.host,
       modulesDir: o.modulesDir,
       peekTimeoutMs: o.peekTimeoutMs,
@@ -40,20 +52,25 @@ export async function runServer(o: CliServerOptions): Promise<void> {
       httpKeepAliveTimeoutMs: o.httpKeepAliveTimeoutMs,
       httpHeadersTimeoutMs: o.httpHeadersTimeoutMs,
       httpMaxHeaderSize: o.httpMaxHeaderSize,
+      processes,
+      ...(agent ? { adminControl: agent } : {}),
       log,
       // Watch mode's chokidar watchers and esbuild contexts close before the exit.
       onStopped: () => void Promise.resolve(closeWatch?.()).finally(() => exit(0)),
     },
     pool,
   );
+  agent?.attach(server);
   try {
-    await server.start();
+    const listening = await server.start();
+    agent?.ready(listening, moduleCount(server.status()));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why =
       e.code === 'EADDRINUSE' ? `port ${o.port} on ${o.host} is already in use` : e.code === 'EACCES' ? `no permission to listen on port ${o.port}` : e.code === 'EADDRNOTAVAIL' ? `address ${o.host} is not available on this machine` : e.message;
     log.fatal({ err }, why);
     process.stderr.write(`hrmr: ${why}\n`);
+    lastWords({ t: 'fatal', message: why });
     await pool?.close(0);
     exit(1);
     return;
@@ -63,6 +80,12 @@ export async function runServer(o: CliServerOptions): Promise<void> {
     void server.shutdown(reason);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
+  if (inWorker) {
+    // The supervisor handles these for every worker (a terminal sends them to the whole process group).
+    process.on('SIGINT', () => undefined);
+    process.on('SIGHUP', () => undefined);
+    return;
+  }
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
     void server.reload();
@@ -73,4 +96,9 @@ export async function runServer(o: CliServerOptions): Promise<void> {
     const watcher = await startWatch({ srcDir: o.srcDir, outDir: o.modulesDir, server, log });
     closeWatch = () => watcher.close();
   }
+}
+
+function moduleCount(status: unknown): number {
+  const m = (status as { modules?: unknown } | null)?.modules;
+  return Array.isArray(m) ? m.length : 0;
 }
