@@ -80,8 +80,11 @@ export class HttpHost {
 
   /** Takes a connection from the router; `data` (the peeked bytes) is read again by the parser. */
   accept(socket: Socket, data: Buffer | null): void {
-    giveBack(socket, data);
+    giveBack(socket, null);
     this.server.emit('connection', socket);
+    // Straight to the parser's data listener: no unshift and second trip
+    // through the socket's read buffer (node reads the rest natively).
+    if (data !== null) socket.emit('data', data);
   }
 
   private target(req: IncomingMessage, res: ServerResponse | null, socket: Duplex | null): { t: HttpTarget; v: ModuleVersion } | null {

@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/** Bench module: 5 of the 50 HTTP routes of the dispatch case (bench/suites/http.mjs). */
+function hello(req, res) {
+  res.end('hello');
+}
+
+export default { name: 'r2', routes: [
+  { http: '/svc2/r0/', request: hello },
+  { http: '/svc2/r1/', request: hello },
+  { http: '/svc2/r2/', request: hello },
+  { http: '/svc2/r3/', request: hello },
+  { http: '/svc2/r4/', request: hello },
+] };

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * HTTP routes suite (the core's HTTP host):
+ *  - an HTTP route hello vs the same handler on a plain `node:http` server,
+ *    keep-alive and a new connection per request (wrk, 50 connections);
+ *  - dispatch cost: a request to one of 50 HTTP routes over 10 modules vs
+ *    the same request with a single route.
+ * Pairs run alternately, pinned like the core suite; medians compared.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { withCpu } from '../lib/cpu.mjs';
+import { startHrmr } from '../lib/hrmr.mjs';
+import { alternate, median } from '../lib/measure.mjs';
+import { startPlainServers } from '../lib/plain.mjs';
+import { row } from '../lib/rows.mjs';
+import { fmt } from '../lib/table.mjs';
+import { ensureWrk, runWrk } from '../lib/wrk.mjs';
+
+const here = (p) => fileURLToPath(new URL(p, import.meta.url));
+const HELLO = here('../modules/http-route-hello.mjs');
+const CONNS = 50;
+
+function load(path, mode) {
+  return async (port, s) => {
+    const r = await runWrk({ url: `http://127.0.0.1:${port}${path}`, threads: 1, connections: CONNS, durationS: s, headers: mode === 'close' ? ['Connection: close'] : [] });
+    return { rps: r.rps, requests: r.requests };
+  };
+}
+
+function cpuPerRequest(results) {
+  return median(results.map((r) => (r.cpuUs === null || !r.requests ? NaN : r.cpuUs / r.requests)));
+}
+
+async function pair(name, target, a, b, extra = {}) {
+  const m = await alternate({ a: (s) => withCpu(a.pid, () => a.load(s)), b: (s) => withCpu(b.pid, () => b.load(s)) });
+  const cpu = { value: cpuPerRequest(m.a), baseline: cpuPerRequest(m.b) };
+  const note = Number.isFinite(cpu.value) && Number.isFinite(cpu.baseline) ? `CPU/req ${fmt(cpu.value)} vs ${fmt(cpu.baseline)} us` : undefined;
+  const r = row({
+    suite: 'http',
+    case: name,
+    unit: 'req/s',
+    value: median(m.a.map((x) => x.rps)),
+    baseline: median(m.b.map((x) => x.rps)),
+    target,
+    note,
+    samples: { value: m.a.map((x) => Math.round(x.rps)), baseline: m.b.map((x) => Math.round(x.rps)) },
+    extra: { serverCpuUsPerRequest: cpu, connections: CONNS, ...extra },
+  });
+  console.log(`  ${name}: ${fmt(r.value)} vs ${fmt(r.baseline)} req/s, ratio ${r.ratio.toFixed(3)}${note ? `; ${note}` : ''}`);
+  return r;
+}
+
+export async function run() {
+  ensureWrk();
+  const rows = [];
+  const stops = [];
+  try {
+    const one = await startHrmr({ modules: [HELLO] });
+    stops.push(one.stop);
+    const plain = await startPlainServers();
+    stops.push(plain.stop);
+    const hrmrSide = (path, mode) => ({ pid: one.proc.pid, load: (s) => load(path, mode)(one.port, s) });
+    const plainSide = (mode) => ({ pid: plain.pid, load: (s) => load('/', mode)(plain.ports.http, s) });
+    rows.push(await pair('http route hello, keep-alive', 0.97, hrmrSide('/', 'keepalive'), plainSide('keepalive')));
+    rows.push(await pair('http route hello, conn/request', 0.95, hrmrSide('/', 'close'), plainSide('close')));
+
+    const routesDir = here('../modules/routes50/');
+    const many = await startHrmr({ modules: readdirSync(routesDir).filter((f) => f.endsWith('.mjs')).map((f) => join(routesDir, f)) });
+    stops.push(many.stop);
+    // A path in the middle of the table, three segments deep; the one-route server answers it through its catch-all.
+    const path = '/svc4/r2/item';
+    rows.push(
+      await pair('50 http routes over 10 modules vs 1 route', 0.95, { pid: many.proc.pid, load: (s) => load(path, 'keepalive')(many.port, s) }, hrmrSide(path, 'keepalive'), {
+        routes: 50,
+        modules: 10,
+      }),
+    );
+  } finally {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  }
+  return rows;
+}
