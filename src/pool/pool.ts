@@ -18,7 +18,7 @@ import type { VersionHooks } from '../modules/registry.ts';
 import type { CompiledRoute } from '../modules/validate.ts';
 import type { ModuleVersion } from '../modules/version.ts';
 import { PoolGeneration } from './generation.ts';
-import type { MessageTask, VersionRef } from './protocol.ts';
+import type { HttpResult, HttpTask, MessageTask, VersionRef } from './protocol.ts';
 
 export interface PoolOptions {
   threads: number;
@@ -26,7 +26,13 @@ export interface PoolOptions {
   taskTimeoutMs: number;
   maxQueue: number;
   log: Logger;
-  /** Defaults to dist/worker.mjs next to the built CLI. */
+  /** Server processes sharing the port (SetupContext.processes in workers). */
+  processes?: number;
+  /**
+   * Defaults to dist/worker.cjs next to the built CLI: a CommonJS entry that
+   * import()s dist/worker.mjs, so piscina never require()s an ES module (see
+   * scripts/build-core.mjs: a worker terminated during require(esm) aborts the process).
+   */
   workerFile?: string;
 }
 
@@ -69,12 +75,12 @@ export class WorkerPool {
   };
 
   constructor(private readonly opts: PoolOptions) {
-    this.workerFile = opts.workerFile ?? fileURLToPath(new URL('./worker.mjs', import.meta.url));
+    this.workerFile = opts.workerFile ?? fileURLToPath(new URL('./worker.cjs', import.meta.url));
   }
 
   private ref(v: ModuleVersion): VersionRef {
     let r = this.refs.get(v);
-    if (!r) this.refs.set(v, (r = { url: v.url, module: v.name, version: v.number, config: v.config }));
+    if (!r) this.refs.set(v, (r = { url: v.url, module: v.name, version: v.number, config: v.config, processes: this.opts.processes ?? 1 }));
     return r;
   }
 
@@ -170,6 +176,42 @@ export class WorkerPool {
         throw err;
       },
     );
+  }
+
+  /**
+   * Runs one pool HTTP request on the current generation (held until the
+   * task settles, so a reload mid-request keeps its code). Errors as run().
+   */
+  runHttp(version: ModuleVersion, route: CompiledRoute, task: Omit<HttpTask, 'op' | 'v' | 'route'>): Promise<HttpResult> {
+    let g = this.current;
+    if (!g) g = this.current = this.newGeneration();
+    if (g.inFlight >= this.opts.threads + this.opts.maxQueue) {
+      this.busy++;
+      return Promise.reject(new PoolTaskError('busy', 'busy'));
+    }
+    const gen = g;
+    gen.fresh = false;
+    gen.refs++;
+    const t: HttpTask = { op: 'http', v: this.ref(version), route: route.index, ...task };
+    const own = t.body.byteOffset === 0 && t.body.byteLength === t.body.buffer.byteLength && t.body.buffer instanceof ArrayBuffer;
+    const signal = this.opts.taskTimeoutMs > 0 ? AbortSignal.timeout(this.opts.taskTimeoutMs) : undefined;
+    return gen
+      .run(t, own && t.body.byteLength > 0 ? [t.body.buffer as ArrayBuffer] : undefined, signal)
+      .then(
+        (r) => r as HttpResult,
+        (err: unknown) => {
+          const e = err as Error;
+          if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
+            this.timeouts++;
+            throw new PoolTaskError('timeout', 'timeout');
+          }
+          throw err;
+        },
+      )
+      .finally(() => {
+        gen.refs--;
+        this.maybeClose(gen);
+      });
   }
 
   status(): unknown {
