@@ -8,12 +8,13 @@
  * connections (no leak, no double counting).
  */
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { startBundled } from './helpers/bundled.ts';
-import { admin, waitUntil, type Hrmr } from './helpers/hrmr.ts';
+import { repoTempDir, startBundled } from './helpers/bundled.ts';
+import { admin, ROOT, waitUntil, type Hrmr } from './helpers/hrmr.ts';
 import { startRedis } from './helpers/redis.ts';
 import { call } from './helpers/rhttp-client.ts';
 import { startService } from './helpers/rhttp-service.ts';
@@ -240,5 +241,37 @@ test('RELOAD keeps the Redis connections and the requests in flight; a rejection
     await a.stop();
     await b.stop();
     await redis.stop();
+  }
+});
+
+test('the service example in docs/rhttp.md works as written', async () => {
+  const doc = readFileSync(join(ROOT, 'docs', 'rhttp.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Writing a service'));
+  const m = /```js\n([\s\S]*?)```/.exec(section);
+  assert.ok(m, 'a js block under "Writing a service"');
+  const code = m[1]!;
+  // It is the 15-line example the issue asks for.
+  assert.ok(code.trim().split('\n').length <= 15, `${code.trim().split('\n').length} lines`);
+  const dir = repoTempDir('rhttp-doc-');
+  writeFileSync(join(dir, 'hello-service.mjs'), code);
+  const redis = await startRedis();
+  const proc = spawn(process.execPath, [join(dir, 'hello-service.mjs')], { env: { ...process.env, REDIS_URL: redis.url }, stdio: 'ignore' });
+  const exited = new Promise((r) => proc.once('exit', r));
+  const h = await startBundled(['rhttp'], { args: ['--redis', redis.url, ...FAST] });
+  try {
+    await joined(h, 'hello');
+    const r = await call(h.port, 'GET', '/api/hello');
+    assert.equal(r.status, 200);
+    assert.equal(r.text, '{"msg":"hello","got":0}');
+    assert.equal(r.headers['content-type'], 'application/json');
+    assert.equal((await call(h.port, 'GET', '/api/other')).status, 418);
+  } finally {
+    await h.kill();
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL');
+      await exited;
+    }
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
