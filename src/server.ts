@@ -17,7 +17,7 @@ import type { RouteTarget } from './modules/route-table.ts';
 import { MessageSession, type Invoke } from './router/message-session.ts';
 import { giveBack, peek, PeekOutcome, type Peeker } from './router/peek.ts';
 import type { PrefixEntry } from './router/prefix-table.ts';
-import { endWith, ERR_BUSY, ERR_NO_ROUTE, HTTP_503 } from './router/responses.ts';
+import { discardUntilClosed, endWith, ERR_BUSY, ERR_NO_ROUTE, HTTP_503 } from './router/responses.ts';
 import { HttpHost } from './http/host.ts';
 
 export interface ServerOptions {
@@ -122,7 +122,7 @@ export class HrmrServer implements AdminControl {
 
   async reload(only?: readonly string[]): Promise<ReloadReport> {
     const report = await this.registry.reload(only);
-    this.opts.log.info({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
+    this.opts.log[report.ok ? 'info' : 'warn']({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
     return report;
   }
 
@@ -205,6 +205,8 @@ export class HrmrServer implements AdminControl {
         return;
       }
       socket.allowHalfOpen = false;
+      // Destroyed once both sides are done, even if the handler never reads (see onStreamFinish).
+      socket.once('finish', onStreamFinish);
       giveBack(socket, data);
       try {
         route.connection!(socket, ctx);
@@ -243,6 +245,7 @@ export class HrmrServer implements AdminControl {
       accepted: this.accepted,
       rejected: this.rejected,
       reloads: this.registry.reloads,
+      leakedVersions: this.registry.leakedVersions,
       reloadMode: this.opts.reloadMode,
       limits: { maxConnections: this.opts.maxConnections, idleTimeout: this.opts.idleTimeoutMs, peekTimeout: this.opts.peekTimeoutMs, maxPeek: this.opts.maxPeek },
       modules: this.registry.status(),
@@ -319,6 +322,18 @@ function onConnClose(this: ConnSocket): void {
 function withRedis(config: Readonly<Record<string, string>>, redis: string | null): Readonly<Record<string, string>> {
   if (redis === null || config.redis !== undefined) return config;
   return Object.freeze({ ...config, redis });
+}
+
+/**
+ * A stream handler ended its side. 'end' (after which the socket destroys
+ * itself) only comes to a reader: if nobody reads, unread input (the peeked
+ * bytes given back included) would hold the descriptor open forever, so
+ * discard it until the client closes.
+ */
+function onStreamFinish(this: Socket): void {
+  if (this.destroyed || this.readableEnded) return;
+  if (this.listenerCount('data') > 0 || this.listenerCount('readable') > 0) return;
+  discardUntilClosed(this);
 }
 
 function onIdle(this: Socket): void {

@@ -6,6 +6,7 @@
  * shut down), never on a reload.
  */
 import type { Keep } from '../../shared/index.ts';
+import { outsideVersion } from './leak-watch.ts';
 
 interface Kept {
   value: unknown;
@@ -20,7 +21,8 @@ export class KeptState {
     if (typeof key !== 'string') throw new TypeError('ctx.keep: key must be a string');
     const found = this.values.get(key);
     if (found !== undefined) return found.value as T;
-    const value = init();
+    // Kept values outlive the version that made them: their timers are not that version's leaks.
+    const value = outsideVersion(init);
     this.values.set(key, { value, dispose: dispose as Kept['dispose'] });
     return value;
   };

@@ -17,6 +17,7 @@ import type { PrefixTable } from '../router/prefix-table.ts';
 import type { PathTable } from '../http/path-table.ts';
 import { adminPrefixes } from '../admin/reserved.ts';
 import { KeptStates } from './keep.ts';
+import { VersionWatch } from './leak-watch.ts';
 import { buildRouteTable, type HttpTarget, type RouteTarget, type SlotView } from './route-table.ts';
 import { SnapshotStore } from './snapshot.ts';
 import { validateModule, type CompiledRoute } from './validate.ts';
@@ -224,8 +225,9 @@ export class ModuleRegistry {
     let version: ModuleVersion | null = null;
     try {
       let exported: unknown;
+      const watch = new VersionWatch();
       try {
-        const mod = (await import(snap.url)) as { default?: unknown };
+        const mod = (await watch.run(() => import(snap.url))) as { default?: unknown };
         exported = mod.default;
       } catch (err) {
         throw new ModuleImportError(key, err);
@@ -240,7 +242,7 @@ export class ModuleRegistry {
       version = new ModuleVersion(slot.file, number, hash, snap.url, spec, config, log.child({ module: spec.name, version: number }), keep);
       const v = version;
       try {
-        await spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0, keep, processes: this.opts.processes ?? 1 });
+        await watch.run(() => spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0, keep, processes: this.opts.processes ?? 1 }));
       } catch (err) {
         throw new ModuleSetupError(spec.name, err);
       }
@@ -261,6 +263,7 @@ export class ModuleRegistry {
           const k = `${v.name}\0${r.httpKey}`;
           this.servedBefore.set(k, (this.servedBefore.get(k) ?? 0) + v.routeServed[r.index]!);
         }
+        this.checkLeaks(v, watch);
         // The module is gone for good (file deleted, nothing draining): its kept state goes too.
         if (!this.slotOf(v.name)) await this.kept.drop(v.name, (k, err) => v.log.error({ err, key: k }, 'kept state dispose failed'));
       };
@@ -276,7 +279,9 @@ export class ModuleRegistry {
       const name = old?.name ?? key;
       const message = err instanceof Error ? err.message : String(err);
       report.failed.push({ module: name, error: message });
-      log.error({ module: name, err }, old ? 'module reload failed; previous version keeps serving' : 'module load failed');
+      // One line: the step and reason in the message, the original error (with its stack) once, no doubled text.
+      const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
+      log.error({ module: name, err: cause }, old ? `module ${name}: ${message}; version ${old.number} keeps serving` : `module ${name}: ${message}; not loaded`);
     } finally {
       slot.swapping = false;
     }
@@ -285,6 +290,21 @@ export class ModuleRegistry {
   private retire(slot: Slot, v: ModuleVersion): void {
     slot.draining.add(v);
     void v.retire(this.opts.drainTimeoutMs);
+  }
+
+  /** Versions disposed while their timers still ran (STATUS `leakedVersions`). */
+  leakedVersions = 0;
+
+  /** After dispose: a version whose timers still run keeps its code alive and working. Reported once. */
+  private checkLeaks(v: ModuleVersion, watch: VersionWatch): void {
+    // A moment for async dispose work (a close callback clearing its timer).
+    const t = setTimeout(() => {
+      const timers = watch.live();
+      if (timers === 0) return;
+      this.leakedVersions++;
+      v.log.warn({ module: v.name, version: v.number, timers }, `version ${v.number} of ${v.name} is still in memory after dispose: a timer, listener or socket keeps it alive (clear it in dispose)`);
+    }, 200);
+    t.unref();
   }
 
   private slotOf(name: string): Slot | undefined {
