@@ -30,7 +30,7 @@ export const config = {
 let pinCache;
 /**
  * CPU pinning: with taskset and at least 2 CPUs, servers (hrmr and its
- * baseline alike) run on CPU 0 and load generators on CPU 1, so the two never
+ * baseline alike) run on CPU 0 and load generators on the other CPUs, so the two never
  * fight for one core and both sides of a pair get the same arrangement.
  * Returns the command prefixes, or null when pinning is off or impossible.
  */
@@ -39,6 +39,8 @@ export function pinning() {
   pinCache = null;
   if (process.env.BENCH_NO_PIN === '1' || os.availableParallelism() < 2) return pinCache;
   const r = spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
-  if (r.status === 0) pinCache = { server: ['taskset', '-c', '0'], load: ['taskset', '-c', '1'] };
+  // Load gets every CPU but the server's (one on a 2-core machine).
+  const n = os.availableParallelism();
+  if (r.status === 0) pinCache = { server: ['taskset', '-c', '0'], load: ['taskset', '-c', n > 2 ? `1-${n - 1}` : '1'] };
   return pinCache;
 }

@@ -16,13 +16,14 @@ export const BIN = join(ROOT, 'bin', 'hrmr.mjs');
  * @param {object} o
  * @param {string[]} o.modules  paths of .mjs module files to serve
  * @param {string[]} [o.args]   extra CLI flags
+ * @param {'server'|null} [o.role] CPU pinning role ('server': the server CPU; null: not pinned)
  * @returns {Promise<{port:number, proc:import('node:child_process').ChildProcess, dir:string, problems:object[], stop():Promise<void>}>}
  */
-export async function startHrmr({ modules, args = [] }) {
+export async function startHrmr({ modules, args = [], role = 'server' }) {
   const dir = mkdtempSync(join(tmpdir(), 'hrmr-bench-'));
   for (const file of modules) copyFileSync(file, join(dir, basename(file)));
   // --log-level info: the listening line is info; hrmr logs nothing per request at info.
-  const proc = spawnTracked(process.execPath, [BIN, '--port', '0', '--host', '127.0.0.1', '--modules', dir, '--log-level', 'info', '--threads', '1', ...args], { role: 'server', cwd: ROOT });
+  const proc = spawnTracked(process.execPath, [BIN, '--port', '0', '--host', '127.0.0.1', '--modules', dir, '--log-level', 'info', '--threads', '1', ...args], { role, cwd: ROOT });
   const cleanup = async () => {
     await stop(proc);
     rmSync(dir, { recursive: true, force: true });

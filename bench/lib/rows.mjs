@@ -12,6 +12,9 @@
  * - better:   'higher' (throughput: pass when ratio >= target) or
  *             'lower' (latency: pass when ratio <= target).
  * - pass:     true / false against a numeric target (computed when left out), null when there is none.
+ *             A numeric target with a value that is not a finite number (NaN, a failed measurement) or a
+ *             baseline of 0 (no ratio) is missed: pass is false, never blank. A suite's own `pass: true`
+ *             cannot override that.
  * - note:     a short remark printed with the row; samples / extra: free-form, kept in the JSON.
  *
  * Use `row()` to build one; the runner passes whatever a suite returns through `normalizeRows()`.
@@ -22,10 +25,15 @@ const num = (x) => (typeof x === 'number' ? x : null);
 export function row({ suite, case: name, unit = '', value, baseline = null, ratio, target = null, better = 'higher', pass, note, samples, extra }) {
   const v = num(value) ?? NaN;
   const b = num(baseline);
-  const q = ratio === undefined ? (b ? v / b : null) : num(ratio);
+  // A zero (or non-finite) baseline gives no ratio: NaN, so a target on it is missed.
+  const q = ratio === undefined ? (b === null ? null : b !== 0 && Number.isFinite(b) ? v / b : NaN) : num(ratio);
   const compared = b !== null ? q : v;
   let ok = typeof pass === 'boolean' ? pass : null;
-  if (ok === null && typeof target === 'number' && compared !== null && Number.isFinite(compared)) ok = better === 'lower' ? compared <= target : compared >= target;
+  if (typeof target === 'number') {
+    const measurable = compared !== null && Number.isFinite(compared) && Number.isFinite(v);
+    if (!measurable) ok = false;
+    else if (ok === null) ok = better === 'lower' ? compared <= target : compared >= target;
+  }
   const r = { suite, case: name, unit, value: v, baseline: b, ratio: q, target: typeof target === 'number' || typeof target === 'string' ? target : null, better: better === 'lower' ? 'lower' : 'higher', pass: ok };
   if (note) r.note = String(note);
   if (samples) r.samples = samples;

@@ -2,7 +2,9 @@
 /** Plain-text tables of bench rows. */
 
 export function fmt(n) {
-  if (n == null || Number.isNaN(n)) return '-';
+  if (n == null) return '-';
+  if (Number.isNaN(n)) return 'NaN';
+  if (!Number.isFinite(n)) return String(n);
   const a = Math.abs(n);
   if (a >= 1000) return Math.round(n).toLocaleString('en-US');
   if (a >= 100) return n.toFixed(0);
@@ -10,12 +12,12 @@ export function fmt(n) {
   return n.toFixed(2);
 }
 
-function verdict(r) {
-  if (r.pass === null || r.pass === undefined) return '';
+export function verdict(r) {
+  if (r.pass === null || r.pass === undefined) return typeof r.target === 'string' && r.target ? 'unchecked' : '';
   return r.pass ? 'ok' : 'MISSED';
 }
 
-function targetText(r) {
+export function targetText(r) {
   if (r.target == null) return '';
   if (typeof r.target === 'string') return r.target;
   return `${r.better === 'lower' ? '<=' : '>='} ${r.target}`;
@@ -31,7 +33,7 @@ export function renderTable(rows, { withSuite = false } = {}) {
     r.unit,
     fmt(r.value),
     r.baseline == null ? '-' : fmt(r.baseline),
-    r.ratio == null ? '-' : r.ratio.toFixed(3),
+    r.ratio == null ? '-' : Number.isFinite(r.ratio) ? r.ratio.toFixed(3) : String(r.ratio),
     targetText(r),
     verdict(r),
     ...(notes ? [r.note ?? ''] : []),

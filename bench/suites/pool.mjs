@@ -1,17 +1,42 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
-// Pool bench: throughput of tiny `pool: true` messages through hrmr against
-// piscina called directly from a plain net server; main-thread ping latency
-// while pool tasks burn CPU; worker heap across 1,000 reloads of a pool module.
-//   node bench/suites/pool.mjs
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+/**
+ * Pool suite. Every row has a machine-checked target:
+ *  - tiny `pool: true` messages per second through hrmr against piscina called
+ *    directly from a plain `net` server (same threads, same pipelining);
+ *    alternating pinned rounds, medians (bench/lib/measure.mjs);
+ *  - main-thread PING latency (p99) while a pool task burns CPU 500 ms at a time;
+ *  - N RELOADs of a changed pool module, each followed by a pool request on a
+ *    new connection (so every reload's generation is used, then released):
+ *    the process's total RSS (main thread and every worker) after N reloads
+ *    against the RSS before them, the RSS growth per reload, the worker
+ *    generations still alive once the connections are closed, and the time
+ *    per RELOAD.
+ * BENCH_POOL_RELOADS sets N (default 300).
+ */
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startHrmr } from '../lib/hrmr.mjs';
+import { alternate, median, percentile } from '../lib/measure.mjs';
+import { collect, spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
+import { row } from '../lib/rows.mjs';
+import { fmt } from '../lib/table.mjs';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const children = new Set();
+const PIPELINE = fileURLToPath(new URL('../clients/pipeline.mjs', import.meta.url));
+const PISCINA = fileURLToPath(new URL('../baselines/piscina-server.mjs', import.meta.url));
+const MODULE_FILE = 'poolbench.mjs';
+const THREADS = 2;
+const RELOADS = Math.max(10, Number(process.env.BENCH_POOL_RELOADS ?? 300) || 300);
+
+const TARGET = {
+  throughput: 0.8, // hrmr / piscina direct, at least
+  pingP99Ms: 5, // at most
+  rssRatio: 2, // RSS after N reloads / before, at most
+  rssPerReloadKiB: 256, // at most (a leaked worker generation costs megabytes)
+  generations: 2, // live generations after the reloads, connections closed, at most
+  reloadMs: 250, // median ms per RELOAD of a pool module, at most
+};
 
 function moduleSource(tag) {
   return `
@@ -19,195 +44,247 @@ const burn = (ms) => { const end = Date.now() + ms; while (Date.now() < end); };
 export default { routes: [
   { prefix: 'TINY', pool: true, message: () => 'OK\\n' },
   { prefix: 'BURN ', pool: true, message: (m) => { burn(Number(m.toString().slice(5))); return 'BURNT\\n'; } },
-  { prefix: 'HEAP', pool: true, message: () => process.memoryUsage().heapUsed + ' ${tag}\\n' },
+  { prefix: 'TAG', pool: true, message: () => '${tag}\\n' },
   { prefix: 'PING', message: () => 'PONG\\n' },
 ] };`;
 }
 
-function spawnChild(args, opts = {}) {
-  const p = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], ...opts });
-  children.add(p);
-  p.once('exit', () => children.delete(p));
-  return p;
+/** A temporary module file to hand to startHrmr (it copies it). */
+function moduleFile(dir, tag) {
+  const f = join(dir, MODULE_FILE);
+  writeFileSync(f, moduleSource(tag));
+  return f;
 }
 
-/** Resolves with the first stdout line matching `pick` (returns a value or undefined). */
-function firstLine(p, pick, timeoutMs = 15_000) {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error('child did not report in time')), timeoutMs);
-    p.stdout.setEncoding('utf8');
-    p.stdout.on('data', (d) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        const v = pick(line);
-        if (v !== undefined) {
-          clearTimeout(t);
-          resolve(v);
-        }
-      }
-    });
-    p.once('exit', () => reject(new Error('child exited early')));
-  });
-}
-
-async function startHrmr(dir, threads) {
-  const p = spawnChild(['bin/hrmr.mjs', '--port', '0', '--modules', dir, '--threads', String(threads), '--log-level', 'info', '--task-timeout', '0']);
-  const port = await firstLine(p, (l) => {
-    try {
-      const j = JSON.parse(l);
-      return j.msg === 'listening' ? j.port : undefined;
-    } catch {
-      return undefined;
-    }
-  });
-  return { p, port };
-}
-
-async function load(port, conns, window, ms, req, expect) {
-  const c = spawnChild(['bench/clients/pipeline.mjs', String(port), String(conns), String(window), String(ms), req, expect]);
-  const r = JSON.parse(await firstLine(c, (l) => l, ms + 20_000));
-  if (r.bad > 0 || r.errors > 0) throw new Error(`load client saw ${r.bad} wrong replies and ${r.errors} errors`);
-  return r.rps;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-function request(port, line) {
+/** One request line on a fresh connection; resolves with the reply line (bounded). */
+function request(port, line, timeoutMs = 30_000) {
   return new Promise((resolve, reject) => {
     const s = net.connect({ port, host: '127.0.0.1', noDelay: true }, () => s.write(line + '\n'));
     let buf = '';
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no reply to ${line} within ${timeoutMs} ms`));
+    }, timeoutMs);
     s.setEncoding('utf8');
     s.on('data', (d) => {
       buf += d;
-      if (buf.includes('\n')) {
+      const i = buf.indexOf('\n');
+      if (i >= 0) {
+        clearTimeout(t);
         s.destroy();
-        resolve(buf.slice(0, buf.indexOf('\n')));
+        resolve(buf.slice(0, i));
       }
     });
-    s.on('error', reject);
+    s.on('error', (err) => {
+      clearTimeout(t);
+      reject(err);
+    });
   });
 }
 
-function admin(port, cmd) {
-  return request(port, cmd);
+async function status(port) {
+  const r = await request(port, 'STATUS');
+  if (!r.startsWith('OK ')) throw new Error(`STATUS: ${r}`);
+  return JSON.parse(r.slice(3));
 }
 
-/** Tiny pool messages/s, hrmr vs piscina direct, alternating rounds. */
-async function throughput(dir, threads, rounds = 3, ms = 4000) {
-  const h = await startHrmr(dir, threads);
-  const base = spawnChild(['bench/baselines/piscina-server.mjs', String(threads)]);
-  const basePort = Number(await firstLine(base, (l) => l));
-  const a = [];
-  const b = [];
+/** The pipelining load client on the load CPU: `conns` connections, `window` requests in flight each. */
+async function pipeline(port, seconds, conns = 16, window = 16) {
+  const ms = Math.round(seconds * 1000);
+  const child = spawnTracked(process.execPath, [PIPELINE, String(port), String(conns), String(window), String(ms), 'TINY', 'OK'], { role: 'load' });
+  const out = collect(child);
+  const killer = setTimeout(() => void stop(child, 500), ms + 15_000);
+  const code = await child.exited;
+  clearTimeout(killer);
+  let r;
   try {
-    await load(h.port, 8, 8, 500, 'TINY', 'OK'); // warm-up
-    await load(basePort, 8, 8, 500, 'TINY', 'OK');
-    for (let i = 0; i < rounds; i++) {
-      a.push(await load(h.port, 16, 16, ms, 'TINY', 'OK'));
-      b.push(await load(basePort, 16, 16, ms, 'TINY', 'OK'));
-    }
-  } finally {
-    h.p.kill('SIGKILL');
-    base.kill('SIGKILL');
+    r = JSON.parse(out.stdout.trim().split('\n').pop());
+  } catch {
+    throw new Error(`pipeline client failed (exit ${code}): ${out.stderr.trim()}`);
   }
-  return { hrmr: median(a), direct: median(b) };
+  if (r.bad > 0 || r.errors > 0) throw new Error(`pipeline client: ${r.bad} wrong replies, ${r.errors} errors`);
+  if (!(r.ok > 0)) throw new Error('pipeline client: no replies');
+  return { rps: r.rps, requests: r.ok };
 }
 
-/** p50/p99 of a main-thread ping while `burners` pool tasks burn CPU 500 ms each, back to back. */
-async function pingUnderBurn(dir, burners, ms = 5000) {
-  const h = await startHrmr(dir, burners);
+async function startPiscina() {
+  const proc = spawnTracked(process.execPath, [PISCINA, String(THREADS)], { role: 'server' });
+  const ready = await waitForLine(proc, (l) => /^\d+$/.test(String(l.msg ?? l).trim()) || typeof l === 'number', 10_000, 'piscina baseline');
+  const port = typeof ready === 'number' ? ready : Number(String(ready.msg).trim());
+  return { port, stop: () => stop(proc) };
+}
+
+/** Tiny pool messages/s: hrmr vs piscina direct, alternating pinned rounds. */
+async function throughput(dir) {
+  const h = await startHrmr({ modules: [moduleFile(dir, 'v0')], args: ['--threads', String(THREADS), '--task-timeout', '0'] });
+  let base = null;
   try {
-    let stop = false;
-    const burn = async () => {
-      const s = net.connect({ port: h.port, host: '127.0.0.1' });
-      s.setEncoding('utf8');
-      await new Promise((r) => s.once('connect', r));
-      while (!stop) {
-        s.write('BURN 500\n');
-        await new Promise((r) => s.once('data', r));
+    base = await startPiscina();
+    const m = await alternate({ a: (s) => pipeline(h.port, s), b: (s) => pipeline(base.port, s) });
+    const st = await status(h.port);
+    if (st.pool?.threads !== THREADS) throw new Error(`hrmr pool has ${st.pool?.threads} threads, expected ${THREADS}`);
+    return row({
+      suite: 'pool',
+      case: `tiny pool messages, ${THREADS} threads, 16 conns x 16 pipelined`,
+      unit: 'msg/s',
+      value: median(m.a.map((x) => x.rps)),
+      baseline: median(m.b.map((x) => x.rps)),
+      target: TARGET.throughput,
+      note: 'baseline: piscina called directly from a plain net server',
+      samples: { value: m.a.map((x) => x.rps), baseline: m.b.map((x) => x.rps) },
+    });
+  } finally {
+    await Promise.all([h.stop(), base?.stop()]);
+  }
+}
+
+/** Main-thread PING p50/p99 while one pool task after another burns CPU for 500 ms. */
+async function pingUnderBurn(dir, seconds) {
+  // Not pinned: the point is that a burning worker thread does not stall the main thread when it
+  // has a core of its own; pinning the whole process to one CPU would only measure the scheduler.
+  const h = await startHrmr({ modules: [moduleFile(dir, 'v0')], args: ['--threads', '1', '--task-timeout', '0'], role: null });
+  const sockets = [];
+  try {
+    const open = () =>
+      new Promise((resolve, reject) => {
+        const s = net.connect({ port: h.port, host: '127.0.0.1', noDelay: true }, () => resolve(s));
+        s.once('error', reject);
+        s.setEncoding('utf8');
+        sockets.push(s);
+      });
+    const ask = (s, line) =>
+      new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no reply to ${line}`)), 10_000);
+        s.once('data', (d) => {
+          clearTimeout(t);
+          resolve(d);
+        });
+        s.write(line + '\n');
+      });
+    const pinger = await open();
+    const idle = [];
+    for (let i = 0; i < 200; i++) {
+      const t0 = process.hrtime.bigint();
+      await ask(pinger, 'PING');
+      idle.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    const burner = await open();
+    let burning = true;
+    let burns = 0;
+    const burnLoop = (async () => {
+      while (burning) {
+        const r = await ask(burner, 'BURN 500');
+        if (r !== 'BURNT\n') throw new Error(`BURN: ${JSON.stringify(r)}`);
+        burns++;
       }
-      s.destroy();
-    };
-    const burning = Array.from({ length: burners }, burn);
-    await new Promise((r) => setTimeout(r, 300));
-    const s = net.connect({ port: h.port, host: '127.0.0.1', noDelay: true });
-    s.setEncoding('utf8');
-    await new Promise((r) => s.once('connect', r));
+    })();
+    // Wait until the first task is running on the worker.
+    const deadline = Date.now() + 5000;
+    while ((await status(h.port)).pool.running < 1) if (Date.now() > deadline) throw new Error('the burn task never started');
     const lat = [];
-    const end = Date.now() + ms;
+    const end = Date.now() + seconds * 1000;
     while (Date.now() < end) {
       const t0 = process.hrtime.bigint();
-      s.write('PING\n');
-      await new Promise((r) => s.once('data', r));
+      const r = await ask(pinger, 'PING');
+      if (r !== 'PONG\n') throw new Error(`PING: ${JSON.stringify(r)}`);
       lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      await new Promise((r) => setTimeout(r, 2));
+      await new Promise((r2) => setTimeout(r2, 2));
     }
-    stop = true;
-    s.destroy();
-    await Promise.all(burning);
-    lat.sort((x, y) => x - y);
-    return { n: lat.length, p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)] };
+    burning = false;
+    await burnLoop;
+    const p99 = percentile(lat, 0.99);
+    return row({
+      suite: 'pool',
+      case: 'main-thread PING p99 while a pool task burns CPU (500 ms tasks)',
+      unit: 'ms',
+      value: p99,
+      target: TARGET.pingP99Ms,
+      better: 'lower',
+      note: `${lat.length} pings over ${burns} burns; p50 ${fmt(percentile(lat, 0.5))} ms; idle p99 ${fmt(percentile(idle, 0.99))} ms; not pinned`,
+      extra: { p50: percentile(lat, 0.5), idleP50: percentile(idle, 0.5), idleP99: percentile(idle, 0.99) },
+    });
   } finally {
-    h.p.kill('SIGKILL');
+    for (const s of sockets) s.destroy();
+    await h.stop();
   }
 }
 
-/** Worker heap (as seen from a pool route) after each of `reloads` reloads that change the module. */
-async function heapAcrossReloads(reloads) {
-  const dir = mkdtempSync(join(tmpdir(), 'hrmr-bench-reload-'));
-  writeFileSync(join(dir, 'poolbench.mjs'), moduleSource('v0'));
-  const h = await startHrmr(dir, 1);
-  const samples = [];
+/** N RELOADs of a changed pool module, each then used by a pool request on a new connection. */
+async function reloads(dir, n) {
+  const h = await startHrmr({ modules: [moduleFile(dir, 'v0')], args: ['--threads', String(THREADS), '--task-timeout', '0'] });
   try {
-    const heap = async () => Number((await request(h.port, 'HEAP')).split(' ')[0]);
-    samples.push([0, await heap()]);
-    const t0 = Date.now();
-    for (let i = 1; i <= reloads; i++) {
-      writeFileSync(join(dir, 'poolbench.mjs'), moduleSource(`v${i}`));
-      const r = await admin(h.port, 'RELOAD');
-      if (!r.startsWith('OK')) throw new Error(`RELOAD ${i}: ${r}`);
-      const reply = await request(h.port, 'HEAP');
-      if (!reply.endsWith(` v${i}`)) throw new Error(`after reload ${i} the pool answered ${reply}`);
-      if (i === 10 || i % 250 === 0) samples.push([i, Number(reply.split(' ')[0])]);
+    if ((await request(h.port, 'TAG')) !== 'v0') throw new Error('pool module did not answer');
+    // Warm up: a few reloads so the start figure already includes the first generations' one-off costs.
+    const reloadOnce = async (i) => {
+      writeFileSync(join(h.dir, MODULE_FILE), moduleSource(`v${i}`));
+      const t0 = performance.now();
+      const r = await request(h.port, 'RELOAD', 60_000);
+      const ms = performance.now() - t0;
+      if (!r.startsWith('OK reloaded')) throw new Error(`RELOAD ${i}: ${r}`);
+      const tag = await request(h.port, 'TAG');
+      if (tag !== `v${i}`) throw new Error(`after RELOAD ${i} the pool answered ${tag}`);
+      return ms;
+    };
+    for (let i = 1; i <= 5; i++) await reloadOnce(i);
+    const before = await status(h.port);
+    const times = [];
+    const trace = [];
+    for (let i = 6; i < 6 + n; i++) {
+      times.push(await reloadOnce(i));
+      if ((i - 5) % Math.max(1, Math.floor(n / 4)) === 0) {
+        const st = await status(h.port);
+        trace.push(`${i - 5}: ${(st.memory.rss / 2 ** 20).toFixed(0)} MiB, ${st.pool.generations} gen`);
+      }
     }
-    const status = JSON.parse((await admin(h.port, 'STATUS')).slice(3));
-    return { samples, ms: Date.now() - t0, rss: status.memory.rss, generations: status.pool.generations };
+    // Every connection is closed: generations other than the current one should go. Wait for it (bounded).
+    let after = await status(h.port);
+    const deadline = Date.now() + 10_000;
+    while (after.pool.generations > 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await status(h.port);
+    }
+    const mib = (b) => b / 2 ** 20;
+    const note = `after ${n} reloads; ${trace.join('; ')}`;
+    return [
+      row({ suite: 'pool', case: `total RSS after ${n} RELOADs of a pool module`, unit: 'MiB', value: mib(after.memory.rss), baseline: mib(before.memory.rss), target: TARGET.rssRatio, better: 'lower', note: 'baseline: RSS before them (main thread and all workers)', extra: { heapUsed: { before: before.memory.heapUsed, after: after.memory.heapUsed } } }),
+      row({ suite: 'pool', case: `RSS growth per RELOAD of a pool module (${n})`, unit: 'KiB', value: (after.memory.rss - before.memory.rss) / 1024 / n, target: TARGET.rssPerReloadKiB, better: 'lower', note }),
+      row({ suite: 'pool', case: `live worker generations after ${n} RELOADs, connections closed`, unit: 'count', value: after.pool.generations, target: TARGET.generations, better: 'lower', note: `before: ${before.pool.generations}` }),
+      row({ suite: 'pool', case: 'RELOAD of a pool module (new generation), median', unit: 'ms', value: median(times), target: TARGET.reloadMs, better: 'lower', note: `p95 ${fmt(percentile(times, 0.95))} ms over ${n}` }),
+    ];
   } finally {
-    h.p.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    await h.stop();
   }
 }
 
 export async function run() {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
   const dir = mkdtempSync(join(tmpdir(), 'hrmr-bench-pool-'));
-  writeFileSync(join(dir, 'poolbench.mjs'), moduleSource('v0'));
   const rows = [];
+  const errors = [];
+  const step = async (name, fn) => {
+    try {
+      const r = await fn();
+      for (const x of [r].flat()) {
+        rows.push(x);
+        console.log(`  ${x.case}: ${fmt(x.value)} ${x.unit}${x.baseline !== null ? ` (baseline ${fmt(x.baseline)}, ratio ${fmt(x.ratio)})` : ''}${x.note ? `; ${x.note}` : ''}`);
+      }
+    } catch (err) {
+      errors.push(`${name}: ${err.message}`);
+      console.log(`  ${name}: FAILED ${err.message}`);
+    }
+  };
   try {
-    const t = await throughput(dir, 2);
-    rows.push({ suite: 'pool', case: 'tiny pool messages, 2 threads, 16 conns x 16 pipelined', unit: 'msg/s', value: t.hrmr, baseline: t.direct, ratio: +(t.hrmr / t.direct).toFixed(2), target: '>= 0.8 of piscina direct' });
-    const p = await pingUnderBurn(dir, 1);
-    rows.push({ suite: 'pool', case: `main-thread ping while 1 pool task burns CPU (500 ms tasks), ${p.n} pings`, unit: 'ms p99', value: +p.p99.toFixed(2), baseline: +p.p50.toFixed(2), ratio: null, target: 'p99 < 5 ms (baseline column: p50)' });
-    const reloads = Number(process.env.HRMR_BENCH_RELOADS ?? 1000);
-    const hr = await heapAcrossReloads(reloads);
-    const first = hr.samples[0][1];
-    const last = hr.samples[hr.samples.length - 1][1];
-    rows.push({ suite: 'pool', case: `worker heap after ${reloads} pool-module reloads (${hr.samples.map(([i, v]) => `${i}:${(v / 1e6).toFixed(1)}MB`).join(' ')})`, unit: 'MB', value: +(last / 1e6).toFixed(1), baseline: +(first / 1e6).toFixed(1), ratio: +(last / first).toFixed(2), target: 'bounded' });
-    rows.push({ suite: 'pool', case: `${reloads} RELOADs of a pool module (new generation each)`, unit: 'ms/reload', value: +(hr.ms / reloads).toFixed(1), baseline: null, ratio: null, target: '' });
+    await step('throughput', () => throughput(dir));
+    await step('ping under burn', () => pingUnderBurn(dir, 5));
+    await step('reloads', () => reloads(dir, RELOADS));
   } finally {
-    for (const c of children) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
+  if (errors.length > 0) {
+    const err = new Error(errors.join('\n'));
+    err.rows = rows;
+    throw err;
+  }
   return rows;
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const rows = await run();
-  console.table(rows);
 }
