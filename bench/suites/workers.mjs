@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * Workers suite: HTTP "hello" (an HTTP route answering `hello`) and the
+ * static 1 KB file (the http module) served by hrmr `--workers 2` against
+ * `--workers 1` and against nginx with `worker_processes 2`, plus the two
+ * cluster scheduling policies for `--workers 2` (SCHED_NONE, the default,
+ * and SCHED_RR). Everything unpinned, wrk -t2 -c50 keep-alive, one run each
+ * (BENCH_WORKERS_SECONDS, default 4), in one process tree. On a 2-core
+ * machine the load generator shares the cores with the servers, so a second
+ * worker can only help as far as wrk leaves CPU for it: the rows print the
+ * ratios and say so; the targets are descriptions, not checks.
+ *
+ * Run alone: node bench/run.mjs workers
+ */
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ROOT } from '../lib/config.mjs';
+import { jsonLines, spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
+import { row } from '../lib/rows.mjs';
+import { ensureWrk, runWrk } from '../lib/wrk.mjs';
+
+const SECONDS = Number(process.env.BENCH_WORKERS_SECONDS ?? 4);
+const CONNS = 50;
+const BIN = join(ROOT, 'bin', 'hrmr.mjs');
+
+const HELLO = `export default { name: 'hello', routes: [{ http: '/hello', methods: ['GET'], request(req, res) { res.setHeader('Content-Type', 'text/plain'); res.end('hello'); } }] };\n`;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function waitForPort(port, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const s = net.connect({ port, host: '127.0.0.1' }, () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', () => {
+        s.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listening on ${port}`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+async function startHrmr(modules, site, workers, sched) {
+  const env = { ...process.env };
+  if (sched) env.NODE_CLUSTER_SCHED_POLICY = sched;
+  else delete env.NODE_CLUSTER_SCHED_POLICY;
+  const args = [BIN, '--port', '0', '--modules', modules, '--log-level', 'info', '--threads', '1', '--set', `http.root=${site}`, '--set', 'http.access-log=off'];
+  if (workers !== null) args.push('--workers', String(workers));
+  const proc = spawnTracked(process.execPath, args, { cwd: ROOT, env });
+  const problems = [];
+  const l = await waitForLine(proc, (x) => x.msg === 'listening', 30_000, 'hrmr');
+  jsonLines(proc.stdout, (x) => {
+    if (typeof x.level === 'number' && x.level >= 40 && problems.length < 10) problems.push(x.msg);
+  });
+  return { port: l.port, proc, problems, stop: () => stop(proc, 5000) };
+}
+
+async function startNginx(site, work) {
+  const port = await freePort();
+  const prefix = join(work, 'nginx');
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  mkdirSync(join(prefix, 'tmp'), { recursive: true });
+  const conf = join(prefix, 'nginx.conf');
+  const t = join(prefix, 'tmp');
+  writeFileSync(
+    conf,
+    `worker_processes 2;
+daemon off;
+master_process on;
+error_log ${join(prefix, 'logs', 'error.log')} warn;
+pid ${join(prefix, 'nginx.pid')};
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  default_type application/octet-stream;
+  client_body_temp_path ${t}; proxy_temp_path ${t}; fastcgi_temp_path ${t}; uwsgi_temp_path ${t}; scgi_temp_path ${t};
+  server {
+    listen 127.0.0.1:${port};
+    root ${site};
+    location = /hello { default_type text/plain; return 200 'hello'; }
+  }
+}
+`,
+  );
+  const proc = spawnTracked('/usr/sbin/nginx', ['-p', prefix, '-c', conf]);
+  await waitForPort(port);
+  return { port, proc, problems: [], stop: () => stop(proc, 3000) };
+}
+
+export async function run({ log = console.log } = {}) {
+  ensureWrk();
+  const work = mkdtempSync(join(os.tmpdir(), 'hrmr-bench-workers-'));
+  const site = join(work, 'site');
+  const modules = join(work, 'modules');
+  mkdirSync(site);
+  mkdirSync(modules);
+  chmodSync(work, 0o755);
+  chmodSync(site, 0o755);
+  const b = Buffer.alloc(1024);
+  for (let i = 0; i < b.length; i++) b[i] = 97 + (i % 26);
+  writeFileSync(join(site, '1k.txt'), b);
+  writeFileSync(join(modules, 'hello.mjs'), HELLO);
+  const { build } = await import('esbuild');
+  await build({ entryPoints: [join(ROOT, 'modules_src', 'http.ts')], outfile: join(modules, 'http.mjs'), bundle: true, format: 'esm', platform: 'node', target: 'node20.19', packages: 'external', logLevel: 'silent' });
+
+  const configs = [
+    ['w2', () => startHrmr(modules, site, 2, 'none')],
+    ['w2-rr', () => startHrmr(modules, site, 2, 'rr')],
+    ['w1', () => startHrmr(modules, site, 1, 'none')],
+    ['single', () => startHrmr(modules, site, null, null)],
+  ];
+  let nginx = true;
+  try {
+    const { existsSync } = await import('node:fs');
+    nginx = existsSync('/usr/sbin/nginx');
+  } catch {
+    nginx = false;
+  }
+  if (nginx) configs.push(['nginx2', () => startNginx(site, work)]);
+  else log('workers: nginx not found; the nginx comparison is skipped');
+
+  const rps = {};
+  try {
+    for (const [name, start] of configs) {
+      const s = await start();
+      try {
+        for (const path of ['/hello', '/1k.txt']) {
+          const url = `http://127.0.0.1:${s.port}${path}`;
+          await runWrk({ url, threads: 2, connections: CONNS, durationS: 1 }); // warm-up
+          const r = await runWrk({ url, threads: 2, connections: CONNS, durationS: SECONDS });
+          rps[`${name} ${path}`] = r.rps;
+          log(`workers: ${name.padEnd(7)} ${path.padEnd(8)} ${Math.round(r.rps)} req/s (p50-ish latency ${r.latencyMs?.toFixed(2)} ms)`);
+        }
+        if (s.problems.length) log(`workers: ${name} logged: ${s.problems.join(' | ')}`);
+      } finally {
+        await s.stop();
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const rows = [];
+  const note = `unpinned, wrk -t2 -c${CONNS} keep-alive, ${SECONDS} s, one run; ${os.availableParallelism()} CPUs shared with wrk`;
+  for (const [path, label] of [
+    ['/hello', 'HTTP hello'],
+    ['/1k.txt', 'static 1 KB'],
+  ]) {
+    const w2 = rps[`w2 ${path}`];
+    const pairs = [
+      ['--workers 2 / --workers 1', rps[`w1 ${path}`], 'scales only where wrk leaves a core free'],
+      ['--workers 2 / one process', rps[`single ${path}`], 'without --workers'],
+      ['--workers 2 / nginx worker_processes 2', rps[`nginx2 ${path}`], 'nginx: C, sendfile'],
+      ['SCHED_RR / SCHED_NONE (--workers 2)', undefined, 'policy check'],
+    ];
+    for (const [name, base, what] of pairs) {
+      if (name.startsWith('SCHED')) {
+        const rr = rps[`w2-rr ${path}`];
+        rows.push(row({ case: `${label}: ${name}`, unit: 'req/s', value: Math.round(rr), baseline: Math.round(w2), target: 'informational', note: `${what}; ${note}` }));
+        continue;
+      }
+      if (base === undefined) continue;
+      rows.push(row({ case: `${label}: ${name}`, unit: 'req/s', value: Math.round(w2), baseline: Math.round(base), target: 'reported, not checked', note: `${what}; ${note}` }));
+    }
+  }
+  return rows;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  run().then(
+    (rows) => {
+      for (const r of rows) console.log(`${r.case}: ${r.value} vs ${r.baseline} = ${r.ratio?.toFixed(2)}`);
+      process.exit(0);
+    },
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
