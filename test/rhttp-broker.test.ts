@@ -228,6 +228,18 @@ test('RELOAD keeps the Redis connections and the requests in flight; a rejection
     // Two services, one rejects: still waiting for the other (a rejection handled twice would give 418 here).
     assert.equal((await call(h.port, 'GET', '/api/b')).text, 'B');
     assert.equal((await call(h.port, 'GET', '/api/a')).text, 'A');
+    // One heartbeat after three reloads: BEAT (exactly that payload) at most every 0.2 s, never one timer per version.
+    const beats: string[] = [];
+    const listener = new Redis(redis.url);
+    try {
+      listener.on('message', (_ch: string, m: string) => beats.push(m));
+      await listener.subscribe('HEARTBEAT');
+      await new Promise((r) => setTimeout(r, 2000));
+    } finally {
+      listener.disconnect();
+    }
+    assert.ok(beats.length >= 1 && beats.length <= 12, `${beats.length} beats in 2 s at 0.2 s`);
+    assert.ok(beats.every((b) => b === 'BEAT'));
     // Still exactly the two connections of the first version.
     const list = String(await probe.call('CLIENT', 'LIST'));
     assert.equal(list.split('\n').filter((l) => /name=hrmr-rhttp-(pub|sub)\b/.test(l)).length, 2);
