@@ -1,55 +1,56 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /**
- * Static file benchmark: the same 1 KB and 100 KB files served by hrmr's http
- * module, by nginx (one worker, access log off) and by a plain node:http +
- * fs.readFile server, loaded with wrk (keep-alive, -t1 -c50). Prints
- * requests per second and the ratios hrmr/nginx and hrmr/plain-fs; also a
- * node:http "hello" server with the body in memory, the ceiling for any
- * node:http server. Installs wrk and nginx with apt-get when missing (nginx
- * is skipped if that fails). Everything on 127.0.0.1; every server is killed
- * at the end.
- *
- * Run alone: node bench/suites/static.mjs   (env BENCH_SECONDS=3, BENCH_ROUNDS=3:
- * each server is run ROUNDS times, interleaved, and its best run counts)
+ * Static file suite: the same 1 KB and 100 KB files served by hrmr's http
+ * module, by nginx (one worker, access log off), by a plain node:http +
+ * fs.readFile server, and by a node:http "hello" server with the bodies in
+ * memory (the ceiling for any node:http server), loaded with wrk
+ * (keep-alive, 50 connections). Like the core suite: servers pinned to the
+ * server CPU, wrk to the load CPU(s), the four servers run in rotating
+ * rounds (bench/lib/measure.mjs), medians compared. Every row is a ratio
+ * with a machine-checked target. wrk and nginx are required (wrk is
+ * installed with apt-get when missing, as in the core suite); without them
+ * the suite fails rather than measuring less.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { pinning } from '../lib/config.mjs';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { ROOT } from '../lib/config.mjs';
+import { startHrmr } from '../lib/hrmr.mjs';
+import { median, rotate } from '../lib/measure.mjs';
+import { spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
+import { row } from '../lib/rows.mjs';
+import { fmt } from '../lib/table.mjs';
+import { ensureWrk, runWrk } from '../lib/wrk.mjs';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
-/** Rounds interleave the servers; the best round of each counts (load spikes from elsewhere only ever lower a figure). */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = 50;
 const FILES = [
   ['1k.txt', 1024],
   ['100k.bin', 100 * 1024],
 ];
+/** hrmr / baseline, at least (README: "Static files"). */
+const TARGET = {
+  'node-hello': { '1k.txt': 0.75, '100k.bin': 0.75 },
+  'plain-fs': { '1k.txt': 1.5, '100k.bin': 1.5 },
+  nginx: { '1k.txt': 0.4, '100k.bin': 0.5 },
+};
 
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-let aptUpdated = false;
-/** Installs the first apt package that works; false if none could be installed. */
-function aptInstall(packages, log) {
-  if (process.getuid?.() !== 0 && !have('sudo')) return false;
-  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
-  const run = (args) => spawnSync(sudo.length ? sudo[0] : args[0], sudo.length ? [...sudo.slice(1), ...args] : args.slice(1), { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 300_000 }).status === 0;
-  if (!aptUpdated) {
-    log(`apt-get update (to install ${packages.join(' or ')})`);
-    run(['apt-get', 'update', '-qq']);
-    aptUpdated = true;
+function ensureNginx() {
+  if (have('nginx')) return 'nginx';
+  if (existsSync('/usr/sbin/nginx')) return '/usr/sbin/nginx';
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (root && have('apt-get')) {
+    process.stderr.write('bench: nginx not found; installing nginx-light with apt-get...\n');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['install', '-y', '-qq', 'nginx-light'], { stdio: 'ignore', env, timeout: 300_000 });
+    if (have('nginx') || existsSync('/usr/sbin/nginx')) return have('nginx') ? 'nginx' : '/usr/sbin/nginx';
   }
-  for (const p of packages) {
-    log(`apt-get install -y ${p}`);
-    if (run(['apt-get', 'install', '-y', '-qq', p])) return true;
-  }
-  return false;
+  throw new Error('nginx is not installed (Debian/Ubuntu: apt-get install nginx-light); the static suite compares against it');
 }
 
 function freePort() {
@@ -81,97 +82,50 @@ function waitForPort(port, timeoutMs = 10_000) {
   });
 }
 
-const children = new Set();
-function launch(cmd, args, opts = {}) {
-  // Servers on CPU 0, wrk on CPU 1 (as in the core suite), so neither side steals the other's core.
-  const pin = pinning();
-  const p = pin ? spawn(pin.server[0], [...pin.server.slice(1), cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts }) : spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  children.add(p);
-  p.once('exit', () => children.delete(p));
-  p.stdout.resume();
-  p.stderr.resume();
-  return p;
-}
-async function killAll() {
-  await Promise.all(
-    [...children].map(
-      (p) =>
-        new Promise((resolve) => {
-          if (p.exitCode !== null || p.signalCode !== null) return resolve();
-          p.once('exit', resolve);
-          p.kill('SIGTERM');
-          setTimeout(() => p.kill('SIGKILL'), 2000).unref();
-        }),
-    ),
-  );
-}
-process.once('exit', () => {
-  for (const p of children) p.kill('SIGKILL');
-});
-
-/** Starts hrmr with the freshly built http module; resolves with its port once it logs "listening". */
-async function startHrmr(modulesDir, site) {
-  const p = launch(process.execPath, [join(ROOT, 'bin', 'hrmr.mjs'), '--port', '0', '--modules', modulesDir, '--log-level', 'info', '--set', `http.root=${site}`, '--set', 'http.access-log=off'], { cwd: ROOT });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error('hrmr did not start')), 15_000);
-    p.stdout.on('data', (d) => {
-      buf += d;
-      for (const line of buf.split('\n')) {
-        try {
-          const j = JSON.parse(line);
-          if (j.msg === 'listening') {
-            clearTimeout(t);
-            resolve(j.port);
-          }
-        } catch {
-          // partial line
-        }
-      }
-    });
-    p.once('exit', (code) => reject(new Error(`hrmr exited (${code})`)));
-  });
-}
-
 const PLAIN_FS = `
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 const root = process.argv[1];
-http.createServer((req, res) => {
+const server = http.createServer((req, res) => {
   fs.readFile(path.join(root, decodeURIComponent(req.url.split('?')[0])), (err, data) => {
     if (err) { res.writeHead(404); res.end(); return; }
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': data.length });
     res.end(data);
   });
-}).listen(Number(process.argv[2]), '127.0.0.1');
+}).listen(0, '127.0.0.1', () => console.log(JSON.stringify({ ready: true, port: server.address().port })));
 `;
 const HELLO = `
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 const bodies = new Map(fs.readdirSync(process.argv[1]).map((n) => ['/' + n, fs.readFileSync(path.join(process.argv[1], n))]));
-http.createServer((req, res) => {
+const server = http.createServer((req, res) => {
   const b = bodies.get(req.url);
+  if (!b) { res.writeHead(404); res.end(); return; }
   res.writeHead(200, ['Content-Type', 'application/octet-stream', 'Content-Length', String(b.length)]);
   res.end(b);
-}).listen(Number(process.argv[2]), '127.0.0.1');
+}).listen(0, '127.0.0.1', () => console.log(JSON.stringify({ ready: true, port: server.address().port })));
 `;
 
 async function startNode(source, site) {
-  const port = await freePort();
-  launch(process.execPath, ['--input-type=module', '-e', source, site, String(port)]);
-  await waitForPort(port);
-  return port;
+  const proc = spawnTracked(process.execPath, ['--input-type=module', '-e', source, site], { role: 'server' });
+  try {
+    const ready = await waitForLine(proc, (l) => l.ready === true, 10_000, 'node baseline');
+    return { port: ready.port, pid: proc.pid, stop: () => stop(proc) };
+  } catch (err) {
+    await stop(proc);
+    throw err;
+  }
 }
 
-async function startNginx(site, work) {
+async function startNginx(bin, site, work) {
   const port = await freePort();
   const prefix = join(work, 'nginx');
-  mkdirSync(join(prefix, 'logs'), { recursive: true });
-  mkdirSync(join(prefix, 'tmp'), { recursive: true });
-  const conf = join(prefix, 'nginx.conf');
   const t = join(prefix, 'tmp');
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  mkdirSync(t, { recursive: true });
+  const conf = join(prefix, 'nginx.conf');
   writeFileSync(
     conf,
     `worker_processes 1;
@@ -191,32 +145,16 @@ http {
 }
 `,
   );
-  const bin = have('nginx') ? 'nginx' : '/usr/sbin/nginx';
-  launch(bin, ['-p', prefix, '-c', conf]);
+  const proc = spawnTracked(bin, ['-p', prefix, '-c', conf], { role: 'server' });
+  proc.stdout.resume();
+  proc.stderr.resume();
   await waitForPort(port);
-  return port;
+  return { port, pid: proc.pid, stop: () => stop(proc) };
 }
 
-/** One wrk run; resolves with requests per second (throws on socket errors or non-2xx answers). */
-function wrk(url, seconds) {
-  const pin = pinning();
-  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url];
-  const out = pin ? execFileSync(pin.load[0], [...pin.load.slice(1), 'wrk', ...args], { encoding: 'utf8', timeout: (seconds + 30) * 1000 }) : execFileSync('wrk', args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  if (/Non-2xx/.test(out)) throw new Error(`non-2xx answers from ${url}:\n${out}`);
-  if (!Number.isFinite(rps)) throw new Error(`cannot read wrk output:\n${out}`);
-  return rps;
-}
-
-export async function run({ log = console.log } = {}) {
-  if (!have('wrk') && !aptInstall(['wrk'], log)) {
-    log('static: wrk is not installed and could not be installed; skipped');
-    return [];
-  }
-  const nginx = have('nginx') || existsSync('/usr/sbin/nginx') || aptInstall(['nginx-light', 'nginx'], log);
-  if (!nginx) log('static: nginx could not be installed; the nginx comparison is skipped');
-  if (!existsSync(join(ROOT, 'dist', 'hrmr.mjs'))) execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-core.mjs')], { stdio: 'inherit' });
-
+export async function run() {
+  ensureWrk();
+  const nginxBin = ensureNginx();
   const work = mkdtempSync(join(tmpdir(), 'hrmr-bench-static-'));
   const site = join(work, 'site');
   const modules = join(work, 'modules');
@@ -232,52 +170,40 @@ export async function run({ log = console.log } = {}) {
   const { build } = await import('esbuild');
   await build({ entryPoints: [join(ROOT, 'modules_src', 'http.ts')], outfile: join(modules, 'http.mjs'), bundle: true, format: 'esm', platform: 'node', target: 'node20.19', packages: 'external', logLevel: 'silent' });
 
+  const servers = {};
   const rows = [];
   try {
-    const servers = [['hrmr', await startHrmr(modules, site)]];
-    if (nginx) servers.push(['nginx', await startNginx(site, work)]);
-    servers.push(['plain-fs', await startNode(PLAIN_FS, site)]);
-    servers.push(['node-hello', await startNode(HELLO, site)]);
-    const rps = {};
-    for (const [file] of FILES) {
-      for (const [, port] of servers) wrk(`http://127.0.0.1:${port}/${file}`, 1); // warm-up (JIT, caches)
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const [name, port] of servers) {
-          const r = wrk(`http://127.0.0.1:${port}/${file}`, SECONDS);
-          const k = `${name} ${file}`;
-          rps[k] = Math.max(rps[k] ?? 0, r);
-          log(`static: round ${round + 1} ${name.padEnd(10)} ${file.padEnd(8)} ${Math.round(r)} req/s`);
-        }
+    servers.hrmr = await startHrmr({ modules: [join(modules, 'http.mjs')], args: ['--set', `http.root=${site}`, '--set', 'http.access-log=off'] });
+    servers.nginx = await startNginx(nginxBin, site, work);
+    servers['plain-fs'] = await startNode(PLAIN_FS, site);
+    servers['node-hello'] = await startNode(HELLO, site);
+    for (const [file, size] of FILES) {
+      const load = (name) => async (s) => {
+        const r = await runWrk({ url: `http://127.0.0.1:${servers[name].port}/${file}`, threads: 1, connections: CONNECTIONS, durationS: s });
+        return { rps: r.rps };
+      };
+      const m = await rotate({ sides: Object.fromEntries(Object.keys(servers).map((n) => [n, load(n)])) });
+      const med = Object.fromEntries(Object.entries(m).map(([n, xs]) => [n, median(xs.map((x) => x.rps))]));
+      console.log(`  ${file}: ${Object.entries(med).map(([n, v]) => `${n} ${fmt(v)}`).join(', ')} req/s`);
+      for (const base of ['node-hello', 'plain-fs', 'nginx']) {
+        rows.push(
+          row({
+            suite: 'static',
+            case: `${size >= 1024 * 100 ? '100 KB' : '1 KB'} file, hrmr vs ${base}`,
+            unit: 'req/s',
+            value: med.hrmr,
+            baseline: med[base],
+            target: TARGET[base][file],
+            samples: { value: m.hrmr.map((x) => Math.round(x.rps)), baseline: m[base].map((x) => Math.round(x.rps)) },
+            extra: { file, connections: CONNECTIONS },
+          }),
+        );
       }
     }
-    for (const [file] of FILES) {
-      const hr = rps[`hrmr ${file}`];
-      for (const base of ['nginx', 'plain-fs', 'node-hello']) {
-        const b = rps[`${base} ${file}`];
-        if (b === undefined) continue;
-        rows.push({ name: `http ${file} hrmr/${base}`, rps: Math.round(hr), baseline: Math.round(b), ratio: Math.round((hr / b) * 100) / 100 });
-      }
-    }
-    log('');
-    log(`static files, wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, keep-alive, best of ${ROUNDS}`);
-    log('file      hrmr req/s   baseline        req/s   ratio');
-    for (const r of rows) {
-      const [, file, pair] = r.name.split(' ');
-      log(`${file.padEnd(9)} ${String(r.rps).padStart(10)}   ${pair.split('/')[1].padEnd(10)} ${String(r.baseline).padStart(10)}   ${r.ratio.toFixed(2)}`);
-    }
+    if (servers.hrmr.problems.length > 0) throw Object.assign(new Error(`hrmr logged warnings/errors: ${servers.hrmr.problems.map((p) => p.msg).join('; ')}`), { rows });
   } finally {
-    await killAll();
+    await Promise.all(Object.values(servers).map((s) => s.stop()));
     rmSync(work, { recursive: true, force: true });
   }
   return rows;
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  run().then(
-    () => process.exit(0),
-    (err) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
 }
