@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * db: one shared database for a fleet of bots. Clients send SQL over HTTP
+ * (`POST /db/query`, `POST /db/batch`, JSON) or a line protocol (`DB {json}`,
+ * `DB BATCH {json}`, `DB AUTH <token>`); hrmr runs it against one SQLite file
+ * on the worker pool (default), or against PostgreSQL (`db.url=postgres://...`)
+ * from the main thread through a connection pool. See docs/db.md.
+ *
+ * Settings (`--set db.KEY=VALUE`): url, mount, token, readonly, synchronous,
+ * busy_timeout, timeout, pool_size, max_body (modules_src/db/config.ts).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { defineModule, type Context, type MessageRoute, type PoolHttpRequest, type PoolHttpResponse, type Route, type SetupContext } from '../shared/index.ts';
+import { describe, parseConfig, taskTimeoutFrom, type DbConfig } from './db/config.ts';
+import { DbError } from './db/errors.ts';
+import { PgBackend } from './db/postgres.ts';
+import { checkBearer, errorReply, httpReply, lineReply, type Backend, type JsonReply, type Op } from './db/protocol.ts';
+import { openSqlite, SqliteBackend } from './db/sqlite.ts';
+
+/** This version's state in this thread (each version is a fresh module instance). */
+let sqlite: SqliteBackend | null = null;
+let postgres: PgBackend | null = null;
+let parsed: { raw: Readonly<Record<string, string>>; cfg: DbConfig } | null = null;
+
+function configOf(raw: Readonly<Record<string, string>>): DbConfig {
+  if (parsed?.raw === raw) return parsed.cfg;
+  const cfg = parseConfig(raw, { cwd: process.cwd(), taskTimeout: taskTimeoutFrom(process.argv, process.env) });
+  parsed = { raw, cfg };
+  return cfg;
+}
+
+function sqliteBackend(ctx: Context): SqliteBackend {
+  // setup opened it; a worker that skipped setup (never expected) opens on first use.
+  if (sqlite === null) {
+    const cfg = configOf(ctx.config);
+    sqlite = new SqliteBackend(openSqlite(cfg), cfg);
+  }
+  return sqlite;
+}
+
+function pgBackend(): PgBackend {
+  if (postgres === null) throw new DbError(503, 'unavailable', 'db module is not set up');
+  return postgres;
+}
+
+const NOT_FOUND = (mount: string): JsonReply => errorReply(new DbError(404, 'not_found', `no such endpoint: POST ${mount}query or POST ${mount}batch`));
+
+function send(res: ServerResponse, r: JsonReply): void {
+  res.writeHead(r.status, { ...r.headers, 'content-length': Buffer.byteLength(r.body) });
+  res.end(r.body);
+}
+
+/** Reads a request body up to `max` bytes; null (and a 413 sent) when larger. */
+function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const tooLarge = (): void => {
+      send(res, errorReply(new DbError(413, 'too_large', `request body over ${max} bytes (db.max_body)`)));
+      req.resume();
+      resolve(null);
+    };
+    if (declared > max) return tooLarge();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (d: Buffer) => {
+      size += d.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        tooLarge();
+      } else chunks.push(d);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Line protocol routes. Without a token: `DB ` serves everything. With one,
+ * authentication is done by routing, so it holds even though pooled lines
+ * of one connection run on different workers with no shared state: a
+ * connection whose first bytes are exactly `DB AUTH <token>` goes to the
+ * serving route; any other `DB ` connection goes to a route that answers
+ * `ERR forbidden ...` and closes it.
+ */
+function lineRoutes(cfg: DbConfig, pool: boolean, backend: (ctx: Context) => Backend): MessageRoute[] {
+  const serve: MessageRoute = {
+    prefix: cfg.token === null ? 'DB ' : `DB AUTH ${cfg.token}`,
+    framing: 'line',
+    pool,
+    message: (msg, ctx) => lineReply(backend(ctx), msg.toString('utf8'), cfg.token),
+  };
+  if (cfg.token === null) return [serve];
+  const refuse: MessageRoute = {
+    prefix: 'DB ',
+    framing: 'line',
+    message() {
+      throw new Error('forbidden send DB AUTH <token> as the first line');
+    },
+  };
+  return [serve, refuse];
+}
+
+function sqliteRoutes(cfg: DbConfig): Route[] {
+  const http = (op: Op): Route => ({
+    http: cfg.mount + op,
+    methods: ['POST'],
+    pool: true,
+    maxBody: cfg.maxBody,
+    request(req: PoolHttpRequest, ctx: Context): PoolHttpResponse {
+      const denied = checkBearer(req.headers.authorization, cfg.token);
+      if (denied) return errorReply(denied);
+      return httpReply(sqliteBackend(ctx), op, req.body) as JsonReply;
+    },
+  });
+  return [http('query'), http('batch'), notFound(cfg), ...lineRoutes(cfg, true, sqliteBackend)];
+}
+
+function pgRoutes(cfg: DbConfig): Route[] {
+  const http = (op: Op): Route => ({
+    http: cfg.mount + op,
+    methods: ['POST'],
+    async request(req: IncomingMessage, res: ServerResponse): Promise<void> {
+      const denied = checkBearer(req.headers.authorization, cfg.token);
+      if (denied) {
+        req.resume();
+        return send(res, errorReply(denied));
+      }
+      const body = await readBody(req, res, cfg.maxBody);
+      if (body === null) return;
+      send(res, await httpReply(pgBackend(), op, body));
+    },
+  });
+  return [http('query'), http('batch'), notFound(cfg), ...lineRoutes(cfg, false, pgBackend)];
+}
+
+function notFound(cfg: DbConfig): Route {
+  return {
+    http: cfg.mount,
+    request(req: IncomingMessage, res: ServerResponse): void {
+      req.resume();
+      send(res, NOT_FOUND(cfg.mount));
+    },
+  };
+}
+
+export default defineModule({
+  routes(config) {
+    const cfg = configOf(config);
+    return cfg.backend === 'sqlite' ? sqliteRoutes(cfg) : pgRoutes(cfg);
+  },
+
+  async setup(ctx: SetupContext) {
+    const cfg = configOf(ctx.config);
+    if (cfg.backend === 'sqlite') {
+      const db = openSqlite(cfg);
+      if (ctx.thread === 'worker') sqlite = new SqliteBackend(db, cfg);
+      else {
+        // Main thread: prove the file opens (and switch it to WAL), then leave it to the workers.
+        db.close();
+        ctx.log.info({ db: describe(cfg), mount: cfg.mount, readonly: cfg.readonly, token: cfg.token !== null }, 'db: SQLite on the worker pool');
+      }
+      return;
+    }
+    if (ctx.thread === 'worker') return;
+    postgres = new PgBackend(cfg, ctx.log);
+    try {
+      const c = await postgres.pool.connect();
+      c.release();
+      ctx.log.info({ db: describe(cfg), mount: cfg.mount, readonly: cfg.readonly, token: cfg.token !== null, timeout: cfg.timeout }, 'db: PostgreSQL');
+    } catch (err) {
+      // Not a config error: serve (503 per query) and reconnect when it is back.
+      ctx.log.warn({ db: describe(cfg), err: (err as Error).message }, 'db: PostgreSQL unreachable for now; queries answer 503 until it is back');
+    }
+  },
+
+  async dispose() {
+    const s = sqlite;
+    const p = postgres;
+    sqlite = null;
+    postgres = null;
+    s?.close();
+    await p?.close();
+  },
+});

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * The two interfaces over one backend: HTTP (`{mount}query`, `{mount}batch`,
+ * JSON in and out) and the `DB ` line protocol (`OK {json}` / `ERR <code>
+ * <message>`). A backend is synchronous (SQLite, on a worker) or returns
+ * promises (PostgreSQL); both are handled without an extra tick for the
+ * synchronous one. Pure apart from calling the backend.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { DbError, errorBody, errorLine, fromPg, fromSqlite } from './errors.ts';
+import { parseBatch, parseLine, parseQuery, type BatchRequest, type QueryRequest } from './request.ts';
+import type { QueryResult } from './sqlite.ts';
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface Backend {
+  query(req: QueryRequest): MaybePromise<QueryResult>;
+  batch(req: BatchRequest): MaybePromise<{ results: QueryResult[] }>;
+}
+
+export type Op = 'query' | 'batch';
+
+export interface JsonReply {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const JSON_TYPE = 'application/json';
+
+function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
+  return typeof (v as Promise<T>)?.then === 'function';
+}
+
+function toDbError(err: unknown): DbError {
+  if (err instanceof DbError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_') ? fromSqlite(err) : fromPg(err);
+}
+
+export function errorReply(e: DbError): JsonReply {
+  const headers: Record<string, string> = { 'content-type': JSON_TYPE };
+  if (e.status === 401) headers['www-authenticate'] = 'Bearer';
+  if (e.status === 503) headers['retry-after'] = '1';
+  return { status: e.status, headers, body: JSON.stringify(errorBody(e)) };
+}
+
+function okReply(result: unknown): JsonReply {
+  return { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(result) };
+}
+
+/** Compares a presented token with the configured one in constant time. */
+export function tokenMatches(given: string, token: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** `Authorization: Bearer <token>` check; null when allowed. */
+export function checkBearer(header: string | undefined, token: string | null): DbError | null {
+  if (token === null) return null;
+  const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (m && tokenMatches(m[1]!, token)) return null;
+  return new DbError(401, 'forbidden', header === undefined ? 'missing Authorization: Bearer <token>' : 'wrong token');
+}
+
+function run(backend: Backend, op: Op, body: Buffer | string): MaybePromise<unknown> {
+  return op === 'query' ? backend.query(parseQuery(body)) : backend.batch(parseBatch(body));
+}
+
+/** One HTTP request: status, headers and JSON body. */
+export function httpReply(backend: Backend, op: Op, body: Buffer | string): MaybePromise<JsonReply> {
+  let out: MaybePromise<unknown>;
+  try {
+    out = run(backend, op, body);
+  } catch (err) {
+    return errorReply(toDbError(err));
+  }
+  if (isPromise(out)) return out.then(okReply, (err: unknown) => errorReply(toDbError(err)));
+  return okReply(out);
+}
+
+/**
+ * One line of the line protocol. `authed`: the connection already proved
+ * the token (or none is set); a `DB AUTH` line is then checked against
+ * `token` and answered `OK {}`.
+ */
+export function lineReply(backend: Backend, line: string, token: string | null): MaybePromise<string> {
+  let out: MaybePromise<unknown>;
+  try {
+    const cmd = parseLine(line);
+    if (cmd.kind === 'auth') {
+      if (token !== null && !tokenMatches(cmd.token, token)) return errorLine(new DbError(401, 'forbidden', 'wrong token'));
+      return 'OK {}\n';
+    }
+    out = cmd.kind === 'query' ? backend.query(cmd.req) : backend.batch(cmd.req);
+  } catch (err) {
+    return errorLine(toDbError(err));
+  }
+  if (isPromise(out)) return out.then((r) => `OK ${JSON.stringify(r)}\n`, (err: unknown) => errorLine(toDbError(err)));
+  return `OK ${JSON.stringify(out)}\n`;
+}
