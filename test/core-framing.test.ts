@@ -90,6 +90,14 @@ test('whole framing: one message until half-close, then the reply, then end', as
   assert.equal(await exchange(h.port, 'Wa\nb\nxyz', { end: true }), 'whole 8 Wa\n xyz');
 });
 
+test('whole framing: --max-message bytes pass, one more gets ERR message too large and close', async (t) => {
+  const small = await startHrmr({ modules: { frame: MOD }, args: ['--max-message', '1000'] });
+  t.after(() => small.kill());
+  assert.equal(await exchange(small.port, 'W' + 'x'.repeat(996) + 'end', { end: true }), 'whole 1000 Wxx end');
+  // One byte over, sent in pieces and without a half-close: the error comes as soon as the limit is passed.
+  assert.equal(await exchange(small.port, ['W' + 'x'.repeat(500), 'x'.repeat(500)], { gapMs: 20, timeoutMs: 5000 }), 'ERR message too large (over 1000 bytes)\n');
+});
+
 test('whole framing: async reply as bytes', async () => {
   const s = await exchangeRaw(h.port, 'WA12345', true);
   assert.deepEqual([...s], [0, 255, 7]);

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
-// Reply order on one connection when one handler answers some messages
-// synchronously and others asynchronously (a connection is routed once, so
-// the mix is inside one route's handler): every reply goes out in message
-// order, whichever finishes first (README: "in message order even when
-// handlers finish out of order"). The same for a `pool: true` handler.
+// Reply order on one connection when handlers answer some messages
+// synchronously and others asynchronously, on the main thread and on the
+// pool: every reply goes out in message order, whichever finishes first
+// (README: "in message order even when handlers finish out of order").
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -59,15 +58,17 @@ test('a pool handler mixing sync and async replies keeps message order', async (
   assert.equal(await exchange(h.port, 'P A 1 200\nP S 2\nP A 3 50\nP Z\nP S 4\nP A 5 0\n', { end: true }), 'pool async 1\npool sync 2\npool async 3\npool sync 4\npool async 5\n');
 });
 
-test('property: any mix of sync, async (random delays), null and byte replies answers in message order', async () => {
+test('main-thread and pool routes of one module mixed on one connection keep message order', async () => {
+  assert.equal(await exchange(h.port, 'P A 1 150\nM S 2\nM A 3 30\nP S 4\nM Z\nP A 5 0\nM S 6\n', { end: true }), 'pool async 1\nsync 2\nasync 3\npool sync 4\npool async 5\nsync 6\n');
+});
+
+test('property: any mix of main-thread and pool, sync, async (random delays), null and byte replies answers in message order', async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.constantFrom('M', 'P'),
-      fc.array(fc.record({ kind: fc.constantFrom('S', 'A', 'Z', 'B'), ms: fc.integer({ min: 0, max: 40 }) }), { minLength: 1, maxLength: 14 }),
-      async (route, msgs) => {
-        const tag = route === 'P' ? 'pool ' : '';
-        const lines = msgs.map((m, i) => `${route} ${m.kind} ${i} ${m.ms}`);
-        const want = msgs.map((m, i) => ({ S: `${tag}sync ${i}\n`, A: `${tag}async ${i}\n`, Z: '', B: 'b\n' })[m.kind]).join('');
+      fc.array(fc.record({ route: fc.constantFrom('M', 'P'), kind: fc.constantFrom('S', 'A', 'Z', 'B'), ms: fc.integer({ min: 0, max: 40 }) }), { minLength: 1, maxLength: 14 }),
+      async (msgs) => {
+        const lines = msgs.map((m, i) => `${m.route} ${m.kind} ${i} ${m.ms}`);
+        const want = msgs.map((m, i) => ({ S: `sync ${i}\n`, A: `async ${i}\n`, Z: '', B: 'b\n' })[m.kind].replace(/^(?=.)/, m.route === 'P' && m.kind !== 'B' ? 'pool ' : '')).join('');
         assert.equal(await exchange(h.port, lines.join('\n') + '\n', { end: true, timeoutMs: 10_000 }), want);
       },
     ),

@@ -16,6 +16,7 @@ const ROUTES = `export default { routes: [
   { prefix: 'PING', message: () => 'PONG\\n' },
   { prefix: 'LONGPREFIX-0123456789', message: () => 'long\\n' },
   { prefix: 'ECHO', connection: (s) => s.pipe(s) },
+  { prefix: 'SINK', connection: (s) => { s.on('data', () => {}); } },
 ] };`;
 const DEFAULT = `export default { routes: [ { prefix: '', message: (m) => 'default:' + m + '\\n' } ] };`;
 
@@ -74,8 +75,10 @@ test('a shorter prefix is chosen only when no longer one can still match', async
   assert.equal(await exchange(plain.port, ['UP', 'X\n'], { gapMs: 50, end: true }), 'UP:UPX\n');
   // "AB" then half-close: nothing longer can arrive, AB serves it.
   assert.equal(await exchange(plain.port, 'AB', { end: true }), 'AB:AB\n');
-  // "UP" then silence past the peek timeout: the best match so far (UP) serves it, so a later "PER" is just data.
-  assert.equal(await exchange(plain.port, ['UP', 'PER\n'], { gapMs: 900, end: true }), 'UP:UPPER\n');
+  // "UP" then silence past the peek timeout: the best match so far (UP) decides the connection's module;
+  // the message "UPPER" then goes to that module's longest-matching message route.
+  assert.equal(await exchange(plain.port, ['UP', 'PER\n'], { gapMs: 900, end: true }), 'UPPER:UPPER\n');
+  assert.equal(await exchange(plain.port, ['UP', 'X\n'], { gapMs: 900, end: true }), 'UP:UPX\n');
 });
 
 test("default route '' takes what nothing else matches, and never steals a longer match", async () => {
@@ -85,6 +88,16 @@ test("default route '' takes what nothing else matches, and never steals a longe
   assert.equal(await exchange(withDefault.port, 'ABC\n', { end: true }), 'ABC:ABC\n');
   // Admin still works next to a default route.
   assert.match(await exchange(withDefault.port, 'STATUS\nCLOSE\n'), /^OK \{.*\}\nOK bye\n$/);
+});
+
+test("each message goes to the owning module's longest-matching message route; a stream prefix or no match gets ERR no route and the connection stays open", async () => {
+  assert.equal(await exchange(plain.port, 'A1\nPING\nUPPER x\nECHO\nABD\nzz\nABCD\n', { end: true }), 'A:A1\nPONG\nUPPER:UPPER X\nERR no route\nAB:ABD\nERR no route\nABC:ABCD\n');
+  assert.equal(await exchange(plain.port, ['PING\n', 'ABC\n'], { gapMs: 30, end: true }), 'PONG\nABC:ABC\n');
+});
+
+test('stream route: when the client half-closes, hrmr ends the server side too (even if the handler never does)', async () => {
+  // SINK reads and never writes nor ends: the close must come from hrmr, within the exchange's deadline.
+  assert.equal(await exchange(plain.port, 'SINK some bytes', { end: true, timeoutMs: 5000 }), '');
 });
 
 test('no route: bytes that match nothing get ERR no route, then close', async () => {
