@@ -148,6 +148,8 @@ export class HrmrServer implements AdminControl {
   private onPeeked(socket: ConnSocket, outcome: PeekOutcome, entry: PrefixEntry<RouteTarget> | null, data: Buffer | null, ended: boolean): void {
     const rec = socket[kConn]!;
     rec.peeking = false;
+    // The peek leaves the socket reading; only the HTTP parser takes it over at once (see peek()).
+    if (entry === null || entry.target.kind !== 'http' || outcome !== PeekOutcome.Routed) socket.pause();
     if (outcome !== PeekOutcome.Routed || entry === null) {
       if (outcome === PeekOutcome.Closed || data === null) {
         if (outcome === PeekOutcome.Timeout) this.rejected.peekTimeout++;

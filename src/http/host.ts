@@ -20,7 +20,6 @@ import type { HttpTarget } from '../modules/route-table.ts';
 import type { CompiledRoute } from '../modules/validate.ts';
 import type { ModuleVersion } from '../modules/version.ts';
 import { PoolTaskError, type WorkerPool } from '../pool/pool.ts';
-import { giveBack } from '../router/peek.ts';
 import { targetPath, type PathTable } from './path-table.ts';
 import { answer, answerRaw, bodyFor, TEXT_PLAIN } from './responses.ts';
 
@@ -80,7 +79,6 @@ export class HttpHost {
 
   /** Takes a connection from the router; `data` (the peeked bytes) is read again by the parser. */
   accept(socket: Socket, data: Buffer | null): void {
-    giveBack(socket, null);
     this.server.emit('connection', socket);
     // Straight to the parser's data listener: no unshift and second trip
     // through the socket's read buffer (node reads the rest natively).

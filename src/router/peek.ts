@@ -32,6 +32,8 @@ export interface Peeker<T> {
   table(): PrefixTable<T>;
   readonly limits: PeekLimits;
   readonly done: PeekCallback<T>;
+  /** Set by peek(): the one timer of all this peeker's connections. */
+  clock?: PeekClock;
 }
 
 /** Per-connection peek state. The listeners below are shared functions that find it on the socket, so a peek allocates no closures. */
@@ -39,19 +41,69 @@ interface PeekState<T> {
   peeker: Peeker<T>;
   data: Buffer | null;
   ended: boolean;
-  timer: NodeJS.Timeout;
+  /** Date.now() by which the route must be decided. */
+  deadline: number;
+  /** Null once the peek is over (the clock skips it). */
+  socket: PeekingSocket | null;
+}
+
+/**
+ * Peek timeouts without a timer per connection: every peek of a server has
+ * the same timeout, so deadlines arrive in order and one FIFO queue with one
+ * timer (armed for the oldest deadline) serves them all. Finished peeks stay
+ * queued (without their socket) until their deadline passes.
+ */
+export class PeekClock {
+  private queue: Array<PeekState<unknown>> = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  add(st: PeekState<unknown>): void {
+    this.queue.push(st);
+    if (this.timer === null) this.arm(st.deadline);
+  }
+
+  private arm(deadline: number): void {
+    this.timer = setTimeout(() => this.fire(), Math.max(1, deadline - Date.now()));
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = null;
+    const now = Date.now();
+    const q = this.queue;
+    while (this.head < q.length && q[this.head]!.deadline <= now) {
+      const st = q[this.head]!;
+      q[this.head++] = undefined as unknown as PeekState<unknown>;
+      if (st.socket !== null) onTimeout(st.socket);
+    }
+    if (this.head === q.length) {
+      this.queue = [];
+      this.head = 0;
+      return;
+    }
+    if (this.head > 1024 && this.head * 2 > q.length) {
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
+    this.arm(this.queue[this.head]!.deadline);
+  }
 }
 
 const kPeek = Symbol('hrmr.peek');
 type PeekingSocket = Socket & { [kPeek]?: PeekState<unknown> | undefined };
 
 /**
- * Peeks at `socket`. When `peeker.done` is called the socket is paused and
- * has no listeners of ours left.
+ * Peeks at `socket`. When `peeker.done` is called the socket has no
+ * listeners of ours left and is still reading (the callback pauses it, or
+ * hands it at once to a reader such as node's HTTP parser: pausing would cost
+ * two system calls for nothing).
  */
 export function peek<T>(socket: Socket, peeker: Peeker<T>): void {
   const s = socket as PeekingSocket;
-  s[kPeek] = { peeker: peeker as Peeker<unknown>, data: null, ended: false, timer: setTimeout(onTimeout, peeker.limits.timeoutMs, s) };
+  const st: PeekState<unknown> = { peeker: peeker as Peeker<unknown>, data: null, ended: false, deadline: Date.now() + peeker.limits.timeoutMs, socket: s };
+  s[kPeek] = st;
+  (peeker.clock ??= new PeekClock()).add(st);
   s.on('data', onData);
   s.on('end', onEnd);
   s.on('close', onClose);
@@ -61,11 +113,10 @@ function finish(s: PeekingSocket, outcome: PeekOutcome, entry: PrefixEntry<unkno
   const st = s[kPeek];
   if (st === undefined) return;
   s[kPeek] = undefined;
-  clearTimeout(st.timer);
+  st.socket = null;
   s.removeListener('data', onData);
   s.removeListener('end', onEnd);
   s.removeListener('close', onClose);
-  s.pause();
   st.peeker.done(s, outcome, entry, st.data, st.ended);
 }
 
