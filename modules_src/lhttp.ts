@@ -41,6 +41,8 @@ function createState(options: LhttpOptions, log: SetupContext['log']): State {
     stats: newStats(),
     redis: null,
     upstreamInFlight: 0,
+    corked: [],
+    flushScheduled: false,
     warned: new Map(),
   };
 }
@@ -87,7 +89,7 @@ function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: Contex
     return;
   }
   const remote = ctx.remoteAddress;
-  s.wss.handleUpgrade(req, socket, head, (ws) => attach(s, ws, remote));
+  s.wss.handleUpgrade(req, socket, head, (ws) => attach(s, ws, socket, remote));
 }
 
 function notUpgrade(_req: IncomingMessage, res: ServerResponse): void {

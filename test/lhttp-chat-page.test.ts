@@ -13,6 +13,10 @@ import { startBundled } from './helpers/bundled.ts';
 import { ROOT, type Hrmr } from './helpers/hrmr.ts';
 import { httpRequest } from './helpers/lhttp-client.ts';
 
+// Runs in the page (evaluated by Chromium); the project's tsconfig has no DOM types.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+declare const document: { querySelectorAll(sel: string): Iterable<{ textContent: string | null; querySelector(sel: string): { textContent: string | null } | null; lastChild: { textContent: string | null } | null }> };
+
 let h: Hrmr;
 let browser: Browser;
 

@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
+import type { Duplex } from 'node:stream';
 import type { Redis as RedisClient } from 'ioredis';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../../shared/index.ts';
@@ -22,6 +23,9 @@ import { isWildcard, matchTokens, tokens, toGlob, validPattern, validSubject } f
 export interface Conn {
   readonly id: number;
   readonly ws: WebSocket;
+  /** The upgraded socket under `ws` (corked while a batch of sends is written). */
+  readonly socket: Duplex;
+  corked: boolean;
   readonly remoteAddress: string;
   /** Patterns this connection is subscribed to. */
   readonly subs: Set<string>;
@@ -93,6 +97,9 @@ export interface State {
   readonly stats: Stats;
   redis: RedisBus | null;
   upstreamInFlight: number;
+  /** Connections corked in this tick: uncorked together once the current I/O callback is done. */
+  corked: Conn[];
+  flushScheduled: boolean;
   /** Rate-limited warnings: kind -> last time logged and how many were suppressed since. */
   readonly warned: Map<string, { at: number; suppressed: number }>;
 }
@@ -104,9 +111,10 @@ export interface Impl {
   onRedisMessage(state: State, channel: Buffer, message: Buffer): void;
   onRedisPMessage(state: State, glob: string, channel: Buffer, message: Buffer): void;
   onRedisStatus(state: State, which: 'pub' | 'sub', up: boolean, err?: Error): void;
+  flush(state: State): void;
 }
 
-export const impl: Impl = { onFrame, onClose, onRedisMessage, onRedisPMessage, onRedisStatus };
+export const impl: Impl = { onFrame, onClose, onRedisMessage, onRedisPMessage, onRedisStatus, flush };
 
 export function newStats(): Stats {
   return {
@@ -149,10 +157,12 @@ export function warnLimited(state: State, kind: string, obj: Record<string, unkn
 // ---------------------------------------------------------------- connections
 
 /** Wires a freshly upgraded WebSocket into the state. */
-export function attach(state: State, ws: WebSocket, remoteAddress: string): Conn {
+export function attach(state: State, ws: WebSocket, socket: Duplex, remoteAddress: string): Conn {
   const conn: Conn = {
     id: ++state.nextId,
     ws,
+    socket,
+    corked: false,
     remoteAddress,
     subs: new Set(),
     opened: false,
@@ -198,12 +208,35 @@ function slowConsumer(state: State, conn: Conn): void {
   conn.ws.close(1008, 'slow consumer');
 }
 
+/** Queues a frame; the send buffer is checked against max_buffered when the tick's writes are flushed. */
 function sendTo(state: State, conn: Conn, payload: Buffer): void {
   const ws = conn.ws;
   if (conn.closed || ws.readyState !== 1) return;
+  // Frames sent to one connection in the same tick (a publisher's burst) leave in one write.
+  if (!conn.corked) {
+    conn.corked = true;
+    conn.socket.cork();
+    state.corked.push(conn);
+    if (!state.flushScheduled) {
+      state.flushScheduled = true;
+      process.nextTick(state.impl.flush, state);
+    }
+  }
   ws.send(payload, TEXT);
   state.stats.messagesOut++;
-  if (ws.bufferedAmount > state.options.maxBuffered) slowConsumer(state, conn);
+}
+
+function flush(state: State): void {
+  state.flushScheduled = false;
+  const list = state.corked;
+  state.corked = [];
+  const max = state.options.maxBuffered;
+  for (const conn of list) {
+    conn.corked = false;
+    conn.socket.uncork();
+    // What the kernel did not take stays in user space: past the cap, the peer is not reading.
+    if (!conn.closed && conn.ws.bufferedAmount > max) slowConsumer(state, conn);
+  }
 }
 
 // ---------------------------------------------------------------- frames
