@@ -5,9 +5,55 @@ import pretty from 'pino-pretty';
 
 export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
+/** Fields pretty mode never shows (pino's own, or printed apart). */
+const HIDDEN = new Set(['pid', 'hostname', 'name', 'level', 'time', 'msg', 'errors', 'err', 'error']);
+
+interface ErrLike {
+  stack?: unknown;
+  message?: unknown;
+}
+
+function errText(e: unknown): string | null {
+  if (e === null || e === undefined) return null;
+  if (typeof e === 'string') return e;
+  if (typeof e === 'object') {
+    const { stack, message } = e as ErrLike;
+    if (typeof stack === 'string' && stack !== '') return stack;
+    if (typeof message === 'string') return message;
+  }
+  return null;
+}
+
+const indent = (text: string): string => text.replace(/^/gm, '    ');
+
+/**
+ * One pretty log entry: the message and its fields on one line; located
+ * errors (`errors`: build and type errors with their code frames) and error
+ * stacks follow as real lines, not as escaped JSON strings.
+ */
+export function prettyMessage(log: Record<string, unknown>, messageKey = 'msg'): string {
+  let out = String(log[messageKey] ?? '');
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(log)) if (!HIDDEN.has(k) && k !== messageKey && v !== undefined) fields[k] = v;
+  if (Object.keys(fields).length > 0) out += ` ${JSON.stringify(fields)}`;
+  const errors = log.errors;
+  if (Array.isArray(errors)) for (const e of errors) out += `\n${indent(typeof e === 'string' ? e : JSON.stringify(e))}`;
+  else if (typeof errors === 'string') out += `\n${indent(errors)}`;
+  for (const key of ['err', 'error']) {
+    const t = errText(log[key]);
+    if (t !== null) out += `\n${indent(t)}`;
+  }
+  return out;
+}
+
 export function createLogger(level: LevelWithSilent, prettyOutput: boolean): Logger {
   const options = { name: 'hrmr', level, base: { pid: process.pid } };
-  if (prettyOutput) return pino(options, pretty({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'pid,hostname,name' }));
+  if (prettyOutput) {
+    return pino(
+      options,
+      pretty({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'pid,hostname,name', hideObject: true, messageFormat: (log, messageKey) => prettyMessage(log, messageKey) }),
+    );
+  }
   // Asynchronous writes keep logging off the hot path; pino flushes on exit.
   return pino(options, pino.destination({ dest: 1, sync: false }));
 }

@@ -31,7 +31,15 @@ async function waitForReply(h: Hrmr, line: string, want: string, timeoutMs = 800
   assert.fail(`${line} never answered ${JSON.stringify(want)}; last: ${JSON.stringify(last)}\nlogs:\n${h.logs.map((l) => JSON.stringify(l).slice(0, 300)).join('\n')}`);
 }
 
-const reloadsOf = (h: Hrmr, module: string): LogLine[] => h.logs.filter((l) => l.msg === 'module reloaded from watch' && l.module === module);
+interface Swap {
+  module: string;
+  change: string;
+  version: number | null;
+}
+/** The watcher's one info line per save that swapped something (the initial build excluded). */
+const saves = (h: Hrmr): LogLine[] => h.logs.filter((l) => l.watch === 'reloaded' && Array.isArray(l.changed) && l.changed.length > 0);
+const swapsOf = (l: LogLine): Swap[] => l.modules as Swap[];
+const reloadsOf = (h: Hrmr, module: string): Swap[] => saves(h).flatMap(swapsOf).filter((s) => s.module === module);
 
 async function startWatching(files: Record<string, string>): Promise<{ h: Hrmr; src: string; root: string }> {
   const root = tempDir('hrmr-watch-');
@@ -69,7 +77,9 @@ test('watch: edit serves without a restart; a bad save keeps the old version and
     const pid = h.proc.pid;
     writeFileSync(join(src, 'echo.ts'), lineModule('ECHO', 'v2'));
     await waitForReply(h, 'ECHO', 'v2\n');
-    const line = await h.waitForLog((l) => l.msg === 'module reloaded from watch' && l.module === 'echo');
+    const line = await h.waitForLog((l) => l.watch === 'reloaded' && l.module === 'echo' && l.change === 'reloaded');
+    assert.deepEqual(line.changed, ['modules_src/echo.ts']);
+    assert.equal(line.version, 2);
     assert.equal(typeof line.ms, 'number');
     assert.equal(h.proc.pid, pid);
 
@@ -104,16 +114,16 @@ test('watch: a burst of saves (several files, repeated writes) gives one reload;
     await waitForReply(h, 'AAA', 'a two4\n');
     await waitForReply(h, 'BBB', 'b two4\n');
     await waitForReply(h, 'CCC', 'c6\n');
-    await h.waitForLog((l) => l.msg === 'module reloaded from watch' && l.module === 'c' && l.change === 'reloaded');
+    await h.waitForLog((l) => l.watch === 'reloaded' && swapsOf(l).some((s) => s.module === 'c'));
     // No fixed wait for stragglers: a sentinel save after the burst. The watcher handles changes in order,
     // so a second reload caused by the burst would be logged before the sentinel's.
     writeFileSync(join(src, 'zsentinel.ts'), lineModule('ZSENT', 'z'));
     await waitForReply(h, 'ZSENT', 'z\n');
-    await h.waitForLog((l) => /^OK reloaded/.test(l.msg) && JSON.stringify(l).includes('zsentinel'));
-    const swaps = h.logs.filter((l) => /^OK reloaded/.test(l.msg) && Array.isArray(l.reloaded) && l.reloaded.length > 0);
+    await h.waitForLog((l) => l.watch === 'reloaded' && swapsOf(l).some((s) => s.module === 'zsentinel'));
+    const swaps = saves(h).filter((l) => !swapsOf(l).some((s) => s.module === 'zsentinel'));
     assert.equal(swaps.length, 1, `reloads: ${swaps.map((l) => JSON.stringify(l)).join('\n')}`);
-    assert.deepEqual((swaps[0]!.reloaded as string[]).sort(), ['a', 'b', 'c']);
-    assert.equal(reloadsOf(h, 'c').filter((l) => l.change === 'reloaded').length, 1);
+    assert.deepEqual(swapsOf(swaps[0]!).map((s) => `${s.module} ${s.change}`).sort(), ['a reloaded', 'b reloaded', 'c reloaded']);
+    assert.equal(reloadsOf(h, 'c').length, 1);
   } finally {
     await h.kill();
     rmSync(root, { recursive: true, force: true });
@@ -129,7 +139,7 @@ test('watch: a module file added appears, a deleted one is unloaded; SHUTDOWN cl
     await waitForReply(h, 'NEWB', 'fresh\n');
     unlinkSync(join(src, 'newb.ts'));
     await waitForReply(h, 'NEWB', 'ERR no route\n');
-    await h.waitForLog((l) => l.msg === 'module unloaded from watch' && l.module === 'newb');
+    await h.waitForLog((l) => l.watch === 'reloaded' && swapsOf(l).some((s) => s.module === 'newb' && s.change === 'unloaded'));
     assert.equal(await exchange(h.port, 'KEEP\n', { end: true }), 'kept\n');
     assert.match(await admin(h.port, 'SHUTDOWN'), /^OK/);
     assert.equal(await h.exited, 0);

@@ -5,7 +5,7 @@
  * packages stay external (bundling pino into ESM breaks at run time). Output
  * is written atomically so a running server never imports half a file.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { BuildFailure, BuildOptions, Message, Metafile, OutputFile } from 'esbuild';
 
@@ -71,14 +71,28 @@ export function entryOptions(entry: string, outDir: string): BuildOptions & { wr
   };
 }
 
+/** True when `path` holds exactly `bytes`. */
+function sameContent(path: string, bytes: Uint8Array): boolean {
+  try {
+    const st = statSync(path);
+    return st.size === bytes.byteLength && Buffer.compare(readFileSync(path), bytes) === 0;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Writes each output to a temporary file in its folder, then renames it into
  * place (rename is atomic on one file system). Source maps go first so the
- * module never points at a missing map.
+ * module never points at a missing map. A file whose content is unchanged is
+ * not touched. Returns the paths written.
  */
-export function writeOutputs(files: readonly OutputFile[]): void {
+export function writeOutputs(files: readonly OutputFile[]): string[] {
   const ordered = [...files].sort((a, b) => Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
+  const written: string[] = [];
   for (const f of ordered) {
+    if (sameContent(f.path, f.contents)) continue;
+    written.push(f.path);
     mkdirSync(dirname(f.path), { recursive: true });
     // A dotted name is skipped by the registry's scan (it only loads `[^.]*.mjs`).
     const tmp = join(dirname(f.path), `.${basename(f.path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
@@ -90,6 +104,7 @@ export function writeOutputs(files: readonly OutputFile[]): void {
       throw err;
     }
   }
+  return written;
 }
 
 /** Removes a module's built files (an entry was deleted). */
@@ -137,48 +152,92 @@ export interface ModuleBuildResult {
   ok: boolean;
   /** The built `.mjs` (when ok). */
   file: string | null;
-  /** Located error lines (when not ok). */
+  /** Located error lines (when not ok): esbuild's, or the type-checker's when {@link typeErrors}. */
   errors: string[];
+  /** True when the module compiled but failed the type-check. */
+  typeErrors: boolean;
   warnings: string[];
-  /** Absolute paths of every input file (when ok). */
+  /** Absolute paths of every input file (when it compiled). */
   inputs: string[];
   ms: number;
 }
 
-/** Builds one entry and writes its outputs. Never throws: failures come back located. */
-export async function buildEntry(entry: string, outDir: string): Promise<ModuleBuildResult> {
+/** Compiles one entry in memory. Never throws: failures come back located. */
+async function compileEntry(entry: string, outDir: string): Promise<{ result: ModuleBuildResult; outputs: OutputFile[] }> {
   const { build } = await import('esbuild');
   const started = performance.now();
   const module = moduleName(entry);
   try {
-    const result = await build(entryOptions(entry, outDir));
-    writeOutputs(result.outputFiles);
+    const r = await build(entryOptions(entry, outDir));
     return {
-      module,
-      entry,
-      ok: true,
-      file: outputFile(outDir, module),
-      errors: [],
-      warnings: result.warnings.map((w) => formatMessage(w, 'warning')),
-      inputs: metafileInputs(result.metafile),
-      ms: Math.round(performance.now() - started),
+      result: {
+        module,
+        entry,
+        ok: true,
+        file: outputFile(outDir, module),
+        errors: [],
+        typeErrors: false,
+        warnings: r.warnings.map((w) => formatMessage(w, 'warning')),
+        inputs: metafileInputs(r.metafile),
+        ms: Math.round(performance.now() - started),
+      },
+      outputs: r.outputFiles,
     };
   } catch (err) {
-    return { module, entry, ok: false, file: null, errors: failureMessages(err), warnings: [], inputs: [], ms: Math.round(performance.now() - started) };
+    return {
+      result: { module, entry, ok: false, file: null, errors: failureMessages(err), typeErrors: false, warnings: [], inputs: [], ms: Math.round(performance.now() - started) },
+      outputs: [],
+    };
   }
+}
+
+/** Builds one entry and writes its outputs (no type-check). Never throws: failures come back located. */
+export async function buildEntry(entry: string, outDir: string): Promise<ModuleBuildResult> {
+  const { result, outputs } = await compileEntry(entry, outDir);
+  if (result.ok) writeOutputs(outputs);
+  return result;
+}
+
+export interface BuildAllOptions {
+  /** Type-check the modules that compiled; one with type errors fails and is not written. Default true. */
+  typecheck?: boolean;
 }
 
 export interface BuildSummary {
   ok: boolean;
   results: ModuleBuildResult[];
+  /** How the type-check went: ms when it ran, or why it did not. */
+  typecheck: { ran: true; ms: number; tsconfig: string | null } | { ran: false; why: 'disabled' | 'no modules' | 'typescript missing' };
 }
 
 /**
  * Builds every entry of `srcDir` into `outDir`. Entries build independently:
- * one that fails does not keep the others from being written.
+ * one that fails (to compile, or the type-check) does not keep the others
+ * from being written, and its old output stays in place.
  */
-export async function buildAll(srcDir: string, outDir: string): Promise<BuildSummary> {
+export async function buildAll(srcDir: string, outDir: string, o: BuildAllOptions = {}): Promise<BuildSummary> {
   if (!existsSync(outDir)) mkdirSync(outDir, { recursive: true });
-  const results = await Promise.all(listEntries(srcDir).map((e) => buildEntry(e, outDir)));
-  return { ok: results.every((r) => r.ok), results };
+  const compiled = await Promise.all(listEntries(srcDir).map((e) => compileEntry(e, outDir)));
+  let typecheck: BuildSummary['typecheck'] = { ran: false, why: o.typecheck === false ? 'disabled' : 'no modules' };
+  const compiledOk = compiled.filter((c) => c.result.ok);
+  if (o.typecheck !== false && compiledOk.length > 0) {
+    const started = performance.now();
+    const { typecheckOnce } = await import('./typecheck.ts');
+    const checked = await typecheckOnce(
+      srcDir,
+      compiledOk.map((c) => ({ module: c.result.module, entry: c.result.entry, files: c.result.inputs })),
+    );
+    if (checked === null) typecheck = { ran: false, why: 'typescript missing' };
+    else {
+      typecheck = { ran: true, ms: Math.round(performance.now() - started), tsconfig: checked.tsconfig };
+      for (const t of checked.results) {
+        if (t.errors.length === 0) continue;
+        const c = compiledOk.find((x) => x.result.module === t.module)!;
+        Object.assign(c.result, { ok: false, file: null, errors: t.errors, typeErrors: true });
+      }
+    }
+  }
+  for (const c of compiled) if (c.result.ok) writeOutputs(c.outputs);
+  const results = compiled.map((c) => c.result);
+  return { ok: results.every((r) => r.ok), results, typecheck };
 }

@@ -3,20 +3,26 @@
  * Watch mode: chokidar watches `modules_src/` and `shared/` (plus any other
  * file a build read outside node_modules); a burst of changes is coalesced,
  * the affected entries are rebuilt incrementally (one esbuild context per
- * entry) and exactly those modules are reloaded in the running server.
+ * entry) and exactly those modules are reloaded in the running server. Each
+ * save logs one info line (what changed, which modules, versions, ms); type
+ * errors follow from a background checker thread, without delaying the reload.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, extname, join, resolve, sep } from 'node:path';
+import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import type { BuildContext } from 'esbuild';
 import type { Logger } from 'pino';
 import type { ReloadReport } from '../modules/registry.ts';
-import { entryOptions, failureMessages, listEntries, metafileInputs, moduleName, removeOutputs, writeOutputs } from './build.ts';
+import { entryOptions, failureMessages, listEntries, metafileInputs, moduleName, outputFile, removeOutputs, writeOutputs } from './build.ts';
+import type { BackgroundChecker, TypeCheckResult } from './typecheck.ts';
 import { planChanges, type ChangeKind } from './watch-plan.ts';
 
 /** What the watcher needs from the server. */
 export interface Reloader {
-  reload(only?: readonly string[]): Promise<ReloadReport>;
+  /** `source: 'watch'` tells the server the watcher logs the outcome (its own line can be debug). */
+  reload(only?: readonly string[], opts?: { source: 'watch' }): Promise<ReloadReport>;
+  /** When present, the versions serving (for the log line). */
+  registry?: { status(): ReadonlyArray<{ name: string; version?: unknown }> };
 }
 
 export interface WatchOptions {
@@ -28,6 +34,8 @@ export interface WatchOptions {
   sharedDir?: string;
   /** Quiet time that ends a burst of changes. */
   debounceMs?: number;
+  /** Type-check changed modules in a worker thread (default: on unless HRMR_TYPECHECK is 0/false/no/off). */
+  typecheck?: boolean;
 }
 
 export interface ModuleWatcher {
@@ -92,8 +100,15 @@ export async function startWatch(o: WatchOptions): Promise<ModuleWatcher> {
 
   const underRoots = (p: string): boolean => roots.some((r) => p === r || p.startsWith(r + sep));
 
-  /** Rebuilds one entry; true when new output was written. */
-  const rebuild = async (name: string, entry: string): Promise<boolean> => {
+  /** Files as the log shows them: relative to the working directory. */
+  const shown = (p: string): string => relative(process.cwd(), p) || p;
+
+  /**
+   * Rebuilds one entry. 'changed': a new .mjs was written; 'same': it
+   * compiled to the code already there (a comment, a type-only edit);
+   * 'failed': it did not compile (logged; the previous version keeps serving).
+   */
+  const rebuild = async (name: string, entry: string): Promise<'changed' | 'same' | 'failed'> => {
     entries.set(name, entry);
     try {
       let ctx = contexts.get(name);
@@ -103,7 +118,7 @@ export async function startWatch(o: WatchOptions): Promise<ModuleWatcher> {
       }
       const result = await ctx.rebuild();
       if (result.errors.length > 0) throw Object.assign(new Error('build failed'), { errors: result.errors, warnings: result.warnings });
-      writeOutputs(result.outputFiles);
+      const written = writeOutputs(result.outputFiles);
       const read = metafileInputs(result.metafile);
       inputs.set(name, new Set(read));
       failing.delete(name);
@@ -114,12 +129,12 @@ export async function startWatch(o: WatchOptions): Promise<ModuleWatcher> {
           watcher.add(p);
         }
       }
-      return true;
+      return written.includes(outputFile(outDir, name)) ? 'changed' : 'same';
     } catch (err) {
       failing.add(name);
       const errors = failureMessages(err);
-      log.error({ module: name, file: entry, errors }, `build failed, previous version keeps serving: ${errors[0]!.split('\n')[0]}`);
-      return false;
+      log.error({ module: name, file: shown(entry), errors }, `build failed, previous version keeps serving: ${errors[0]!.split('\n')[0]}`);
+      return 'failed';
     }
   };
 
@@ -129,25 +144,83 @@ export async function startWatch(o: WatchOptions): Promise<ModuleWatcher> {
     entries.delete(name);
     inputs.delete(name);
     failing.delete(name);
+    typeErrors.delete(name);
     await ctx?.dispose().catch(() => undefined);
     removeOutputs(outDir, name);
   };
 
-  const reload = async (names: string[], since: number): Promise<void> => {
-    if (names.length === 0 || closed) return;
-    const report = await o.server.reload(names);
-    const ms = Math.round(performance.now() - since);
-    for (const module of report.loaded) log.info({ module, ms, change: 'loaded' }, 'module reloaded from watch');
-    for (const module of report.reloaded) log.info({ module, ms, change: 'reloaded' }, 'module reloaded from watch');
-    for (const module of report.unloaded) log.info({ module, ms, change: 'unloaded' }, 'module unloaded from watch');
-    for (const f of report.failed) log.warn({ module: f.module, error: f.error }, 'module built but did not load; previous version keeps serving');
+  /** The version serving for each module (when the server says). */
+  const versions = (): Map<string, unknown> => {
+    const out = new Map<string, unknown>();
+    try {
+      for (const m of o.server.registry?.status() ?? []) out.set(m.name, m.version);
+    } catch {
+      /* no versions in the log line then */
+    }
+    return out;
   };
+
+  /** Reloads `names` and logs the outcome of the save: one info line. */
+  const reload = async (names: string[], since: number, changed: string[], initial: boolean, affected = names.length): Promise<void> => {
+    if (closed) return;
+    const report = names.length > 0 ? await o.server.reload(names, { source: 'watch' }) : null;
+    const ms = Math.round(performance.now() - since);
+    for (const f of report?.failed ?? []) log.error({ module: f.module, error: f.error }, `${f.module} built but did not load, previous version keeps serving: ${f.error}`);
+    const v = versions();
+    const swaps = [
+      ...(report?.loaded ?? []).map((module) => ({ module, change: 'loaded' })),
+      ...(report?.reloaded ?? []).map((module) => ({ module, change: 'reloaded' })),
+      ...(report?.unloaded ?? []).map((module) => ({ module, change: 'unloaded' })),
+    ].map((s) => ({ ...s, version: s.change === 'unloaded' ? null : (v.get(s.module) ?? null) }));
+    const files = changed.map(shown);
+    const what = initial ? 'initial build' : `${files.slice(0, 3).join(', ')}${files.length > 3 ? ` and ${files.length - 3} more` : ''} changed`;
+    if (swaps.length > 0) {
+      const list = swaps.map((s) => `${s.module}${s.version !== null ? ` v${String(s.version)}` : ''} ${s.change}`).join(', ');
+      const first = swaps[0]!;
+      log.info({ watch: 'reloaded', module: first.module, version: first.version, change: first.change, modules: swaps, ms, changed: files }, `${list} in ${ms} ms (${what})`);
+    } else if (!initial && affected === 0) {
+      log.info({ watch: 'unchanged', ms, changed: files, modules: [] }, `no change to serve: ${what}, and no module uses it`);
+    } else if (!initial && (report === null || report.failed.length === 0) && !lastBatchFailed) {
+      log.info({ watch: 'unchanged', ms, changed: files, modules: [] }, `no change to serve: ${what}, but the built code is the same`);
+    } else {
+      log.debug({ watch: 'none', ms, changed: files }, initial ? 'initial build: modules/ was up to date' : 'nothing reloaded');
+    }
+  };
+  /** Set by a batch where a build failed (its error line says what happened). */
+  let lastBatchFailed = false;
 
   const runBatch = async (changes: Map<string, ChangeKind>, since: number): Promise<void> => {
     const plan = planChanges(changes, { srcDir, entries, inputs, failing });
     for (const name of plan.remove) await forget(name);
-    const built = await Promise.all([...plan.build].map(async ([name, entry]) => ((await rebuild(name, entry)) ? name : null)));
-    await reload([...built.filter((n): n is string => n !== null), ...plan.remove], since);
+    const built = await Promise.all([...plan.build].map(async ([name, entry]) => [name, await rebuild(name, entry)] as const));
+    lastBatchFailed = built.some(([, r]) => r === 'failed');
+    const toReload = built.filter(([, r]) => r === 'changed').map(([n]) => n);
+    await reload([...toReload, ...plan.remove], since, [...changes.keys()], false, built.length + plan.remove.size);
+    // A type-only edit builds to the same code but may add or fix type errors: check everything that compiled.
+    requestCheck(built.filter(([, r]) => r !== 'failed').map(([n]) => n));
+  };
+
+  // Type errors: checked in a worker after the reload, reported per module.
+  const typeErrors = new Map<string, number>();
+  let checker: BackgroundChecker | null = null;
+  const requestCheck = (names: readonly string[]): void => {
+    if (checker === null || names.length === 0) return;
+    checker.request(names.filter((n) => entries.has(n)).map((module) => ({ module, entry: entries.get(module)!, files: [...(inputs.get(module) ?? [])] })));
+  };
+  const onTypeResults = (results: TypeCheckResult[], ms: number): void => {
+    for (const r of results) {
+      if (!entries.has(r.module) || closed) continue;
+      const n = r.errors.length;
+      if (n > 0) {
+        typeErrors.set(r.module, n);
+        const errors = r.errors.slice(0, 20);
+        log.error({ module: r.module, typeErrors: n, errors, ms }, `${n} type error${n === 1 ? '' : 's'} in ${r.module}: ${r.errors[0]!.split('\n')[0]}`);
+      } else if (typeErrors.delete(r.module)) {
+        log.info({ module: r.module, typeErrors: 0, ms }, `type errors fixed in ${r.module}`);
+      } else {
+        log.debug({ module: r.module, typeErrors: 0, ms }, 'type-check clean');
+      }
+    }
   };
 
   const flush = (): void => {
@@ -207,9 +280,19 @@ export async function startWatch(o: WatchOptions): Promise<ModuleWatcher> {
 
   // First build: bring modules/ up to date with the sources. Unchanged output is a no-op reload.
   const started = performance.now();
-  const first = await Promise.all(listEntries(srcDir).map(async (entry) => ((await rebuild(moduleName(entry), entry)) ? moduleName(entry) : null)));
-  await reload(first.filter((n): n is string => n !== null), started);
-  log.info({ src: srcDir, watching: roots, modules: [...entries.keys()], failing: [...failing] }, 'watching module sources');
+  const first = await Promise.all(listEntries(srcDir).map(async (entry) => [moduleName(entry), await rebuild(moduleName(entry), entry)] as const));
+  // Unchanged output is a no-op reload; a module that failed to load at start-up gets another try.
+  await reload(first.filter(([, r]) => r !== 'failed').map(([n]) => n), started, [], true);
+  const typecheck = o.typecheck ?? !/^(?:0|false|no|off)$/i.test((process.env.HRMR_TYPECHECK ?? '').trim());
+  if (typecheck) {
+    const { startBackgroundTypecheck } = await import('./typecheck.ts');
+    checker = await startBackgroundTypecheck(srcDir, {
+      onResult: onTypeResults,
+      onUnavailable: (reason) => log.warn({ typecheck: false }, `type-checking is off: ${reason}`),
+    });
+    requestCheck(first.filter(([, r]) => r !== 'failed').map(([n]) => n));
+  }
+  log.info({ src: srcDir, watching: roots, modules: [...entries.keys()], failing: [...failing], typecheck }, 'watching module sources');
 
   return {
     async close(): Promise<void> {
@@ -219,6 +302,7 @@ export async function startWatch(o: WatchOptions): Promise<ModuleWatcher> {
       for (const t of rechecks.values()) clearTimeout(t);
       rechecks.clear();
       await watcher.close();
+      await checker?.close();
       await running;
       await Promise.all([...contexts.values()].map((c) => c.dispose().catch(() => undefined)));
       contexts.clear();

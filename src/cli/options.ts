@@ -110,7 +110,7 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(opt('--src <dir>', 'module sources for --watch', 'HRMR_SRC', './modules_src'))
     .addOption(opt('--max-connections <n>', 'open connections at most; more are told `ERR busy` and closed', 'HRMR_MAX_CONNECTIONS', '10000'))
     .addOption(opt('--idle-timeout <ms>', 'close routed connections idle this long (0 = never)', 'HRMR_IDLE_TIMEOUT', '0'))
-    .addOption(opt('--reload-mode <mode>', "'503': a module being swapped answers 503; 'graceful': its old version serves until the new one is ready", 'HRMR_RELOAD_MODE').default(undefined, '503; graceful with --watch'))
+    .addOption(opt('--reload-mode <mode>', "'503': a module being swapped answers 503; 'graceful': its old version serves until the new one is ready (default: 503; graceful with --watch)", 'HRMR_RELOAD_MODE'))
     .addOption(opt('--task-timeout <ms>', 'abort a pool task running longer (0 = never)', 'HRMR_TASK_TIMEOUT', '30000'))
     .addOption(opt('--max-queue <n>', 'pool tasks waiting at most; more get `ERR busy`', 'HRMR_MAX_QUEUE', '1024'))
     .addOption(opt('--max-message <bytes>', "largest message for 'whole' framing", 'HRMR_MAX_MESSAGE', String(16 * 1024 * 1024)))

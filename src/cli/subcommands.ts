@@ -3,13 +3,14 @@
 import { relative, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { int } from './options.ts';
+import { envBool, int } from './options.ts';
 
 interface ClientOptions {
   port: string;
   host: string;
   adminToken?: string;
   timeout: string;
+  json?: boolean;
 }
 
 function shown(file: string): string {
@@ -18,8 +19,11 @@ function shown(file: string): string {
 
 /** The admin-client subcommands share their options; they are declared on each subcommand (the root has its own --port). */
 function addClient(program: Command, name: string, command: 'RELOAD' | 'STATUS' | 'SHUTDOWN', description: string): void {
-  program
-    .command(name)
+  const sub = program.command(name);
+  if (command === 'STATUS') {
+    sub.addOption(new Option('--json', 'print only the status JSON (indented), for jq; an ERR reply goes to stderr')).addOption(new Option('--no-json', 'print the reply line as is (OK {json})'));
+  }
+  sub
     .description(description)
     .addOption(new Option('-p, --port <port>', 'port of the running server').env('HRMR_PORT').default('8080'))
     .addOption(new Option('--host <address>', 'address of the running server').default('127.0.0.1'))
@@ -31,26 +35,60 @@ function addClient(program: Command, name: string, command: 'RELOAD' | 'STATUS' 
       if (o.host.trim() === '') throw new UsageError('--host must not be empty');
       const { sendAdminCommand } = await import('./admin-client.ts');
       const r = await sendAdminCommand({ host: o.host, port, command, token: o.adminToken || null, timeoutMs });
-      if (r.reply !== null) process.stdout.write(`${r.reply}\n`);
-      else process.stderr.write(`hrmr: ${r.problem}\n`);
+      if (r.reply === null) process.stderr.write(`hrmr: ${r.problem}\n`);
+      else if (o.json === true) {
+        const json = statusJson(r.reply);
+        if (json !== null) process.stdout.write(`${json}\n`);
+        else {
+          process.stderr.write(`${r.reply}\n`);
+          process.exitCode = 1;
+          return;
+        }
+      } else process.stdout.write(`${r.reply}\n`);
       process.exitCode = r.exitCode;
     });
 }
 
+/** `OK {json}` as indented JSON, or null when the reply is not an OK with JSON. */
+export function statusJson(reply: string): string | null {
+  const m = /^OK (\{.*\})$/s.exec(reply);
+  if (!m) return null;
+  try {
+    return JSON.stringify(JSON.parse(m[1]!), null, 2);
+  } catch {
+    return null;
+  }
+}
+
 export function registerSubcommands(program: Command): void {
+  // `hrmr help <subcommand>` as `hrmr <subcommand> --help` (commander adds it only to programs without an action).
+  program.helpCommand('help [command]', 'show help for a command (hrmr help status)');
+
   program
     .command('build')
-    .description('compile every <src>/*.ts module into <out>/NAME.mjs with esbuild')
+    .description('compile every <src>/*.ts module into <out>/NAME.mjs with esbuild, and type-check them')
     .option('--src <dir>', 'module sources (top-level *.ts are modules; subfolders are helpers)', './modules_src')
     .option('--out <dir>', 'folder for the built modules', './modules')
-    .action(async (o: { src: string; out: string }) => {
+    .addOption(new Option('--typecheck', 'type-check the modules; a module with type errors fails and is not written (default; env HRMR_TYPECHECK=1|0)'))
+    .addOption(new Option('--no-typecheck', 'skip the type-check (esbuild only strips types)'))
+    .action(async (o: { src: string; out: string; typecheck?: boolean }) => {
+      const typecheck = o.typecheck ?? envBool('HRMR_TYPECHECK', process.env.HRMR_TYPECHECK) ?? true;
       const { buildAll } = await import('../build/build.ts');
-      const summary = await buildAll(resolve(o.src), resolve(o.out));
+      const summary = await buildAll(resolve(o.src), resolve(o.out), { typecheck });
       if (summary.results.length === 0) process.stdout.write(`no modules in ${o.src}\n`);
       for (const r of summary.results) {
         for (const w of r.warnings) process.stderr.write(`${w}\n`);
         if (r.ok) process.stdout.write(`built ${r.module} -> ${shown(r.file!)} (${r.ms} ms)\n`);
-        else process.stderr.write(`${r.errors.join('\n')}\nbuild of ${r.module} failed (${shown(r.entry)})\n`);
+        else if (r.typeErrors) {
+          const n = r.errors.length;
+          process.stderr.write(`${r.errors.join('\n')}\nbuild of ${r.module} failed: ${n} type error${n === 1 ? '' : 's'} (${shown(r.entry)}; --no-typecheck skips the check)\n`);
+        } else process.stderr.write(`${r.errors.join('\n')}\nbuild of ${r.module} failed (${shown(r.entry)})\n`);
+      }
+      const tc = summary.typecheck;
+      if (tc.ran) process.stdout.write(`type-checked in ${tc.ms} ms (${tc.tsconfig !== null ? shown(tc.tsconfig) : 'default compiler options'})\n`);
+      else if (tc.why === 'typescript missing') {
+        const { TYPESCRIPT_MISSING } = await import('../build/typecheck.ts');
+        process.stderr.write(`hrmr build: warning: ${TYPESCRIPT_MISSING}\n`);
       }
       const failed = summary.results.filter((r) => !r.ok).length;
       if (failed > 0) process.stderr.write(`hrmr build: ${failed} of ${summary.results.length} modules failed\n`);
@@ -63,6 +101,7 @@ export function registerSubcommands(program: Command): void {
     .argument('<name>', 'module name: a-z, 0-9, _ and -')
     .option('--prefix <prefix>', 'route prefix (default: the name upper-cased, then a space)')
     .option('--pool', 'run the handler on the worker-thread pool')
+    .option('--no-pool', 'run the handler on the main thread (the default)')
     .option('--src <dir>', 'module sources folder', './modules_src')
     .action(async (name: string, o: { prefix?: string; pool?: boolean; src: string }) => {
       const { writeStarter } = await import('./scaffold.ts');
@@ -71,6 +110,6 @@ export function registerSubcommands(program: Command): void {
     });
 
   addClient(program, 'reload', 'RELOAD', 'reload the modules of a running server');
-  addClient(program, 'status', 'STATUS', "print a running server's status (OK {json})");
+  addClient(program, 'status', 'STATUS', "print a running server's status (OK {json}; --json: the JSON alone)");
   addClient(program, 'shutdown', 'SHUTDOWN', 'shut a running server down gracefully');
 }
