@@ -94,3 +94,18 @@ test('channels per header and subscriptions per connection are capped', async ()
   x.close();
   pub.close();
 });
+
+test('lhttp.origins: only the listed Origin values may connect (any by default)', async () => {
+  const h2 = await startBundled(['lhttp'], { args: ['--set', 'lhttp.origins=http://good.example'] });
+  try {
+    const ok = await LhttpClient.open(h2.port, '/lhttp', { Origin: 'http://good.example' });
+    await assert.rejects(LhttpClient.open(h2.port, '/lhttp', { Origin: 'null' }), /403/);
+    await assert.rejects(LhttpClient.open(h2.port, '/lhttp'), /403/);
+    ok.close();
+  } finally {
+    await h2.kill();
+  }
+  // The server of the other tests has no origins setting: Origin null is accepted.
+  const any = await LhttpClient.open(h.port, '/lhttp', { Origin: 'null' });
+  any.close();
+});

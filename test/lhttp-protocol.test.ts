@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { startBundled } from './helpers/bundled.ts';
 import type { Hrmr } from './helpers/hrmr.ts';
 import { frame, httpRequest, LhttpClient, lhttpStatus, parseFrame, processorModule, subscribed, sync } from './helpers/lhttp-client.ts';
@@ -250,6 +251,30 @@ describe('garbage frames: ignored, the same connection keeps working', () => {
       c.close();
     });
   }
+
+  test('random frames (fuzz) never break the connection or the server', async () => {
+    const keys = ['publish', 'subscribe', 'unsubscribe', 'multipart', 'k', '', 'publish ', 'PUBLISH'];
+    const commands = ['chat', 'parts', 'echo', 'hdr', 'boom', 'x', '', ' ', 'LHTTP/1.0'];
+    const text = fc.string({ unit: fc.constantFrom('a', 'b', '.', '*', '>', ' ', ':', '\r', '\n', '\r\n', '0', '9', '-', 'é', '\u0000'), maxLength: 30 });
+    const arb = fc.oneof(
+      fc.tuple(fc.constantFrom(...commands), fc.array(fc.tuple(fc.constantFrom(...keys), text), { maxLength: 6 }), text).map(([c, hs, b]) => `LHTTP/1.0 ${c}\r\n${hs.map(([k, v]) => `${k}:${v}\r\n`).join('')}\r\n${b}`),
+      text.map((t) => 'LHTTP/1.0' + t),
+      fc.string({ maxLength: 60 }),
+    );
+    const samples = fc.sample(arb, { numRuns: 400, seed: 42 });
+    const [sub] = await subscribed(h.port, 'FZ');
+    const c = await LhttpClient.open(h.port);
+    for (const f of samples) c.send(f);
+    c.send(frame('m', { publish: 'FZ' }, 'alive after fuzz'));
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const got = await sub!.next(Math.max(1, deadline - Date.now()));
+      if (parseFrame(got).body === 'alive after fuzz') break;
+    }
+    assert.equal(c.closeCode, null);
+    sub!.close();
+    c.close();
+  });
 
   test('binary frames are treated like text; invalid UTF-8 is dropped', async () => {
     const [sub] = await subscribed(h.port, 'BIN');
