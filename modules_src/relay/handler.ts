@@ -10,7 +10,7 @@ import type { Logger } from '../../shared/index.ts';
 import { authorized, type Auth } from './auth.ts';
 import type { RelayConfig } from './config.ts';
 import { ALLOW_HEADER, ALLOWED, backpressure, parseEndpoint, parseQuery, pollTimeoutMs, type Endpoint, type Query } from './parse.ts';
-import type { Message, ReplyData, Store } from './store.ts';
+import type { Maybe, Message, ReplyData, Store } from './store.ts';
 
 export const MALFORMED = 'Malformed url';
 export const LIMIT_TOO_BIG = 'Limit must be less than the tunnel max length';
@@ -19,39 +19,63 @@ export const ACCESS_DENIED = 'Access denied';
 export const TOO_LARGE = 'Request Entity Too Large';
 export const UNAVAILABLE = 'Relay store unavailable, try again';
 
-const CORS: ReadonlyArray<readonly [string, string]> = [
-  ['Access-Control-Allow-Origin', '*'],
-  ['Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS'],
-  ['Access-Control-Expose-Headers', '*, X-Message-Id, X-Queue-Size'],
-];
+const ORIGIN = 'Access-Control-Allow-Origin';
+const METHODS = 'Access-Control-Allow-Methods';
+const EXPOSE = 'Access-Control-Expose-Headers';
+const ORIGIN_V = '*';
+const METHODS_V = 'GET, POST, DELETE, OPTIONS';
+const EXPOSE_V = '*, X-Message-Id, X-Queue-Size';
 
-type Headers = Array<string>;
-
-function head(extra: readonly string[] = []): Headers {
-  const h: string[] = [];
-  for (const [k, v] of CORS) h.push(k, v);
-  for (const x of extra) h.push(x);
+/** A header list (flat name, value pairs) starting with the CORS headers. */
+function head(extra: readonly string[] = []): string[] {
+  const h = [ORIGIN, ORIGIN_V, METHODS, METHODS_V, EXPOSE, EXPOSE_V];
+  for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
   return h;
+}
+
+const TEXTS = new Map<string, Buffer>();
+function textBytes(text: string): Buffer {
+  let b = TEXTS.get(text);
+  if (b === undefined) {
+    b = Buffer.from(text, 'utf8');
+    if (TEXTS.size < 64) TEXTS.set(text, b);
+  }
+  return b;
 }
 
 function sendText(res: ServerResponse, status: number, text: string, extra: readonly string[] = []): void {
   if (res.destroyed) return;
-  const body = Buffer.from(text, 'utf8');
-  res.writeHead(status, head(['Content-Type', 'text/plain', 'Content-Length', String(body.length), ...extra]));
+  const body = textBytes(text);
+  const h = head(extra);
+  h.push('Content-Type', 'text/plain', 'Content-Length', String(body.length));
+  res.writeHead(status, h);
   res.end(body);
 }
 
 function sendEmpty(res: ServerResponse, status: number, extra: readonly string[] = []): void {
   if (res.destroyed) return;
+  const h = head(extra);
   // 204 carries no length; other empty answers say 0 (node would chunk them otherwise).
-  res.writeHead(status, head(status === 204 ? extra : ['Content-Type', 'text/plain', 'Content-Length', '0', ...extra]));
+  if (status !== 204) h.push('Content-Type', 'text/plain', 'Content-Length', '0');
+  res.writeHead(status, h);
   res.end();
 }
 
-function sendBody(res: ServerResponse, body: Buffer, ct: string, extra: readonly string[], headOnly: boolean): void {
+/** 201 to a produce: `size` < 0 leaves X-Queue-Size out (no backpressure). */
+function sendCreated(res: ServerResponse, id: string, size: number): void {
   if (res.destroyed) return;
-  res.writeHead(200, head(['Content-Type', ct, 'Content-Length', String(body.length), ...extra]));
-  res.end(headOnly ? undefined : body);
+  const h = [ORIGIN, ORIGIN_V, METHODS, METHODS_V, EXPOSE, EXPOSE_V, 'Content-Type', 'text/plain', 'Content-Length', '0', 'X-Message-Id', id];
+  if (size >= 0) h.push('X-Queue-Size', String(size));
+  res.writeHead(201, h);
+  res.end();
+}
+
+function sendBody(res: ServerResponse, body: Buffer, ct: string, name: string | null, value: string | null): void {
+  if (res.destroyed) return;
+  const h = [ORIGIN, ORIGIN_V, METHODS, METHODS_V, EXPOSE, EXPOSE_V, 'Content-Type', ct, 'Content-Length', String(body.length)];
+  if (name !== null) h.push(name, value!);
+  res.writeHead(200, h);
+  res.end(body);
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -154,23 +178,36 @@ function tooLarge(res: ServerResponse): void {
   sendText(res, 413, TOO_LARGE, ['Connection', 'close']);
 }
 
-async function serve(relay: Relay, ep: Endpoint, method: string, q: Query, req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+function serve(relay: Relay, ep: Endpoint, method: string, q: Query, req: IncomingMessage, res: ServerResponse, body: Buffer): void | Promise<void> {
   const h = req.headers;
   if (!authorized(relay.auth, ep.id, h.authorization, h['x-hub-signature-256'] as string | undefined, body)) {
     sendText(res, 403, ACCESS_DENIED);
     return;
   }
+  let out: void | Promise<void>;
   try {
-    await dispatch(relay, ep, method, q, req, res, body);
+    out = dispatch(relay, ep, method, q, req, res, body);
   } catch (err) {
-    if (isUnavailable(err)) {
-      sendText(res, 503, UNAVAILABLE, ['Retry-After', '1']);
-      return;
-    }
-    relay.log.error({ err, endpoint: ep.kind }, 'relay request failed');
-    if (!res.headersSent) sendText(res, 500, 'Internal Server Error');
-    else res.destroy();
+    failed(relay, ep, res, err);
+    return;
   }
+  if (out instanceof Promise) return out.catch((err: unknown) => failed(relay, ep, res, err));
+}
+
+function failed(relay: Relay, ep: Endpoint, res: ServerResponse, err: unknown): void {
+  if (isUnavailable(err)) {
+    sendText(res, 503, UNAVAILABLE, ['Retry-After', '1']);
+    return;
+  }
+  relay.log.error({ err, endpoint: ep.kind }, 'relay request failed');
+  if (!res.headersSent) sendText(res, 500, 'Internal Server Error');
+  else res.destroy();
+}
+
+/** Runs `fn` on a value now, or once it arrives (the memory store answers synchronously: no promise on its path). */
+function then<T>(v: Maybe<T>, fn: (x: T) => void): void | Promise<void> {
+  if (v instanceof Promise) return v.then(fn);
+  fn(v);
 }
 
 /** An AbortSignal that fires when the client goes away before the answer. */
@@ -183,59 +220,54 @@ function clientGone(res: ServerResponse): AbortSignal {
   return ac.signal;
 }
 
-function sendMessage(relay: Relay, res: ServerResponse, m: Message | null, headOnly = false): void {
+function sendMessage(relay: Relay, res: ServerResponse, m: Message | null): void {
   if (m === null) sendEmpty(res, 204);
-  else sendBody(res, m.body, m.ct || relay.cfg.defaultContentType, ['X-Message-Id', m.id], headOnly);
+  else sendBody(res, m.body, m.ct || relay.cfg.defaultContentType, 'X-Message-Id', m.id);
 }
 
 function sendReply(relay: Relay, res: ServerResponse, r: ReplyData | null): void {
   if (r === null) sendEmpty(res, 204);
-  else sendBody(res, r.body, r.ct || relay.cfg.defaultContentType, [], false);
+  else sendBody(res, r.body, r.ct || relay.cfg.defaultContentType, null, null);
 }
 
-async function dispatch(relay: Relay, ep: Endpoint, method: string, q: Query, req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+function dispatch(relay: Relay, ep: Endpoint, method: string, q: Query, req: IncomingMessage, res: ServerResponse, body: Buffer): void | Promise<void> {
   const { store, cfg } = relay;
   switch (ep.kind) {
     case 'tunnel': {
       if (method === 'POST') {
         const bp = backpressure(q.limit, cfg.tunnelMaxlen, cfg.backpressure);
         if (bp === null) return sendText(res, 400, LIMIT_TOO_BIG);
-        const r = await store.produce(ep.id, body, contentType(req), bp);
-        if (!r.ok) return sendText(res, 507, QUEUE_FULL, ['X-Queue-Size', String(r.size)]);
-        return sendEmpty(res, 201, bp.on ? ['X-Message-Id', r.id, 'X-Queue-Size', String(r.size)] : ['X-Message-Id', r.id]);
+        return then(store.produce(ep.id, body, contentType(req), bp), (r) => {
+          if (!r.ok) sendText(res, 507, QUEUE_FULL, ['X-Queue-Size', String(r.size)]);
+          else sendCreated(res, r.id, bp.on ? r.size : -1);
+        });
       }
-      return sendMessage(relay, res, await store.consume(ep.id, q.pending));
+      return then(store.consume(ep.id, q.pending), (m) => sendMessage(relay, res, m));
     }
     case 'poll': {
       const ms = pollTimeoutMs(q.timeout, cfg.defaultPollTimeout, cfg.maxPollTimeout);
-      const m = ms <= 0 ? await store.consume(ep.id, q.pending) : await store.poll(ep.id, q.pending, ms, clientGone(res));
-      return sendMessage(relay, res, m);
+      return then(ms <= 0 ? store.consume(ep.id, q.pending) : store.poll(ep.id, q.pending, ms, clientGone(res)), (m) => sendMessage(relay, res, m));
     }
     case 'len':
-      return sendEmpty(res, 204, ['X-Queue-Size', String(await store.length(ep.id))]);
+      return then(store.length(ep.id), (n) => sendEmpty(res, 204, ['X-Queue-Size', String(n)]));
     case 'all':
-      await store.clear(ep.id);
-      return sendEmpty(res, 204, ['X-Queue-Size', '0']);
+      return then(store.clear(ep.id), () => sendEmpty(res, 204, ['X-Queue-Size', '0']));
     case 'message': {
-      if (method === 'DELETE') {
-        await store.ack(ep.id, ep.mid);
-        return sendEmpty(res, 204);
-      }
-      const st = await store.state(ep.id, ep.mid);
-      return st === 204 ? sendEmpty(res, 204) : sendEmpty(res, st);
+      if (method === 'DELETE') return then(store.ack(ep.id, ep.mid), () => sendEmpty(res, 204));
+      return then(store.state(ep.id, ep.mid), (st) => sendEmpty(res, st));
     }
     case 'reply': {
       if (method === 'POST') {
-        const r = await store.reply(ep.id, ep.mid, body, contentType(req));
-        if (r === 'cap') return sendText(res, 507, QUEUE_FULL, ['X-Queue-Size', String(await store.length(ep.id))]);
-        return sendEmpty(res, r === 'stored' ? 201 : 204);
+        return then(store.reply(ep.id, ep.mid, body, contentType(req)), (r) => {
+          if (r === 'cap') return then(store.length(ep.id), (n) => sendText(res, 507, QUEUE_FULL, ['X-Queue-Size', String(n)]));
+          sendEmpty(res, r === 'stored' ? 201 : 204);
+        });
       }
-      return sendReply(relay, res, await store.readReply(ep.id, ep.mid));
+      return then(store.readReply(ep.id, ep.mid), (r) => sendReply(relay, res, r));
     }
     case 'replyPoll': {
       const ms = pollTimeoutMs(q.timeout, cfg.defaultPollTimeout, cfg.maxPollTimeout);
-      const r = ms <= 0 ? await store.readReply(ep.id, ep.mid) : await store.pollReply(ep.id, ep.mid, ms, clientGone(res));
-      return sendReply(relay, res, r);
+      return then(ms <= 0 ? store.readReply(ep.id, ep.mid) : store.pollReply(ep.id, ep.mid, ms, clientGone(res)), (r) => sendReply(relay, res, r));
     }
   }
 }

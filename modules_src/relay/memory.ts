@@ -17,6 +17,7 @@
 import type { Backpressure } from './parse.ts';
 import type { Message, MessageState, ProduceResult, ReplyData, ReplyResult, Store } from './store.ts';
 
+
 interface Msg extends Message {
   readonly ms: number;
   readonly seq: number;
@@ -234,8 +235,8 @@ export class MemoryStore implements Store {
     return { ok: true, id: mid, size };
   }
 
-  produce(id: string, body: Buffer, ct: string, bp: Backpressure): Promise<ProduceResult> {
-    return Promise.resolve(this.produceSync(id, body, ct, bp));
+  produce(id: string, body: Buffer, ct: string, bp: Backpressure): ProduceResult {
+    return this.produceSync(id, body, ct, bp);
   }
 
   consumeSync(id: string, pending: boolean): Message | null {
@@ -246,13 +247,13 @@ export class MemoryStore implements Store {
     return m;
   }
 
-  consume(id: string, pending: boolean): Promise<Message | null> {
-    return Promise.resolve(this.consumeSync(id, pending));
+  consume(id: string, pending: boolean): Message | null {
+    return this.consumeSync(id, pending);
   }
 
-  poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null> {
+  poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Message | null | Promise<Message | null> {
     const now = this.consumeSync(id, pending);
-    if (now !== null || timeoutMs <= 0 || signal.aborted) return Promise.resolve(now);
+    if (now !== null || timeoutMs <= 0 || signal.aborted) return now;
     return new Promise((resolve) => {
       const t = this.tunnel(id);
       const d = this.data;
@@ -283,7 +284,7 @@ export class MemoryStore implements Store {
     });
   }
 
-  ack(id: string, mid: string): Promise<void> {
+  ack(id: string, mid: string): void {
     const t = this.data.tunnels.get(id);
     if (t !== undefined) {
       const p = t.pending.get(mid);
@@ -300,7 +301,6 @@ export class MemoryStore implements Store {
       }
       this.maybeFree(id, t);
     }
-    return Promise.resolve();
   }
 
   stateSync(id: string, mid: string): MessageState {
@@ -310,8 +310,8 @@ export class MemoryStore implements Store {
     return MemoryStore.find(t, mid) >= 0 ? 201 : 204;
   }
 
-  state(id: string, mid: string): Promise<MessageState> {
-    return Promise.resolve(this.stateSync(id, mid));
+  state(id: string, mid: string): MessageState {
+    return this.stateSync(id, mid);
   }
 
   replySync(id: string, mid: string, body: Buffer, ct: string): ReplyResult {
@@ -350,8 +350,8 @@ export class MemoryStore implements Store {
     return 'stored';
   }
 
-  reply(id: string, mid: string, body: Buffer, ct: string): Promise<ReplyResult> {
-    return Promise.resolve(this.replySync(id, mid, body, ct));
+  reply(id: string, mid: string, body: Buffer, ct: string): ReplyResult {
+    return this.replySync(id, mid, body, ct);
   }
 
   readReplySync(id: string, mid: string): ReplyData | null {
@@ -364,13 +364,13 @@ export class MemoryStore implements Store {
     return r.expires > this.now() ? { body: r.body, ct: r.ct } : null;
   }
 
-  readReply(id: string, mid: string): Promise<ReplyData | null> {
-    return Promise.resolve(this.readReplySync(id, mid));
+  readReply(id: string, mid: string): ReplyData | null {
+    return this.readReplySync(id, mid);
   }
 
-  pollReply(id: string, mid: string, timeoutMs: number, signal: AbortSignal): Promise<ReplyData | null> {
+  pollReply(id: string, mid: string, timeoutMs: number, signal: AbortSignal): ReplyData | null | Promise<ReplyData | null> {
     const now = this.readReplySync(id, mid);
-    if (now !== null || timeoutMs <= 0 || signal.aborted) return Promise.resolve(now);
+    if (now !== null || timeoutMs <= 0 || signal.aborted) return now;
     const d = this.data;
     const key = `${id}/${mid}`;
     return new Promise((resolve) => {
@@ -402,12 +402,12 @@ export class MemoryStore implements Store {
     });
   }
 
-  length(id: string): Promise<number> {
+  length(id: string): number {
     const t = this.data.tunnels.get(id);
-    return Promise.resolve(t === undefined ? 0 : MemoryStore.len(t));
+    return t === undefined ? 0 : MemoryStore.len(t);
   }
 
-  clear(id: string): Promise<void> {
+  clear(id: string): void {
     const t = this.data.tunnels.get(id);
     if (t !== undefined) {
       for (let i = t.h; i < t.q.length; i++) this.release(t.q[i]!);
@@ -418,7 +418,6 @@ export class MemoryStore implements Store {
       t.h = 0;
       this.maybeFree(id, t);
     }
-    return Promise.resolve();
   }
 
   /** Drops expired replies (oldest first; stops at the first live one). */

@@ -34,24 +34,27 @@ export class StoreUnavailable extends Error {
   override readonly name = 'StoreUnavailable';
 }
 
+/** A value now (memory store) or later (Redis store). */
+export type Maybe<T> = T | Promise<T>;
+
 export interface Store {
   readonly kind: 'memory' | 'redis';
-  produce(id: string, body: Buffer, ct: string, bp: Backpressure): Promise<ProduceResult>;
+  produce(id: string, body: Buffer, ct: string, bp: Backpressure): Maybe<ProduceResult>;
   /** Takes one message now; `pending`: the oldest unacked one first, and the message stays pending until acked. */
-  consume(id: string, pending: boolean): Promise<Message | null>;
+  consume(id: string, pending: boolean): Maybe<Message | null>;
   /** Like consume, but waits up to `timeoutMs` for a message; `null` at timeout or when `signal` aborts (the client left). */
-  poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null>;
+  poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Maybe<Message | null>;
   /** Acknowledges and deletes message `mid` (pending or queued). */
-  ack(id: string, mid: string): Promise<void>;
-  state(id: string, mid: string): Promise<MessageState>;
+  ack(id: string, mid: string): Maybe<void>;
+  state(id: string, mid: string): Maybe<MessageState>;
   /** Stores a reply if `mid` is pending, acking it (`'stored'`); `'none'` if it was not pending (nothing stored); `'cap'`: the memory cap is reached. */
-  reply(id: string, mid: string, body: Buffer, ct: string): Promise<ReplyResult>;
+  reply(id: string, mid: string, body: Buffer, ct: string): Maybe<ReplyResult>;
   /** Reads (and removes) the reply to `mid`. */
-  readReply(id: string, mid: string): Promise<ReplyData | null>;
-  pollReply(id: string, mid: string, timeoutMs: number, signal: AbortSignal): Promise<ReplyData | null>;
-  length(id: string): Promise<number>;
+  readReply(id: string, mid: string): Maybe<ReplyData | null>;
+  pollReply(id: string, mid: string, timeoutMs: number, signal: AbortSignal): Maybe<ReplyData | null>;
+  length(id: string): Maybe<number>;
   /** Empties the tunnel (queued and pending messages). */
-  clear(id: string): Promise<void>;
+  clear(id: string): Maybe<void>;
   /** Plain JSON for STATUS. */
   stats(): Record<string, unknown>;
 }

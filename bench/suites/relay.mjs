@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * relay suite: the relay module (built modules/relay.mjs) with the memory
+ * store and with the Redis store, against a plain `node:http` hello in the
+ * same run (the reference: a request that does nothing).
+ *
+ *  - produce: POST /t/ID?limit=0 (16-byte bodies; limit=0 trims, so the
+ *    queues stay bounded), 50 keep-alive connections -> messages/s.
+ *    Target (memory): >= 0.7 of the hello rate; the original (OpenResty, one
+ *    worker, Redis 7) produces ~10,800/s on this machine.
+ *  - pairs: POST then GET on the connection's own tunnel -> pairs/s
+ *    (original ~4,900/s).
+ *  - wake: a long poll waits, a producer POSTs 5 ms later; the time from the
+ *    POST being written to the poll's answer, p50/p99 (original 0.8/4 ms).
+ *    Targets: p99 < 5 ms (memory), < 10 ms (Redis). The reference is the
+ *    latency of one hello request on an idle connection. With Redis, also
+ *    across two hrmr servers (produce on A, poll on B).
+ *
+ * Servers (hrmr, redis-server, the plain server) share the server CPU; the
+ * load generator (bench/lib/relay-load.mjs) runs on the load CPU.
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { config, ROOT } from '../lib/config.mjs';
+import { alternate, median } from '../lib/measure.mjs';
+import { startPlainServers } from '../lib/plain.mjs';
+import { collect, spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
+import { row } from '../lib/rows.mjs';
+import { fmt } from '../lib/table.mjs';
+
+const LOAD = fileURLToPath(new URL('../lib/relay-load.mjs', import.meta.url));
+const BIN = join(ROOT, 'bin', 'hrmr.mjs');
+const CONNS = 50;
+const ROUNDS = Math.min(config.rounds, 3);
+const WAKE_SAMPLES = 300;
+const ORIGINAL = { produce: 10_800, pairs: 4_900, wakeP50: 0.8, wakeP99: 4 };
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const c = connect(port, '127.0.0.1');
+    let buf = '';
+    c.setTimeout(500, () => (c.destroy(), resolve(false)));
+    c.on('error', () => resolve(false));
+    c.on('connect', () => c.write('PING\r\n'));
+    c.on('data', (d) => {
+      buf += d;
+      if (buf.includes('PONG')) {
+        c.destroy();
+        resolve(true);
+      }
+    });
+  });
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const proc = spawnTracked('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { role: 'server' });
+  const deadline = Date.now() + 10_000;
+  while (!(await redisPing(port))) {
+    if (Date.now() > deadline || proc.exitCode !== null) {
+      await stop(proc);
+      throw new Error('redis-server did not start (is it installed? apt-get install redis-server)');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url: `redis://127.0.0.1:${port}`, pid: proc.pid, stop: () => stop(proc) };
+}
+
+/** hrmr serving the built relay module; its folder is inside the repo so `ioredis` resolves. */
+async function startRelay(args = []) {
+  const src = join(ROOT, 'modules', 'relay.mjs');
+  if (!existsSync(src)) throw new Error('modules/relay.mjs is not built: run npm run build');
+  mkdirSync(join(ROOT, '.tmp'), { recursive: true });
+  const dir = mkdtempSync(join(ROOT, '.tmp', 'relay-bench-'));
+  copyFileSync(src, join(dir, 'relay.mjs'));
+  const proc = spawnTracked(process.execPath, [BIN, '--port', '0', '--host', '127.0.0.1', '--modules', dir, '--log-level', 'info', '--threads', '1', ...args], { role: 'server', cwd: ROOT });
+  const cleanup = async () => {
+    await stop(proc);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const listening = await waitForLine(proc, (l) => l.msg === 'listening', 15_000, 'hrmr relay');
+    if (listening.modules !== 1) throw new Error(`the relay module did not load (modules: ${listening.modules})`);
+    return { port: listening.port, pid: proc.pid, stop: cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function load(o) {
+  const child = spawnTracked(process.execPath, [LOAD, JSON.stringify(o)], { role: 'load' });
+  const out = collect(child);
+  const killer = setTimeout(() => void stop(child, 500), (o.durationMs ?? 0) + 20_000);
+  try {
+    await child.exited;
+  } finally {
+    clearTimeout(killer);
+  }
+  let r;
+  try {
+    r = JSON.parse(out.stdout.trim().split('\n').pop());
+  } catch {
+    throw new Error(`relay load generator failed: ${out.stderr.trim() || out.stdout.trim()}`);
+  }
+  if (r.error) throw new Error(`relay load (${o.mode}): ${r.error}`);
+  return r;
+}
+
+const rate = (mode, port) => async (s) => {
+  const r = await load({ mode, port, conns: CONNS, durationMs: Math.round(s * 1000) });
+  return { rps: r.rate, count: r.count };
+};
+
+async function throughputRow(rows, name, mode, relayPort, helloPort, unit, original, target) {
+  const m = await alternate({ a: rate(mode, relayPort), b: rate('hello', helloPort), rounds: ROUNDS });
+  const value = median(m.a.map((x) => x.rps));
+  const baseline = median(m.b.map((x) => x.rps));
+  const beatsOriginal = value >= original;
+  const r = row({
+    suite: 'relay',
+    case: name,
+    unit,
+    value,
+    baseline,
+    target: target ?? `>= ${fmt(original)}/s (original)`,
+    pass: target === undefined ? beatsOriginal : undefined,
+    note: `original ~${fmt(original)}/s: ${beatsOriginal ? 'beaten' : 'NOT beaten'}`,
+    samples: { value: m.a.map((x) => Math.round(x.rps)), baseline: m.b.map((x) => Math.round(x.rps)) },
+    extra: { connections: CONNS, reference: 'node:http hello' },
+  });
+  rows.push(r);
+  console.log(`  ${name}: ${fmt(value)} ${unit}, hello ${fmt(baseline)} req/s, ratio ${r.ratio.toFixed(3)}; ${r.note}`);
+}
+
+async function wakeRows(rows, name, port, helloPort, limitMs, producerPort) {
+  const w = await load({ mode: 'wake', port, producerPort, samples: WAKE_SAMPLES, gapMs: 5, durationMs: 15_000 });
+  const ref = await load({ mode: 'latency', port: helloPort, samples: WAKE_SAMPLES, gapMs: 5, durationMs: 15_000 });
+  for (const [p, orig] of [
+    ['p50', ORIGINAL.wakeP50],
+    ['p99', ORIGINAL.wakeP99],
+  ]) {
+    const value = w[p];
+    const pass = p === 'p99' ? value < limitMs : value <= orig;
+    const r = row({
+      suite: 'relay',
+      case: `${name} ${p}`,
+      unit: 'ms',
+      value,
+      baseline: ref[p],
+      better: 'lower',
+      target: p === 'p99' ? `< ${limitMs} ms` : `<= ${orig} ms (original)`,
+      pass,
+      note: `${w.count} wake-ups; reference: one hello request ${p} ${ref[p].toFixed(2)} ms; original ${orig} ms`,
+    });
+    rows.push(r);
+    console.log(`  ${name} ${p}: ${value.toFixed(2)} ms (hello request ${ref[p].toFixed(2)} ms); target ${r.target}`);
+  }
+}
+
+export async function run() {
+  const rows = [];
+  const errors = [];
+  let plain = null;
+  let mem = null;
+  let redis = null;
+  let ra = null;
+  let rb = null;
+  try {
+    plain = await startPlainServers();
+    const hello = plain.ports.http;
+    mem = await startRelay();
+    const steps = [
+      () => throughputRow(rows, 'memory: produce', 'produce', mem.port, hello, 'msg/s', ORIGINAL.produce, 0.7),
+      () => throughputRow(rows, 'memory: produce+consume', 'pairs', mem.port, hello, 'pairs/s', ORIGINAL.pairs),
+      () => wakeRows(rows, 'memory: long-poll wake-up', mem.port, hello, 5),
+    ];
+    for (const s of steps) {
+      try {
+        await s();
+      } catch (err) {
+        errors.push(err.message);
+        console.log(`  FAILED ${err.message}`);
+      }
+    }
+    await mem.stop();
+    mem = null;
+    try {
+      redis = await startRedis();
+      ra = await startRelay(['--redis', redis.url]);
+      rb = await startRelay(['--redis', redis.url]);
+      const rsteps = [
+        () => throughputRow(rows, 'redis: produce', 'produce', ra.port, hello, 'msg/s', ORIGINAL.produce),
+        () => throughputRow(rows, 'redis: produce+consume', 'pairs', ra.port, hello, 'pairs/s', ORIGINAL.pairs),
+        () => wakeRows(rows, 'redis: long-poll wake-up', ra.port, hello, 10),
+        () => wakeRows(rows, 'redis, two servers: wake-up', rb.port, hello, 10, ra.port),
+      ];
+      for (const s of rsteps) {
+        try {
+          await s();
+        } catch (err) {
+          errors.push(err.message);
+          console.log(`  FAILED ${err.message}`);
+        }
+      }
+    } catch (err) {
+      errors.push(`redis store: ${err.message}`);
+    }
+  } finally {
+    await Promise.all([mem?.stop(), ra?.stop(), rb?.stop(), plain?.stop()]);
+    await redis?.stop();
+  }
+  if (errors.length > 0) {
+    const err = new Error(errors.join('\n'));
+    err.rows = rows;
+    throw err;
+  }
+  return rows;
+}
