@@ -7,7 +7,8 @@
  */
 import net, { type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { AdminSession, formatReload, type AdminControl } from './admin/session.ts';
+import { AdminSession, formatReload, isLoopback, type AdminControl } from './admin/session.ts';
+import { ADMIN_RESERVE, ConnectionGuard, MAX_OVER_LIMIT, OVER_LIMIT_PEEK_MS } from './admin/guard.ts';
 import { ConnectionContext } from './modules/context.ts';
 import { ModuleRegistry, type ReloadReport } from './modules/registry.ts';
 import type { WorkerPool } from './pool/pool.ts';
@@ -17,7 +18,7 @@ import type { RouteTarget } from './modules/route-table.ts';
 import { MessageSession, type Invoke } from './router/message-session.ts';
 import { giveBack, peek, PeekOutcome, type Peeker } from './router/peek.ts';
 import type { PrefixEntry } from './router/prefix-table.ts';
-import { discardUntilClosed, endWith, ERR_BUSY, ERR_NO_ROUTE, HTTP_503 } from './router/responses.ts';
+import { busyReply, discardUntilClosed, endBusy, endWith, ERR_NO_ROUTE, HTTP_503 } from './router/responses.ts';
 import { HttpHost } from './http/host.ts';
 
 export interface ServerOptions {
@@ -134,8 +135,7 @@ export class HrmrServer implements AdminControl {
     }
     this.accepted++;
     if (this.sockets.size >= this.opts.maxConnections) {
-      this.rejected.maxConnections++;
-      endWith(socket, ERR_BUSY);
+      this.overLimit(socket);
       return;
     }
     this.sockets.add(socket);
@@ -143,6 +143,58 @@ export class HrmrServer implements AdminControl {
     socket[kConn] = new ConnRecord(this.sockets);
     socket.on('close', onConnClose);
     peek(socket, this.peeker);
+  }
+
+  private guardObj: ConnectionGuard | null = null;
+  /** AUTH failures, the admin reserve, connections over the limit (created on first use). */
+  private get guard(): ConnectionGuard {
+    return (this.guardObj ??= new ConnectionGuard(this.opts.log));
+  }
+  private overLimitPeeker: Peeker<RouteTarget> | null = null;
+
+  /**
+   * A connection over --max-connections. Its first bytes decide the answer:
+   * an admin session of an operator gets one of ADMIN_RESERVE slots, an HTTP
+   * request a 503, anything else `ERR busy`. Bounded: at most MAX_OVER_LIMIT
+   * such connections at once (more are closed unanswered), each with
+   * OVER_LIMIT_PEEK_MS to send its first bytes.
+   */
+  private overLimit(socket: ConnSocket): void {
+    const guard = this.guard;
+    if (guard.overLimit >= MAX_OVER_LIMIT) {
+      this.rejected.maxConnections++;
+      guard.unanswered++;
+      socket.destroy();
+      return;
+    }
+    guard.overLimit++;
+    socket.once('close', () => guard.overLimit--);
+    this.overLimitPeeker ??= {
+      table: () => this.registry.table,
+      limits: { timeoutMs: Math.min(this.opts.peekTimeoutMs, OVER_LIMIT_PEEK_MS), maxBytes: Math.min(this.opts.maxPeek, 4096) },
+      done: (s, outcome, entry, data, ended) => this.onOverLimitPeeked(s as ConnSocket, outcome, entry, data, ended),
+    };
+    peek(socket, this.overLimitPeeker);
+  }
+
+  private onOverLimitPeeked(socket: ConnSocket, outcome: PeekOutcome, entry: PrefixEntry<RouteTarget> | null, data: Buffer | null, ended: boolean): void {
+    const guard = this.guard;
+    const admin = outcome === PeekOutcome.Routed && entry !== null && entry.target.kind === 'admin';
+    // The reserve is for an operator: loopback, or a peer that will AUTH with the token (its first command must).
+    if (admin && !this.shutdownPromise && guard.reserveInUse < ADMIN_RESERVE && (this.opts.adminToken !== null || isLoopback(socket.remoteAddress))) {
+      guard.reserveInUse++;
+      socket.once('close', () => guard.reserveInUse--);
+      this.sockets.add(socket);
+      const rec = (socket[kConn] = new ConnRecord(this.sockets));
+      rec.peeking = false;
+      rec.admin = true;
+      socket.on('close', onConnClose);
+      new AdminSession(socket, this.opts.adminControl ?? this, guard, true).start(data, ended);
+      return;
+    }
+    this.rejected.maxConnections++;
+    if (outcome === PeekOutcome.Closed) socket.destroy();
+    else endBusy(socket, data, ended, Math.min(this.opts.peekTimeoutMs, OVER_LIMIT_PEEK_MS));
   }
 
   private onPeeked(socket: ConnSocket, outcome: PeekOutcome, entry: PrefixEntry<RouteTarget> | null, data: Buffer | null, ended: boolean): void {
@@ -168,7 +220,7 @@ export class HrmrServer implements AdminControl {
     const target = entry.target;
     if (target.kind === 'admin') {
       rec.admin = true;
-      new AdminSession(socket, this.opts.adminControl ?? this).start(data, ended);
+      new AdminSession(socket, this.opts.adminControl ?? this, this.guard).start(data, ended);
       return;
     }
     if (target.kind === 'http') {
@@ -190,7 +242,7 @@ export class HrmrServer implements AdminControl {
     }
     if (version.routeConnections[route.index]! >= route.maxConnections) {
       this.rejected.routeMaxConnections++;
-      endWith(socket, ERR_BUSY);
+      endWith(socket, busyReply(data));
       return;
     }
     version.attach(socket, route.index);

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { LineFramer, LineTooLongError } from '../router/line-framer.ts';
 import type { ReloadReport } from '../modules/registry.ts';
 import { endWith } from '../router/responses.ts';
+import { MAX_AUTH_FAILURES, RESERVE_FIRST_COMMAND_MS, type ConnectionGuard } from './guard.ts';
 
 export interface AdminControl {
   reload(): Promise<ReloadReport>;
@@ -49,16 +50,31 @@ export class AdminSession {
   private closed = false;
   /** Reading stopped: too many commands queued or the replies are not being read. */
   private paused = false;
+  /** Wrong AUTH tokens sent on this connection. */
+  private authFailures = 0;
+  /** A session of the admin reserve (accepted over --max-connections): its first command must leave it authorized. */
+  private firstCommandTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly socket: Socket,
     private readonly control: AdminControl,
+    private readonly guard: ConnectionGuard | null = null,
+    private readonly reserve = false,
   ) {
     this.authorized = control.adminToken === null && isLoopback(socket.remoteAddress);
   }
 
   start(initial: Buffer | null, ended: boolean): void {
-    this.socket.on('close', () => (this.closed = true));
+    this.socket.on('close', () => {
+      this.closed = true;
+      if (this.firstCommandTimer) clearTimeout(this.firstCommandTimer);
+    });
+    if (this.reserve) {
+      // A reserve slot is not held by a client that never finishes its first command.
+      this.firstCommandTimer = setTimeout(() => {
+        if (!this.closed) endWith(this.socket, Buffer.from('ERR busy\n'));
+      }, RESERVE_FIRST_COMMAND_MS);
+    }
     if (initial) this.onData(initial);
     if (ended) this.onEnd();
     else {
@@ -103,6 +119,16 @@ export class AdminSession {
       }
       const stop = await this.run(line.trim());
       if (stop) break;
+      if (this.firstCommandTimer) {
+        clearTimeout(this.firstCommandTimer);
+        this.firstCommandTimer = null;
+        // Over the connection limit only an authorized operator may stay.
+        if (!this.authorized) {
+          this.closed = true;
+          endWith(this.socket, Buffer.alloc(0));
+          break;
+        }
+      }
       // A client that does not read its replies: wait instead of buffering them without bound.
       if (this.socket.writableNeedDrain) await this.drained();
     }
@@ -141,7 +167,10 @@ export class AdminSession {
         this.authorized = true;
         return this.reply('OK');
       }
-      return this.reply('ERR forbidden');
+      // No unlimited guessing: every failure is logged and counted, the third closes the connection.
+      this.authFailures++;
+      this.guard?.authFailed(peerOf(this.socket), this.authFailures);
+      return this.reply('ERR forbidden', this.authFailures >= MAX_AUTH_FAILURES);
     }
     if (!this.authorized) {
       // Without a token there is no way to become authorized: end the session.
@@ -154,7 +183,7 @@ export class AdminSession {
         return this.reply(formatReload(report));
       }
       case 'STATUS':
-        return this.reply(`OK ${JSON.stringify(await this.control.status())}`);
+        return this.reply(`OK ${JSON.stringify(withGuard(await this.control.status(), this.guard))}`);
       case 'CLOSE':
         return this.reply('OK bye', true);
       case 'SHUTDOWN':
@@ -168,8 +197,11 @@ export class AdminSession {
 
   private reply(text: string, end = false): boolean {
     if (this.closed) return true;
-    if (end) this.socket.end(text + '\n');
-    else this.socket.write(text + '\n');
+    if (end) {
+      // Nothing more is run on this session; whatever the client still sends is discarded until it closes.
+      this.closed = true;
+      endWith(this.socket, Buffer.from(text + '\n'));
+    } else this.socket.write(text + '\n');
     return end;
   }
 }
@@ -178,4 +210,15 @@ function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function peerOf(socket: Socket): string {
+  const a = socket.remoteAddress ?? '?';
+  return a.includes(':') ? `[${a}]:${socket.remotePort}` : `${a}:${socket.remotePort}`;
+}
+
+/** STATUS with this process's admin and over-limit counters (authFailures, adminReserve, overLimit). */
+function withGuard(status: unknown, guard: ConnectionGuard | null): unknown {
+  if (guard === null || status === null || typeof status !== 'object' || Array.isArray(status)) return status;
+  return { ...(status as Record<string, unknown>), ...guard.stats() };
 }

@@ -17,6 +17,66 @@ export const HTTP_503 = Buffer.from(
 export const ERR_NO_ROUTE = Buffer.from('ERR no route\n');
 export const ERR_BUSY = Buffer.from('ERR busy\n');
 
+const bodyBusy = 'Service Unavailable: server busy, retry shortly\n';
+/** `ERR busy` for a client whose first bytes are an HTTP request. */
+export const HTTP_503_BUSY = Buffer.from(
+  'HTTP/1.1 503 Service Unavailable\r\n' +
+    'Retry-After: 1\r\n' +
+    'Connection: close\r\n' +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(bodyBusy)}\r\n` +
+    '\r\n' +
+    bodyBusy,
+  'latin1',
+);
+
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE'].map((m) => Buffer.from(`${m} `, 'latin1'));
+
+/** Whether `data` starts like an HTTP/1 request line (`METHOD ` and a path): true, false, or null while too short to tell. */
+export function sniffHttp(data: Buffer | null): boolean | null {
+  if (data === null || data.length === 0) return null;
+  let undecided = false;
+  for (const m of HTTP_METHODS) {
+    const n = Math.min(m.length, data.length);
+    if (data.compare(m, 0, n, 0, n) !== 0) continue;
+    if (n === m.length) return true;
+    undecided = true;
+  }
+  return undecided ? null : false;
+}
+
+/** The busy refusal in the client's protocol: a 503 for an HTTP request, `ERR busy` otherwise. */
+export function busyReply(data: Buffer | null): Buffer {
+  return sniffHttp(data) === true ? HTTP_503_BUSY : ERR_BUSY;
+}
+
+/**
+ * Refuses a connection as busy in its own protocol (see busyReply). If its
+ * first bytes are too few to tell (`PO` could be `POST `), reads up to
+ * `waitMs` more to decide.
+ */
+export function endBusy(socket: Socket, data: Buffer | null, ended: boolean, waitMs: number): void {
+  if (data === null || ended || waitMs <= 0 || sniffHttp(data) !== null) return endWith(socket, busyReply(data));
+  let buf: Buffer = data;
+  const done = (): void => {
+    clearTimeout(timer);
+    socket.removeListener('data', onData);
+    socket.removeListener('end', done);
+    socket.removeListener('close', onClose);
+    endWith(socket, busyReply(buf));
+  };
+  const onData = (chunk: Buffer): void => {
+    buf = Buffer.concat([buf, chunk]);
+    if (sniffHttp(buf) !== null) done();
+  };
+  const onClose = (): void => clearTimeout(timer);
+  const timer = setTimeout(done, waitMs);
+  socket.on('data', onData);
+  socket.once('end', done);
+  socket.once('close', onClose);
+  socket.resume();
+}
+
 /** How long a rejected client gets to read our last words and close. */
 export const LINGER_MS = 2000;
 
