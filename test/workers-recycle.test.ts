@@ -40,7 +40,7 @@ test('--recycle-after 5 under load: both workers are replaced gracefully and no 
     while (running) {
       try {
         const r = kind === 'line' ? await ask(port, 'VER') : await get(port);
-        if (kind === 'line' ? /^1 \d+$/.test(r ?? '') : /^200 r \d+$/.test(r)) ok++;
+        if (kind === 'line' ? /^1 \d+$/.test(r ?? '') : /^200 r \d+$/.test(r ?? '')) ok++;
         else failures.push(`${kind}: ${JSON.stringify(r)}`);
       } catch (err) {
         failures.push(`${kind}: ${(err as Error).message}`);
