@@ -9,12 +9,13 @@
  * Settings (`--set db.KEY=VALUE`): url, mount, token, readonly, synchronous,
  * busy_timeout, timeout, pool_size, max_body (modules_src/db/config.ts).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { defineModule, type Context, type MessageRoute, type PoolHttpRequest, type PoolHttpResponse, type Route, type SetupContext } from '../shared/index.ts';
 import { describe, parseConfig, taskTimeoutFrom, type DbConfig } from './db/config.ts';
-import { DbError } from './db/errors.ts';
+import { DbError, errorLine } from './db/errors.ts';
 import { PgBackend } from './db/postgres.ts';
-import { checkBearer, errorReply, httpReply, lineReply, type Backend, type JsonReply, type Op } from './db/protocol.ts';
+import { checkBearer, errorReply, httpReply, httpToLine, lineReply, tokenMatches, type Backend, type JsonReply, type Op } from './db/protocol.ts';
+import { parseLine } from './db/request.ts';
 import { openSqlite, SqliteBackend } from './db/sqlite.ts';
 
 /** This version's state in this thread (each version is a fresh module instance). */
@@ -75,29 +76,80 @@ function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promi
 }
 
 /**
- * Line protocol routes. Without a token: `DB ` serves everything. With one,
- * authentication is done by routing, so it holds even though pooled lines
- * of one connection run on different workers with no shared state: a
- * connection whose first bytes are exactly `DB AUTH <token>` goes to the
- * serving route; any other `DB ` connection goes to a route that answers
- * `ERR forbidden ...` and closes it.
+ * Line protocol routes. hrmr routes each line of a connection to the
+ * module's longest-matching message route, so every `DB ` line comes here.
+ *
+ * Without a token: one `DB ` route, pooled for SQLite (each line runs on a
+ * worker) or on the main thread for PostgreSQL.
+ *
+ * With a token the connection must be remembered as authenticated, and
+ * pooled lines of one connection run on different workers that share no
+ * state. So the `DB ` route runs on the main thread, keeps the flag per
+ * connection (its ctx), refuses (ERR forbidden, then closes) until
+ * `DB AUTH <token>`, and sends SQLite queries to the pool through this
+ * server's own `{mount}query`/`{mount}batch` HTTP routes over loopback.
  */
-function lineRoutes(cfg: DbConfig, pool: boolean, backend: (ctx: Context) => Backend): MessageRoute[] {
-  const serve: MessageRoute = {
-    prefix: cfg.token === null ? 'DB ' : `DB AUTH ${cfg.token}`,
-    framing: 'line',
-    pool,
-    message: (msg, ctx) => lineReply(backend(ctx), msg.toString('utf8'), cfg.token),
-  };
-  if (cfg.token === null) return [serve];
-  const refuse: MessageRoute = {
-    prefix: 'DB ',
-    framing: 'line',
-    message() {
-      throw new Error('forbidden send DB AUTH <token> as the first line');
+function lineRoutes(cfg: DbConfig, pool: boolean, backend: (ctx: Context) => Backend, viaHttp: boolean): MessageRoute[] {
+  const token = cfg.token;
+  if (token === null) {
+    return [{ prefix: 'DB ', framing: 'line', pool, message: (msg, ctx) => lineReply(backend(ctx), msg.toString('utf8'), null) }];
+  }
+  const authed = new WeakSet<Context>();
+  return [
+    {
+      prefix: 'DB ',
+      framing: 'line',
+      message(msg, ctx) {
+        const line = msg.toString('utf8');
+        if (line.startsWith('DB AUTH ') || line === 'DB AUTH') {
+          if (!tokenMatches(line.slice(8), token)) throw new Error('forbidden wrong token');
+          authed.add(ctx);
+          return 'OK {}\n';
+        }
+        // A throw answers ERR and closes the connection: nothing sent after it runs.
+        if (!authed.has(ctx)) throw new Error('forbidden send DB AUTH <token> as the first line');
+        return viaHttp ? forwardLine(cfg, line, ctx) : lineReply(backend(ctx), line, token);
+      },
     },
-  };
-  return [serve, refuse];
+  ];
+}
+
+let agent: http.Agent | null = null;
+
+/** One authenticated line sent to the pool through the HTTP routes of the server it arrived on. */
+function forwardLine(cfg: DbConfig, line: string, ctx: Context): string | Promise<string> {
+  let op: Op;
+  let body: string;
+  try {
+    const cmd = parseLine(line);
+    if (cmd.kind === 'auth') return 'OK {}\n';
+    op = cmd.kind;
+    body = line.slice(cmd.kind === 'batch' ? 9 : 3);
+  } catch (err) {
+    return errorLine(err as DbError);
+  }
+  const sock = localSocket(ctx);
+  agent ??= new http.Agent({ keepAlive: true, maxSockets: 64 });
+  return new Promise((resolve) => {
+    const req = http.request(
+      { host: sock.localAddress, port: sock.localPort, method: 'POST', path: cfg.mount + op, agent: agent!, headers: { authorization: `Bearer ${cfg.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => resolve(httpToLine(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'))));
+        res.on('error', (err) => resolve(errorLine(new DbError(503, 'unavailable', err.message))));
+      },
+    );
+    req.on('error', (err) => resolve(errorLine(new DbError(503, 'unavailable', err.message))));
+    req.end(body);
+  });
+}
+
+/** The accepted socket behind a main-thread ctx (its local address is where this server listens). */
+function localSocket(ctx: Context): { localAddress: string; localPort: number } {
+  const s = (ctx as unknown as { socket?: { localAddress?: string; localPort?: number } }).socket;
+  if (!s?.localPort || !s.localAddress) throw new Error('internal cannot find the local address of this connection');
+  return { localAddress: s.localAddress, localPort: s.localPort };
 }
 
 function sqliteRoutes(cfg: DbConfig): Route[] {
@@ -112,7 +164,7 @@ function sqliteRoutes(cfg: DbConfig): Route[] {
       return httpReply(sqliteBackend(ctx), op, req.body) as JsonReply;
     },
   });
-  return [http('query'), http('batch'), notFound(cfg), ...lineRoutes(cfg, true, sqliteBackend)];
+  return [http('query'), http('batch'), notFound(cfg), ...lineRoutes(cfg, true, sqliteBackend, true)];
 }
 
 function pgRoutes(cfg: DbConfig): Route[] {
@@ -130,7 +182,7 @@ function pgRoutes(cfg: DbConfig): Route[] {
       send(res, await httpReply(pgBackend(), op, body));
     },
   });
-  return [http('query'), http('batch'), notFound(cfg), ...lineRoutes(cfg, false, pgBackend)];
+  return [http('query'), http('batch'), notFound(cfg), ...lineRoutes(cfg, false, pgBackend, false)];
 }
 
 function notFound(cfg: DbConfig): Route {
@@ -178,6 +230,8 @@ export default defineModule({
     const p = postgres;
     sqlite = null;
     postgres = null;
+    agent?.destroy();
+    agent = null;
     s?.close();
     await p?.close();
   },

@@ -213,3 +213,13 @@ describe('db replies', () => {
     assert.equal(checkBearer(undefined, 'tok')?.code, 'forbidden');
   });
 });
+
+describe('db forwarded lines', () => {
+  it('turns HTTP answers into protocol lines', async () => {
+    const { httpToLine } = await import('../modules_src/db/protocol.ts');
+    assert.equal(httpToLine(200, '{"rows":[],"columns":[]}'), 'OK {"rows":[],"columns":[]}\n');
+    assert.equal(httpToLine(400, '{"error":{"code":"SQLITE_ERROR","message":"m","index":3}}'), 'ERR SQLITE_ERROR statement 3: m\n');
+    assert.equal(httpToLine(504, '504 Gateway Timeout\n'), 'ERR timeout query over --task-timeout\n');
+    assert.equal(httpToLine(503, '503 Service Unavailable\n'), 'ERR busy pool queue full\n');
+  });
+});

@@ -7,7 +7,7 @@
  * synchronous one. Pure apart from calling the backend.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { DbError, errorBody, errorLine, fromPg, fromSqlite } from './errors.ts';
+import { DbError, errorBody, errorLine, fromPg, fromSqlite, type ErrorBody } from './errors.ts';
 import { parseBatch, parseLine, parseQuery, type BatchRequest, type QueryRequest } from './request.ts';
 import type { QueryResult } from './sqlite.ts';
 
@@ -99,4 +99,18 @@ export function lineReply(backend: Backend, line: string, token: string | null):
   }
   if (isPromise(out)) return out.then((r) => `OK ${JSON.stringify(r)}\n`, (err: unknown) => errorLine(toDbError(err)));
   return `OK ${JSON.stringify(out)}\n`;
+}
+
+/** An HTTP answer of the db routes as a protocol line. */
+export function httpToLine(status: number, text: string): string {
+  if (status === 200) return `OK ${text}\n`;
+  try {
+    const e = (JSON.parse(text) as ErrorBody).error;
+    return errorLine(new DbError(status, e.code, e.message, e.index));
+  } catch {
+    // The host's own short answers (pool timeout or queue full).
+    if (status === 504) return 'ERR timeout query over --task-timeout\n';
+    if (status === 503) return 'ERR busy pool queue full\n';
+    return errorLine(new DbError(status, 'internal', `HTTP ${status} ${text.trim()}`));
+  }
 }
