@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import type { Context, HttpRoute, Module, Route, SetupContext } from '../shared/index.ts';
 import { parseOptions, type LhttpOptions } from './lhttp/config.ts';
-import { attach, impl, newStats, publishMessage, publishPayload, redact, startRedis, status, warnLimited, type State } from './lhttp/hub.ts';
+import { attach, impl, migrate, newStats, publishMessage, publishPayload, redact, startRedis, status, warnLimited, type State } from './lhttp/hub.ts';
 import { parseMessage, splitChannels } from './lhttp/message.ts';
 import { registry, type LhttpApi } from './lhttp/processors.ts';
 
@@ -163,6 +163,7 @@ const mod = {
     if (unknown.length > 0) ctx.log.warn({ unknown }, 'lhttp: unknown settings ignored');
     const s = ctx.keep('state', () => createState(options, ctx.log), disposeState);
     // A RELOAD: the kept state now runs this version's code.
+    migrate(s);
     s.options = options;
     s.log = ctx.log;
     s.impl = impl;

@@ -62,6 +62,8 @@ export interface Stats {
   droppedSlowConsumers: number;
   processorErrors: number;
   processorTimeouts: number;
+  /** Frames dropped because an async processor held the connection and 1024 frames were waiting. */
+  droppedWhileBusy: number;
   upstream: { sent: number; ok: number; failed: number; dropped: number };
 }
 
@@ -132,8 +134,22 @@ export function newStats(): Stats {
     droppedSlowConsumers: 0,
     processorErrors: 0,
     processorTimeouts: 0,
+    droppedWhileBusy: 0,
     upstream: { sent: 0, ok: 0, failed: 0, dropped: 0 },
   };
+}
+
+/**
+ * Brings a state kept by an older version up to this version's shape (a
+ * RELOAD keeps the object; new fields get their defaults, nothing is lost).
+ */
+export function migrate(state: State): void {
+  const fresh = newStats() as unknown as Record<string, unknown>;
+  const stats = state.stats as unknown as Record<string, unknown>;
+  for (const k of Object.keys(fresh)) if (!(k in stats)) stats[k] = fresh[k];
+  const s = state as unknown as Partial<State>;
+  s.corked ??= [];
+  s.flushScheduled ??= false;
 }
 
 const TEXT = { binary: false } as const;
@@ -245,6 +261,11 @@ function onFrame(state: State, conn: Conn, data: Buffer, isBinary: boolean): voi
   state.stats.framesIn++;
   if (conn.closed) return;
   if (conn.busy) {
+    // Bounded: reading is paused at 16, but one socket read may still hold many frames.
+    if (conn.queue.length >= 1024) {
+      state.stats.droppedWhileBusy++;
+      return;
+    }
     conn.queue.push({ data, isBinary });
     if (conn.queue.length >= 16 && !conn.paused) {
       conn.paused = true;
@@ -870,6 +891,7 @@ export function status(state: State): Record<string, unknown> {
     processors: [...registry().processors.values()].map((e) => ({ command: e.command, module: e.owner })),
     processorErrors: st.processorErrors,
     processorTimeouts: st.processorTimeouts,
+    droppedWhileBusy: st.droppedWhileBusy,
     upstream: { ...st.upstream, inFlight: state.upstreamInFlight },
     bus:
       r === null
