@@ -4,7 +4,8 @@
 // (exit 1, old output kept) unless --no-typecheck / HRMR_TYPECHECK=0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exchange, ROOT, runCli, sleep, startHrmr, tempDir, type Hrmr } from './helpers/hrmr.ts';
 import { loadTypeScript, TypeChecker } from '../src/build/typecheck.ts';
@@ -120,5 +121,59 @@ test('hrmr build: type errors fail the build (exit 1, each at file:line:col), th
     assert.deepEqual(readdirSync(p.out).filter((f) => f.endsWith('.tmp')), []);
   } finally {
     rmSync(p.root, { recursive: true, force: true });
+  }
+});
+
+test('without the typescript package: hrmr build warns and builds, watch mode says type-checking is off', async () => {
+  // A copy of the built CLI whose node_modules holds every package but typescript.
+  const root = tempDir('hrmr-nots-');
+  try {
+    const pkg = join(root, 'hrmr');
+    mkdirSync(join(pkg, 'node_modules'), { recursive: true });
+    cpSync(join(ROOT, 'dist'), join(pkg, 'dist'), { recursive: true });
+    cpSync(join(ROOT, 'bin'), join(pkg, 'bin'), { recursive: true });
+    cpSync(join(ROOT, 'shared'), join(pkg, 'shared'), { recursive: true });
+    copyFileSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
+    for (const name of readdirSync(join(ROOT, 'node_modules'))) {
+      if (name === 'typescript' || name === '.bin' || name.startsWith('.')) continue;
+      symlinkSync(join(ROOT, 'node_modules', name), join(pkg, 'node_modules', name), 'dir');
+    }
+    const api = JSON.stringify(join(pkg, 'shared', 'index.ts'));
+    const src = join(root, 'modules_src');
+    const out = join(root, 'modules');
+    mkdirSync(src);
+    mkdirSync(out);
+    writeFileSync(join(src, 'kv.ts'), kv('404').replace(API, api));
+    const bin = join(pkg, 'bin', 'hrmr.mjs');
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [bin, 'build', '--src', src, '--out', out], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^built kv /m);
+    assert.equal(r.stderr, 'hrmr build: warning: the typescript package is not installed (npm install --save-dev typescript), so modules are not type-checked\n');
+
+    const p = spawn(process.execPath, [bin, '--port', '0', '--threads', '1', '--modules', out, '--watch', '--src', src, '--no-pretty'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const off = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        let buf = '';
+        const timer = setTimeout(() => reject(new Error(`no type-check warning: ${buf}`)), 20_000);
+        p.stdout.setEncoding('utf8').on('data', (d: string) => {
+          buf += d;
+          const line = buf.split('\n').find((l) => l.includes('type-checking is off'));
+          if (line) {
+            clearTimeout(timer);
+            resolve(JSON.parse(line) as Record<string, unknown>);
+          }
+        });
+      });
+      assert.equal(off.level, 40);
+      assert.equal(off.msg, 'type-checking is off: the typescript package is not installed (npm install --save-dev typescript), so modules are not type-checked');
+    } finally {
+      p.kill('SIGKILL');
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

@@ -95,3 +95,22 @@ test('module config from --set and HRMR_CFG_*', () => {
   assert.deepEqual(cfg.get('echo'), { greeting: 'hi' });
   assert.throws(() => moduleConfig(['nodot'], {}), UsageError);
 });
+
+test('--watch implies --reload-mode graceful unless the flag or HRMR_RELOAD_MODE is given; boolean env values mean what they say', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hrmr-unit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const v = (argv: string[], env: NodeJS.ProcessEnv = {}) => validateServerOptions(parse([...argv, '--modules', dir], env), env);
+  assert.equal(v([]).reloadMode, '503');
+  assert.equal(v(['--watch']).reloadMode, 'graceful');
+  assert.equal(v([], { HRMR_WATCH: 'yes' }).reloadMode, 'graceful');
+  assert.equal(v([], { HRMR_WATCH: '0' }).watch, false);
+  assert.equal(v(['--no-watch'], { HRMR_WATCH: '1' }).watch, false);
+  assert.equal(v(['--watch', '--reload-mode', '503']).reloadMode, '503');
+  assert.equal(v(['--watch'], { HRMR_RELOAD_MODE: '503' }).reloadMode, '503');
+  assert.equal(v(['--reload-mode', 'graceful']).reloadMode, 'graceful');
+  for (const off of ['0', 'false', 'no', 'off', 'FALSE', '']) assert.equal(v([], { HRMR_PRETTY: off }).pretty, false, off);
+  for (const on of ['1', 'true', 'yes', 'on']) assert.equal(v([], { HRMR_PRETTY: on }).pretty, true, on);
+  assert.equal(v(['--no-pretty'], { HRMR_PRETTY: '1' }).pretty, false);
+  assert.equal(v(['--pretty'], { HRMR_PRETTY: '0' }).pretty, true);
+  assert.throws(() => v([], { HRMR_PRETTY: 'sometimes' }), (e: unknown) => e instanceof UsageError && /HRMR_PRETTY/.test(e.message));
+});
