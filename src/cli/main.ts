@@ -38,12 +38,19 @@ export async function main(argv: readonly string[]): Promise<void> {
   registerSubcommands(program);
   for (const sub of program.commands) sub.exitOverride();
 
+  // `hrmr sttaus`: the server takes no arguments, so commander would only say "too many arguments".
+  const first = argv[0];
+  if (first !== undefined && first !== 'help' && /^[a-z][\w-]*$/i.test(first) && !program.commands.some((c) => c.name() === first || c.aliases().includes(first))) {
+    fail(`unknown command '${first}' (commands: ${[...program.commands.map((c) => c.name()), 'help'].join(', ')})`);
+  }
+
   const names = new Set<string>([...SERVER_FLAGS, ...OTHER_FLAGS]);
   try {
     await program.parseAsync(normalizeArgv(argv, names), { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      // Help asked for exits 0; help shown for a mistake (`hrmr help nosuch`) is a usage error.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
       process.exit(EXIT_USAGE);
     }
     if (err instanceof UsageError) fail(err.message);
