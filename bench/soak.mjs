@@ -19,6 +19,7 @@ import { renderTable, row } from './soak/table.mjs';
 const SECTIONS = ['slow', 'garbage', 'reload', 'memory', 'scale', 'rate'];
 /** Hard cap per section and for the whole run: nothing hangs. */
 const SECTION_CAP_MS = { slow: 90_000, garbage: 120_000, reload: 150_000, memory: 240_000, scale: 150_000, rate: 60_000 };
+SECTIONS.push('workers'); SECTION_CAP_MS.workers = 300_000; // --workers: bench/soak/sections/workers.mjs
 const RUN_CAP_MS = 9.5 * 60_000;
 
 process.on('exit', killAllSync);
