@@ -178,7 +178,8 @@ export async function run() {
         unit: 'us',
         value: median(m.a.map((x) => x[p])),
         baseline: b ? median(m.b.map((x) => x[p])) : null,
-        target: b ? 1 / TARGET : 'no reference',
+        // p99 on a shared machine is the scheduler's (a few ms either side): reported, p50 is checked.
+        target: b ? (p === 'p50' ? 1 / TARGET : 'reported') : 'no reference',
         better: 'lower',
         samples: { value: m.a.map((x) => Math.round(x[p])), baseline: m.b.map((x) => Math.round(x[p])) },
       });
