@@ -24,13 +24,16 @@ import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { config, ROOT } from '../lib/config.mjs';
+import { withCpu } from '../lib/cpu.mjs';
 import { alternate, median } from '../lib/measure.mjs';
 import { startPlainServers } from '../lib/plain.mjs';
 import { collect, spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
 import { row } from '../lib/rows.mjs';
 import { fmt } from '../lib/table.mjs';
+import { ensureWrk, parseWrk } from '../lib/wrk.mjs';
 
 const LOAD = fileURLToPath(new URL('../lib/relay-load.mjs', import.meta.url));
+const POST_LUA = fileURLToPath(new URL('../lib/relay-post.lua', import.meta.url));
 const BIN = join(ROOT, 'bin', 'hrmr.mjs');
 const CONNS = 50;
 const ROUNDS = Math.min(config.rounds, 3);
@@ -120,15 +123,58 @@ async function load(o) {
   return r;
 }
 
-const rate = (mode, port) => async (s) => {
+let wrkOk = null;
+function haveWrk() {
+  if (wrkOk === null) {
+    try {
+      ensureWrk();
+      wrkOk = true;
+    } catch {
+      wrkOk = false;
+    }
+  }
+  return wrkOk;
+}
+
+/** wrk (C, cheap per request, so the server is what is measured): GET / or, with the script, POSTs. */
+async function wrkRate(url, script, s) {
+  const args = ['-t1', `-c${CONNS}`, `-d${Math.max(1, Math.round(s))}s`, '--timeout', '5s'];
+  if (script) args.push('-s', script);
+  args.push(url);
+  const child = spawnTracked('wrk', args, { role: 'load' });
+  const out = collect(child);
+  const killer = setTimeout(() => void stop(child, 500), (s + 15) * 1000);
+  try {
+    await child.exited;
+  } finally {
+    clearTimeout(killer);
+  }
+  const r = parseWrk(out.stdout);
+  if (r.non2xx > 0) throw new Error(`wrk: ${r.non2xx} non-2xx answers from ${url}`);
+  return { rps: r.rps, count: r.requests };
+}
+
+/** A load run `(seconds) -> {rps}`: produce and hello through wrk when it is there, pairs through the node generator. */
+const rate = (mode, port, gen) => async (s) => {
+  if (gen === 'wrk' && mode === 'hello') return wrkRate(`http://127.0.0.1:${port}/`, null, s);
+  if (gen === 'wrk' && mode === 'produce') return wrkRate(`http://127.0.0.1:${port}/t/bench-wrk?limit=0`, POST_LUA, s);
   const r = await load({ mode, port, conns: CONNS, durationMs: Math.round(s * 1000) });
   return { rps: r.rate, count: r.count };
 };
 
-async function throughputRow(rows, name, mode, relayPort, helloPort, unit, original, target) {
-  const m = await alternate({ a: rate(mode, relayPort), b: rate('hello', helloPort), rounds: ROUNDS });
+/** Median server CPU microseconds per request (per pair for pairs) over a side's runs. */
+const cpuPer = (results) => median(results.map((r) => (r.cpuUs === null || !r.count ? NaN : r.cpuUs / r.count)));
+
+async function throughputRow(rows, name, mode, relay, hello, unit, original, target) {
+  const gen = mode === 'produce' && haveWrk() ? 'wrk' : 'node';
+  const m = await alternate({
+    a: (s) => withCpu(relay.pid, () => rate(mode, relay.port, gen)(s)),
+    b: (s) => withCpu(hello.pid, () => rate('hello', hello.port, gen)(s)),
+    rounds: ROUNDS,
+  });
   const value = median(m.a.map((x) => x.rps));
   const baseline = median(m.b.map((x) => x.rps));
+  const cpu = { value: cpuPer(m.a), baseline: cpuPer(m.b) };
   const beatsOriginal = value >= original;
   const r = row({
     suite: 'relay',
@@ -138,12 +184,12 @@ async function throughputRow(rows, name, mode, relayPort, helloPort, unit, origi
     baseline,
     target: target ?? `>= ${fmt(original)}/s (original)`,
     pass: target === undefined ? beatsOriginal : undefined,
-    note: `original ~${fmt(original)}/s: ${beatsOriginal ? 'beaten' : 'NOT beaten'}`,
+    note: `original ~${fmt(original)}/s: ${beatsOriginal ? 'beaten' : 'NOT beaten'}; hrmr CPU ${fmt(cpu.value)} us per ${mode === 'pairs' ? 'pair' : 'request'} vs hello ${fmt(cpu.baseline)} us`,
     samples: { value: m.a.map((x) => Math.round(x.rps)), baseline: m.b.map((x) => Math.round(x.rps)) },
-    extra: { connections: CONNS, reference: 'node:http hello' },
+    extra: { connections: CONNS, reference: 'node:http hello', loadGenerator: gen, serverCpuUs: cpu },
   });
   rows.push(r);
-  console.log(`  ${name}: ${fmt(value)} ${unit}, hello ${fmt(baseline)} req/s, ratio ${r.ratio.toFixed(3)}; ${r.note}`);
+  console.log(`  ${name}: ${fmt(value)} ${unit}, hello ${fmt(baseline)} req/s, ratio ${r.ratio.toFixed(3)} (load: ${gen}); ${r.note}`);
 }
 
 async function wakeRows(rows, name, port, helloPort, limitMs, producerPort) {
@@ -181,12 +227,12 @@ export async function run() {
   let rb = null;
   try {
     plain = await startPlainServers();
-    const hello = plain.ports.http;
+    const hello = { port: plain.ports.http, pid: plain.pid };
     mem = await startRelay();
     const steps = [
-      () => throughputRow(rows, 'memory: produce', 'produce', mem.port, hello, 'msg/s', ORIGINAL.produce, 0.7),
-      () => throughputRow(rows, 'memory: produce+consume', 'pairs', mem.port, hello, 'pairs/s', ORIGINAL.pairs),
-      () => wakeRows(rows, 'memory: long-poll wake-up', mem.port, hello, 5),
+      () => throughputRow(rows, 'memory: produce', 'produce', mem, hello, 'msg/s', ORIGINAL.produce, 0.7),
+      () => throughputRow(rows, 'memory: produce+consume', 'pairs', mem, hello, 'pairs/s', ORIGINAL.pairs),
+      () => wakeRows(rows, 'memory: long-poll wake-up', mem.port, hello.port, 5),
     ];
     for (const s of steps) {
       try {
@@ -203,10 +249,10 @@ export async function run() {
       ra = await startRelay(['--redis', redis.url]);
       rb = await startRelay(['--redis', redis.url]);
       const rsteps = [
-        () => throughputRow(rows, 'redis: produce', 'produce', ra.port, hello, 'msg/s', ORIGINAL.produce),
-        () => throughputRow(rows, 'redis: produce+consume', 'pairs', ra.port, hello, 'pairs/s', ORIGINAL.pairs),
-        () => wakeRows(rows, 'redis: long-poll wake-up', ra.port, hello, 10),
-        () => wakeRows(rows, 'redis, two servers: wake-up', rb.port, hello, 10, ra.port),
+        () => throughputRow(rows, 'redis: produce', 'produce', ra, hello, 'msg/s', ORIGINAL.produce),
+        () => throughputRow(rows, 'redis: produce+consume', 'pairs', ra, hello, 'pairs/s', ORIGINAL.pairs),
+        () => wakeRows(rows, 'redis: long-poll wake-up', ra.port, hello.port, 10),
+        () => wakeRows(rows, 'redis, two servers: wake-up', rb.port, hello.port, 10, ra.port),
       ];
       for (const s of rsteps) {
         try {
