@@ -278,7 +278,7 @@ export class HrmrServer implements AdminControl {
     const invoke: Invoke = (msg) => {
       const r = version.messageRoute(msg, route);
       if (r === null) return ERR_NO_ROUTE_REPLY;
-      if (r.pool && pool) return pool.run((gen ??= pool.acquire(socket)), version, r, msg, ctx);
+      if (r.pool && pool) return pool.run((gen ??= pool.acquire(socket)), version, r, msg, ctx, socket);
       return r.message!(msg, ctx);
     };
     const session: MessageSession = new MessageSession(socket, invoke, {

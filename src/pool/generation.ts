@@ -14,6 +14,19 @@ export interface GenerationOptions {
   threads: number;
 }
 
+/** A task waiting in the generation's own queue for a free worker. */
+interface Waiting {
+  task: PoolTask;
+  transfer: ArrayBuffer[] | undefined;
+  signal: AbortSignal | undefined;
+  cancel: AbortSignal | undefined;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  onAbort: (() => void) | null;
+  /** Taken off the queue (submitted, dropped or timed out). */
+  settled: boolean;
+}
+
 export class PoolGeneration {
   readonly piscina: Piscina<PoolTask, unknown>;
   /** Connections bound to this generation. */
@@ -47,11 +60,101 @@ export class PoolGeneration {
 
   /** Tasks submitted and not yet settled (queued or running). */
   inFlight = 0;
+  /** Tasks waiting in this generation's own queue (not yet handed to piscina). */
+  queued = 0;
+  /** Tasks handed to piscina by run() and not yet settled: at most `threads`. */
+  private active = 0;
+  /**
+   * FIFO of tasks waiting for a worker. piscina is given no more tasks than
+   * it has threads, so a waiting task is still ours: when its connection
+   * closes it is dropped without touching a worker (aborting a task piscina
+   * has handed to a worker terminates that worker).
+   */
+  private readonly waiting: Array<Waiting | undefined> = [];
+  private head = 0;
 
-  run(task: PoolTask, transfer: ArrayBuffer[] | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+  /**
+   * Runs a task. `signal` (the task timeout, counted from now) rejects it
+   * queued or running (a running one costs its worker); `cancel` (the
+   * connection closed) drops it only while it waits for a worker: a running
+   * task finishes, and the caller discards its result.
+   */
+  run(task: PoolTask, transfer: ArrayBuffer[] | undefined, signal: AbortSignal | undefined, cancel?: AbortSignal): Promise<unknown> {
+    if (cancel?.aborted) return Promise.reject(cancel.reason);
     this.inFlight++;
-    const p = this.piscina.run(task, { ...(transfer ? { transferList: transfer } : {}), ...(signal ? { signal } : {}) });
+    const p = this.active < this.opts.threads && this.queued === 0 ? this.submit(task, transfer, signal) : this.enqueue(task, transfer, signal, cancel);
     return p.finally(() => this.inFlight--);
+  }
+
+  private submit(task: PoolTask, transfer: ArrayBuffer[] | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+    this.active++;
+    return this.piscina.run(task, { ...(transfer ? { transferList: transfer } : {}), ...(signal ? { signal } : {}) }).finally(() => {
+      this.active--;
+      this.pump();
+    });
+  }
+
+  private enqueue(task: PoolTask, transfer: ArrayBuffer[] | undefined, signal: AbortSignal | undefined, cancel: AbortSignal | undefined): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const w: Waiting = { task, transfer, signal, cancel, resolve, reject, onAbort: null, settled: false };
+      if (signal || cancel) {
+        w.onAbort = () => {
+          if (w.settled) return;
+          this.unqueue(w);
+          reject(cancel?.aborted === true ? cancel.reason : signal!.reason);
+        };
+        signal?.addEventListener('abort', w.onAbort, { once: true });
+        cancel?.addEventListener('abort', w.onAbort, { once: true });
+      }
+      this.waiting.push(w);
+      this.queued++;
+    });
+  }
+
+  private unqueue(w: Waiting): void {
+    w.settled = true;
+    this.queued--;
+    if (w.onAbort) {
+      w.signal?.removeEventListener('abort', w.onAbort);
+      w.cancel?.removeEventListener('abort', w.onAbort);
+    }
+  }
+
+  /** Hands waiting tasks to piscina while it has free threads. */
+  private pump(): void {
+    while (this.active < this.opts.threads && this.head < this.waiting.length) {
+      const w = this.waiting[this.head]!;
+      this.waiting[this.head++] = undefined;
+      if (w.settled) continue;
+      this.unqueue(w);
+      this.submit(w.task, w.transfer, w.signal).then(w.resolve, w.reject);
+    }
+    if (this.head === this.waiting.length) {
+      this.waiting.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Rejects every waiting task (the generation is being destroyed). */
+  private rejectWaiting(err: Error): void {
+    for (let i = this.head; i < this.waiting.length; i++) {
+      const w = this.waiting[i];
+      if (w && !w.settled) {
+        this.unqueue(w);
+        w.reject(err);
+      }
+    }
+    this.waiting.length = 0;
+    this.head = 0;
+  }
+
+  /** Ends the workers now: running and waiting tasks reject. */
+  destroy(): Promise<void> {
+    this.rejectWaiting(new Error('pool is closed'));
+    return this.piscina.destroy();
   }
 
   /** Runs dispose for every version in every worker. */
@@ -70,6 +173,7 @@ export class PoolGeneration {
   close(waitMs: number): Promise<void> {
     this.closing ??= (async () => {
       await this.disposeAll(Math.min(waitMs, 5000));
+      this.rejectWaiting(new Error('pool is closed'));
       await this.piscina.close().catch(() => this.piscina.destroy());
     })();
     return this.closing;

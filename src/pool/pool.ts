@@ -47,6 +47,9 @@ export class PoolTaskError extends Error {
   }
 }
 
+/** Why a queued task was dropped: its connection closed before a worker was free. */
+const GONE = Object.freeze(new Error('connection closed'));
+
 /** Versions a generation may load before a connection uses it; then the next reload starts a new one. */
 const MAX_FRESH_LOADS = 16;
 
@@ -61,6 +64,10 @@ export class WorkerPool {
   private completedClosed = 0;
   private timeouts = 0;
   private busy = 0;
+  /** Queued tasks dropped because their connection closed first. */
+  private dropped = 0;
+  /** Per connection bound to a generation: aborted when it closes, which drops its queued tasks. */
+  private readonly gone = new WeakMap<Socket, AbortController>();
   private readonly workerFile: string;
   private readonly refs = new WeakMap<ModuleVersion, VersionRef>();
   private closed = false;
@@ -146,14 +153,19 @@ export class WorkerPool {
     if (!g) g = this.current = this.newGeneration();
     g.fresh = false;
     g.refs++;
+    const gone = new AbortController();
+    this.gone.set(socket, gone);
     socket.once('close', () => {
+      // Its tasks still waiting for a worker are dropped now (running ones finish; the session discards their results).
+      gone.abort(GONE);
       g.refs--;
       this.maybeClose(g);
     });
     return g;
   }
 
-  run(g: PoolGeneration, version: ModuleVersion, route: CompiledRoute, msg: Buffer, ctx: ConnectionContext): Promise<Reply> {
+  /** `socket`: the connection the message came from (its queued tasks are dropped when it closes). */
+  run(g: PoolGeneration, version: ModuleVersion, route: CompiledRoute, msg: Buffer, ctx: ConnectionContext, socket?: Socket): Promise<Reply> {
     // Our own bound: piscina does not count tasks with an abort signal against its maxQueue.
     if (g.inFlight >= this.opts.threads + this.opts.maxQueue) {
       this.busy++;
@@ -165,9 +177,14 @@ export class WorkerPool {
     const bytes = own ? new Uint8Array(msg.buffer, 0, msg.byteLength) : new Uint8Array(msg);
     const task: MessageTask = { op: 'msg', v: this.ref(version), route: route.index, msg: bytes, remoteAddress: ctx.remoteAddress, remotePort: ctx.remotePort };
     const signal = this.opts.taskTimeoutMs > 0 ? AbortSignal.timeout(this.opts.taskTimeoutMs) : undefined;
-    return g.run(task, [bytes.buffer as ArrayBuffer], signal).then(
+    const cancel = socket === undefined ? undefined : this.gone.get(socket)?.signal;
+    return g.run(task, [bytes.buffer as ArrayBuffer], signal, cancel).then(
       (r) => r as Reply,
       (err: unknown) => {
+        if (err === GONE) {
+          this.dropped++;
+          throw err;
+        }
         const e = err as Error;
         if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
           this.timeouts++;
@@ -220,7 +237,7 @@ export class WorkerPool {
     let completed = this.completedClosed;
     let threads = 0;
     for (const g of this.generations) {
-      queued += g.piscina.queueSize;
+      queued += g.queued + g.piscina.queueSize;
       inFlight += g.inFlight;
       completed += g.piscina.completed;
       threads += g.piscina.threads.length;
@@ -235,6 +252,7 @@ export class WorkerPool {
       completed,
       timeouts: this.timeouts,
       busy: this.busy,
+      dropped: this.dropped,
       maxQueue: this.opts.maxQueue,
       taskTimeout: this.opts.taskTimeoutMs,
     };
@@ -249,7 +267,7 @@ export class WorkerPool {
     this.current = null;
     const deadline = Date.now() + drainMs;
     while (all.some((g) => g.inFlight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    await Promise.all(all.map((g) => (g.inFlight > 0 ? g.piscina.destroy() : g.close(1000))));
+    await Promise.all(all.map((g) => (g.inFlight > 0 ? g.destroy() : g.close(1000))));
   }
 }
 

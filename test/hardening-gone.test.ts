@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+// Issue 16, point 6: pool work for clients that have gone is dropped. A queued
+// task whose connection closed never runs; a connection whose client has gone
+// is closed once a reply cannot be delivered, which drops the rest.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { admin, connect, LineClient, startHrmr, waitUntil, type Hrmr } from './helpers/hrmr.ts';
+
+// 100 ms of CPU per task on the pool: 2 threads run 20 tasks a second at most.
+const SLOW = `export default { routes: [
+  { prefix: 'SLOW', pool: true, message(m) { const end = Date.now() + 100; while (Date.now() < end); return 'done ' + m.toString().trim() + '\\n'; } },
+  { prefix: 'PING', message: () => 'PONG\\n' },
+] };`;
+
+interface PoolStatus {
+  queued: number;
+  running: number;
+  completed: number;
+  dropped: number;
+  timeouts: number;
+}
+
+async function status(h: Hrmr): Promise<{ connections: number; pool: PoolStatus }> {
+  const st = await admin(h.port, 'STATUS');
+  assert.match(st, /^OK \{/);
+  return JSON.parse(st.slice(3)) as { connections: number; pool: PoolStatus };
+}
+
+/** Opens `n` connections that each queue `lines` SLOW tasks; resolves once all are sent and the pool has them. */
+async function flood(h: Hrmr, n: number, lines: number): Promise<net.Socket[]> {
+  const socks = await Promise.all(Array.from({ length: n }, () => connect(h.port)));
+  for (const [i, s] of socks.entries()) {
+    s.on('error', () => undefined);
+    s.on('data', () => undefined);
+    s.write(Array.from({ length: lines }, (_, k) => `SLOW ${i}.${k}\n`).join(''));
+  }
+  await waitUntil(async () => (await status(h)).pool.queued >= n * lines - 20, 'the tasks queued', 10_000);
+  return socks;
+}
+
+test('queued pool tasks of connections reset by their clients are dropped at once', async (t) => {
+  const h = await startHrmr({ modules: { slow: SLOW }, args: ['--threads', '2'] });
+  t.after(() => h.kill());
+  const before = await status(h);
+  const base = before.connections;
+  const socks = await flood(h, 20, 20); // 400 tasks: 20 s of work
+  for (const s of socks) s.resetAndDestroy();
+  // Dropped as the resets arrive, not run for nobody (the running ones finish).
+  await waitUntil(async () => (await status(h)).pool.queued === 0, 'STATUS pool.queued back to 0', 2000);
+  const st = await waitUntil(async () => {
+    const s = await status(h);
+    return s.pool.running === 0 && s.connections === base ? s : null;
+  }, 'running tasks finished and connections closed', 10_000);
+  const ran = st.pool.completed - before.pool.completed;
+  assert.equal(st.pool.dropped + ran, 400);
+  assert.ok(ran <= 40, `${ran} tasks ran for clients that had gone`);
+  // The pool serves new clients at once.
+  const c = await LineClient.open(h.port);
+  assert.equal(await c.request('SLOW x'), 'done SLOW x');
+  c.close();
+});
+
+test('clients that closed (FIN) cost at most a few tasks each: the first undeliverable reply closes the connection', async (t) => {
+  const h = await startHrmr({ modules: { slow: SLOW }, args: ['--threads', '2'] });
+  t.after(() => h.kill());
+  const before = await status(h);
+  const base = before.connections;
+  const socks = await flood(h, 10, 20); // 200 tasks: 10 s of work
+  // A full close: FIN now, and a reset for whatever the server sends later.
+  for (const s of socks) s.destroy();
+  const st = await waitUntil(async () => {
+    const s = await status(h);
+    return s.pool.queued === 0 && s.pool.running === 0 && s.connections === base ? s : null;
+  }, 'every gone connection closed and its tasks dropped', 10_000);
+  const ran = st.pool.completed - before.pool.completed;
+  assert.equal(st.pool.dropped + ran, 200);
+  // A FIN alone does not say the client is gone (a half-closing client still reads): per connection
+  // one reply goes out (the peer answers with a reset), the next write fails and closes it, and meanwhile
+  // each of the 2 threads may have started one more of its tasks. Without the fix all 200 run.
+  assert.ok(ran <= 10 * 6, `${ran} tasks ran for 10 clients that had gone`);
+});
+
+test('a client that half-closes still gets every reply (the queue is not dropped on FIN alone)', async (t) => {
+  const h = await startHrmr({ modules: { slow: SLOW }, args: ['--threads', '2'] });
+  t.after(() => h.kill());
+  const s = await connect(h.port);
+  let got = '';
+  s.setEncoding('utf8');
+  s.on('data', (d: string) => (got += d));
+  s.end(Array.from({ length: 6 }, (_, k) => `SLOW ${k}\n`).join(''));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no close within 15 s; got ${JSON.stringify(got)}`)), 15_000);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  assert.equal(got, Array.from({ length: 6 }, (_, k) => `done SLOW ${k}\n`).join(''));
+});
