@@ -450,7 +450,7 @@ export class RedisStore implements Store {
   // ---- Store ------------------------------------------------------------
 
   async produce(id: string, body: Buffer, ct: string, bp: Backpressure): Promise<ProduceResult> {
-    const r = (await this.run(PRODUCE, [keys.stream(id)], [keys.group(id), body, ct, bp.on ? String(bp.limit) : '0', String(this.o.maxlen), keys.channel(id)])) as unknown[];
+    const r = (await this.run(PRODUCE, [keys.stream(id)], [keys.group(id), body, Buffer.from(ct, 'latin1'), bp.on ? String(bp.limit) : '0', String(this.o.maxlen), keys.channel(id)])) as unknown[];
     if (r[0] === 0) return { ok: false, reason: 'full', size: Number(r[1]) };
     return { ok: true, id: str(r[1]), size: Number(r[2]) };
   }
@@ -480,7 +480,7 @@ export class RedisStore implements Store {
   }
 
   async reply(id: string, mid: string, body: Buffer, ct: string): Promise<ReplyResult> {
-    const r = await this.run(REPLY, [keys.stream(id), keys.reply(id, mid), keys.replyType(id, mid)], [keys.group(id), mid, body, ct, String(this.o.replyTtl), keys.channel(id), this.idleMs]);
+    const r = await this.run(REPLY, [keys.stream(id), keys.reply(id, mid), keys.replyType(id, mid)], [keys.group(id), mid, body, Buffer.from(ct, 'latin1'), String(this.o.replyTtl), keys.channel(id), this.idleMs]);
     return Number(r) === 1 ? 'stored' : 'none';
   }
 
