@@ -11,7 +11,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { startBundled } from './helpers/bundled.ts';
-import type { Hrmr } from './helpers/hrmr.ts';
+import { LineClient, type Hrmr } from './helpers/hrmr.ts';
 import { frame, httpRequest, LhttpClient, lhttpStatus, parseFrame, processorModule, subscribed, sync } from './helpers/lhttp-client.ts';
 import { freePort } from './helpers/redis.ts';
 
@@ -31,6 +31,17 @@ const PROCS = `{
   code: { onMessage(c) { c.subscribe('code.y'); c.publish('code.x code.y', 'fromcode', { a: '1' }, 'made by code'); } },
 }`;
 
+/** Another module publishing through the lhttp module's API (a line route: `LPUB <body>`). */
+const API_MODULE = `
+export default {
+  routes: [{ prefix: 'LPUB ', message(msg) {
+    const api = globalThis[Symbol.for('hrmr.lhttp.processors')]?.api;
+    const n = api ? api.publish('api.x api.y', 'fromapi', { k: 'v' }, msg.toString().slice(5)) : -1;
+    return 'OK ' + n + '\\n';
+  } }],
+};
+`;
+
 let h: Hrmr;
 let upstream: http.Server;
 let upstreamPort: number;
@@ -49,7 +60,7 @@ before(async () => {
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   upstreamPort = (upstream.address() as net.AddressInfo).port;
-  h = await startBundled(['lhttp', 'lhttp-chat'], { modules: { 'lhttp-test-procs': processorModule(PROCS) }, args: ['--set', 'lhttp.path=/lhttp /chat'] });
+  h = await startBundled(['lhttp', 'lhttp-chat'], { modules: { 'lhttp-test-procs': processorModule(PROCS), 'lhttp-test-api': API_MODULE }, args: ['--set', 'lhttp.path=/lhttp /chat'] });
 });
 
 after(async () => {
@@ -382,6 +393,31 @@ describe('processors', () => {
     assert.ok(Math.abs(Date.parse(got.headers.time!) - t0) < 60_000);
     sub!.close();
     c.close();
+  });
+
+  test('other modules publish through the API', async () => {
+    const [sub] = await subscribed(h.port, 'api.x');
+    const c = await LineClient.open(h.port);
+    assert.equal(await c.request('LPUB hello from a line route'), 'OK 2');
+    assert.equal(await sub!.next(), 'LHTTP/1.0 fromapi\r\npublish:api.x api.y\r\nk:v\r\n\r\nhello from a line route');
+    c.close();
+    sub!.close();
+  });
+
+  test('STATUS counts messages in and out', async () => {
+    const subs = await subscribed(h.port, 'cnt', 2);
+    const pub = await LhttpClient.open(h.port);
+    await sync(pub);
+    const before = await lhttpStatus(h.port);
+    pub.send('garbage');
+    pub.send(frame('m', { publish: 'cnt' }, 'count me'));
+    for (const s of subs) await s.next();
+    const after = await lhttpStatus(h.port);
+    assert.equal(after.messagesIn - before.messagesIn, 1);
+    assert.equal(after.messagesOut - before.messagesOut, 2);
+    assert.equal(after.ignoredFrames.notLhttp - before.ignoredFrames.notLhttp, 1);
+    assert.equal(after.published - before.published, 1);
+    for (const c of [...subs, pub]) c.close();
   });
 
   test('STATUS lists the processors and the counters', async () => {
