@@ -409,7 +409,7 @@ describe('processors', () => {
     const pub = await LhttpClient.open(h.port);
     await sync(pub);
     const before = await lhttpStatus(h.port);
-    pub.send('garbage');
+    pub.send('garbage frame');
     pub.send(frame('m', { publish: 'cnt' }, 'count me'));
     for (const s of subs) await s.next();
     const after = await lhttpStatus(h.port);
