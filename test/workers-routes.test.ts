@@ -152,6 +152,10 @@ test('RELOAD fans out: a module failing on worker 2 only is named in ERR; worker
   const s1 = await status(port);
   assert.equal(s1.reloads, 2);
   for (const w of s1.workers) assert.equal(w.reloads, 2);
+  // SIGHUP to the supervisor reloads every worker too.
+  process.kill(h!.proc.pid!, 'SIGHUP');
+  await h!.waitForLog((l) => /^OK reloaded 3 modules in \d+ ms on 2 workers$/.test(l.msg) && l.pid === h!.proc.pid, 30_000);
+  for (const w of (await status(port)).workers) assert.equal(w.reloads, 3);
 });
 
 test('SHUTDOWN drains an in-flight message on every worker, then exits 0', async () => {

@@ -76,6 +76,8 @@ class Proc {
   modules = 0;
   readonly pending = new Map<number, (m: ToSupervisor | null) => void>();
   readonly stderrTail: string[] = [];
+  /** The last stderr line that looks like an error (V8's `FATAL ERROR: ... heap out of memory`, an uncaught error). */
+  stderrError: string | null = null;
   stuck: Stuck | null = null;
   exitWords: Extract<LastWords, { t: 'exit' }> | null = null;
   fatal: string | null = null;
@@ -137,6 +139,8 @@ export async function runSupervisor(o: CliServerOptions): Promise<void> {
   process.on('SIGINT', () => sup.shutdown('SIGINT'));
   process.on('SIGHUP', () => void sup.reload().catch(() => undefined));
   if (o.watch) {
+    // The first build reloads every worker: wait until they serve.
+    await sup.listeningNow();
     const { startWatch } = await import('../build/watch.ts');
     const watcher = await startWatch({
       srcDir: o.srcDir,
@@ -221,6 +225,7 @@ export class Supervisor {
     });
     this.forward(cp.stderr!, (line) => {
       pushTail(p.stderrTail, line, STDERR_TAIL);
+      if (/FATAL ERROR|\b\w*Error\b[:\s]|Segmentation fault|Aborted|hrmr: /.test(line) && !/^\s*\d+: 0x/.test(line)) p.stderrError = line.trim().slice(0, 500);
       process.stderr.write(line + '\n');
     });
     const side = cp.stdio[LAST_WORDS_FD] as Readable | null | undefined;
@@ -327,13 +332,31 @@ export class Supervisor {
       if (old) this.retire(old, 'recycle');
       this.recycled++;
     }
-    if (!this.listening && this.slots.every((s) => s.current?.state === 'ready')) {
-      this.listening = true;
-      this.log.info(
-        { host: this.o.host, port: this.port, modules: p.modules, workers: this.slots.length, pids: this.slots.map((s) => s.current!.pid), sched: this.sched, reloadMode: this.o.reloadMode },
-        'listening',
-      );
-    }
+    this.maybeListening();
+  }
+
+  /**
+   * `listening` once every worker serves (or, if some crashed while starting,
+   * once the others do: the crashing ones restart with backoff meanwhile).
+   */
+  private maybeListening(): void {
+    if (this.listening || this.stopping) return;
+    const ready = this.slots.filter((s) => s.current?.state === 'ready');
+    if (ready.length === 0 || !this.slots.every((s) => s.current?.state === 'ready' || s.crashes.recent > 0)) return;
+    this.listening = true;
+    this.log.info(
+      { host: this.o.host, port: this.port, modules: ready[0]!.current!.modules, workers: ready.length, pids: ready.map((s) => s.current!.pid), sched: this.sched, reloadMode: this.o.reloadMode },
+      'listening',
+    );
+    for (const f of this.onListening.splice(0)) f();
+  }
+
+  private readonly onListening: Array<() => void> = [];
+
+  /** Resolves once the supervisor has logged `listening`. */
+  listeningNow(): Promise<void> {
+    if (this.listening) return Promise.resolve();
+    return new Promise((r) => this.onListening.push(r));
   }
 
   private retire(p: Proc, reason: string): void {
@@ -384,7 +407,7 @@ export class Supervisor {
       fields.module = moduleFromStack(p.exitWords.stack);
       fields.exitCalledAt = p.exitWords.stack.split('\n').slice(2, 5).map((s) => s.trim()).join(' < ');
     }
-    const lastError = p.exitWords?.lastError ?? p.fatal ?? (p.stderrTail.length ? p.stderrTail.slice(-4).join(' / ') : null);
+    const lastError = p.exitWords?.lastError ?? p.fatal ?? p.stderrError ?? (p.stderrTail.length ? p.stderrTail.slice(-3).join(' / ') : null);
     if (lastError) fields.lastError = lastError;
     const msg = p.hung ? 'worker hung: killed, replacing it' : p.exitWords ? 'worker called process.exit(): replacing it' : 'worker exited unexpectedly: replacing it';
     this.log.error(fields, msg);
@@ -401,6 +424,7 @@ export class Supervisor {
     slot.restarts++;
     this.restarts++;
     const d = slot.crashes.record(Date.now());
+    this.maybeListening();
     if (!d.backoff) {
       slot.current = this.spawn(slot);
       this.log.info({ worker: slot.index, pid: slot.current.pid, replaces: p.pid }, 'worker replaced');
