@@ -79,35 +79,7 @@ function sendBody(res: ServerResponse, body: Buffer, ct: string, name: string | 
 }
 
 const EMPTY = Buffer.alloc(0);
-
-class TooLarge extends Error {}
-
-/** The request body, at most `max` bytes (TooLarge beyond). No body: an empty Buffer, synchronously. */
-function readBody(req: IncomingMessage, max: number): Buffer | Promise<Buffer> {
-  const cl = req.headers['content-length'];
-  if (cl === undefined && req.headers['transfer-encoding'] === undefined) return EMPTY;
-  if (cl !== undefined && Number(cl) > max) throw new TooLarge();
-  if (cl === '0') return EMPTY;
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      if (size > max) {
-        req.off('data', onData);
-        req.off('end', onEnd);
-        reject(new TooLarge());
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = (): void => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', reject);
-    req.on('aborted', () => reject(new Error('client aborted')));
-  });
-}
+const NO_QUERY = parseQuery('');
 
 function isUnavailable(err: unknown): boolean {
   // By name: a waiter started by an older version may be failed with a newer version's class.
@@ -154,22 +126,33 @@ export function handle(relay: Relay | null, tPrefix: string, req: IncomingMessag
     sendText(res, 503, UNAVAILABLE, ['Retry-After', '1']);
     return;
   }
-  let body: Buffer | Promise<Buffer>;
-  try {
-    body = readBody(req, relay.cfg.maxBody);
-  } catch {
+  const query = qi < 0 ? NO_QUERY : parseQuery(url.slice(qi + 1));
+  const cl = req.headers['content-length'];
+  if ((cl === undefined && req.headers['transfer-encoding'] === undefined) || cl === '0') return serve(relay, ep, method, query, req, res, EMPTY);
+  const max = relay.cfg.maxBody;
+  if (cl !== undefined && Number(cl) > max) {
     tooLarge(res);
     return;
   }
-  const query = qi < 0 ? parseQuery('') : parseQuery(url.slice(qi + 1));
-  if (Buffer.isBuffer(body)) return serve(relay, ep, method, query, req, res, body);
-  return body.then(
-    (b) => serve(relay, ep, method, query, req, res, b),
-    (err: unknown) => {
-      if (err instanceof TooLarge) tooLarge(res);
-      else res.destroy();
-    },
-  );
+  // The body, at most max bytes (callbacks, no promise: this is the produce hot path).
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (c: Buffer): void => {
+    size += c.length;
+    if (size > max) {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      tooLarge(res);
+      return;
+    }
+    chunks.push(c);
+  };
+  const onEnd = (): void => {
+    void serve(relay, ep, method, query, req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', () => res.destroy());
 }
 
 function tooLarge(res: ServerResponse): void {
