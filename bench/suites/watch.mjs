@@ -4,7 +4,9 @@
 // a main-thread route and for a pool route in use (clients hammering it with
 // new connections during the saves: none may get a 503, --watch implies
 // graceful reloads). Also: save -> type error in the log (background
-// type-check). The type-checker runs as in `hrmr --watch` (on).
+// type-check). Two modules, one route each (main.ts: `M`, pool.ts: `P`), so
+// each save swaps just the route measured. The type-checker is on, as in
+// `hrmr --watch`.
 // Run alone: node bench/suites/watch.mjs [edits]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -17,15 +19,15 @@ import { jsonLines, spawnTracked, stop } from '../lib/proc.mjs';
 import { row } from '../lib/rows.mjs';
 
 const API = JSON.stringify(join(ROOT, 'shared', 'index.ts'));
-/** A module with a main-thread route `M` and a pool route `P`; `bad` makes the M handler return a number (a type error). */
-const source = (m, p, bad = false) =>
+/**
+ * A module with one route, `M` on the main thread or `P` on the pool, answering
+ * `reply`; `bad` makes the handler return a number (a type error).
+ */
+const source = (prefix, reply, bad = false) =>
   [
     `import { defineModule } from ${API};`,
     'export default defineModule({',
-    '  routes: [',
-    `    { prefix: 'M ', message: () => ${bad ? '404' : JSON.stringify(`${m}\n`)} },`,
-    `    { prefix: 'P ', pool: true, message: () => ${JSON.stringify(`${p}\n`)} },`,
-    '  ],',
+    `  routes: [{ prefix: '${prefix} ', ${prefix === 'P' ? 'pool: true, ' : ''}message: () => ${bad ? '404' : JSON.stringify(`${reply}\n`)} }],`,
     '});',
     '',
   ].join('\n');
@@ -82,8 +84,9 @@ export async function measure({ edits = 20, gapMs = 250, typeEdits = 4, loadClie
   const out = join(dir, 'modules');
   mkdirSync(src);
   mkdirSync(out);
-  const file = join(src, 'bench.ts');
-  writeFileSync(file, source('m0', 'p0'));
+  const files = { M: join(src, 'main.ts'), P: join(src, 'pool.ts') };
+  writeFileSync(files.M, source('M', 'm0'));
+  writeFileSync(files.P, source('P', 'p0'));
   // Not pinned: a developer's machine runs the server, its type-checker thread and the editor side by side.
   const proc = spawnTracked(process.execPath, [BIN, '--port', '0', '--modules', out, '--watch', '--src', src, '--log-level', 'info', '--threads', '2', '--no-pretty'], { cwd: dir });
   proc.stderr.resume();
@@ -105,10 +108,11 @@ export async function measure({ edits = 20, gapMs = 250, typeEdits = 4, loadClie
     }
     throw new Error('hrmr did not log the expected line');
   };
-  /** Saves `text` and polls `line` until it answers `want`; the ms from the write to that reply. */
-  const saveAndWait = async (text, line, want) => {
+  /** Saves the module of route `prefix` answering `reply` and polls until it does; the ms from the write to that reply. */
+  const saveAndWait = async (prefix, reply) => {
+    const [line, want] = [`${prefix} x`, `${reply}\n`];
     const t0 = performance.now();
-    writeFileSync(file, text);
+    writeFileSync(files[prefix], source(prefix, reply));
     for (;;) {
       if ((await ask(port, line)) === want) return performance.now() - t0;
       if (performance.now() - t0 > 10_000) throw new Error(`${line} did not answer ${JSON.stringify(want)} within 10 s of the save`);
@@ -128,10 +132,11 @@ export async function measure({ edits = 20, gapMs = 250, typeEdits = 4, loadClie
     for (let i = 0; i < edits; i++) {
       await sleep(gapMs);
       v++;
-      main.push(await saveAndWait(source(`m${v}`, `p${v}`), 'M x', `m${v}\n`));
+      main.push(await saveAndWait('M', `m${v}`));
     }
     const saved = (l) => l.watch === 'reloaded' && l.changed?.length > 0;
     const mainLogged = logs.filter(saved).map((l) => l.ms);
+    v = 0;
 
     // Pool route in use: clients open a new connection per request, all through the saves.
     loading = true;
@@ -150,7 +155,7 @@ export async function measure({ edits = 20, gapMs = 250, typeEdits = 4, loadClie
     for (let i = 0; i < edits; i++) {
       await sleep(gapMs);
       v++;
-      pool.push(await saveAndWait(source(`m${v}`, `p${v}`), 'P x', `p${v}\n`));
+      pool.push(await saveAndWait('P', `p${v}`));
     }
     loading = false;
     await Promise.all(loaders);
@@ -163,13 +168,13 @@ export async function measure({ edits = 20, gapMs = 250, typeEdits = 4, loadClie
       v++;
       const from = logs.length;
       const t0 = performance.now();
-      writeFileSync(file, source(`m${v}`, `p${v}`, true));
-      await waitLog((l) => typeof l.msg === 'string' && /type error in bench: .*bench\.ts:\d+:\d+: error TS/.test(l.msg), 15_000, from);
+      writeFileSync(files.M, source('M', `m${v}`, true));
+      await waitLog((l) => typeof l.msg === 'string' && /type error in main: .*main\.ts:\d+:\d+: error TS/.test(l.msg), 15_000, from);
       type.push(performance.now() - t0);
       v++;
       const fixed = logs.length;
-      writeFileSync(file, source(`m${v}`, `p${v}`));
-      await waitLog((l) => l.msg === 'type errors fixed in bench', 15_000, fixed);
+      writeFileSync(files.M, source('M', `m${v}`));
+      await waitLog((l) => l.msg === 'type errors fixed in main', 15_000, fixed);
     }
 
     const stats = (samples, logged) => {
