@@ -478,6 +478,19 @@ describe('upstream', () => {
     c.close();
   });
 
+  test('a failing upstream is logged (and counted), nothing else', async () => {
+    const port = await freePort();
+    const c = await LhttpClient.open(h.port);
+    c.send(frame('m', { upstream: `PUT http://127.0.0.1:${port}/down` }, 'b'));
+    const l = await h.waitForLog((x) => /upstream request failed/.test(x.msg) && x.url === `http://127.0.0.1:${port}/down`);
+    assert.equal(l.err, 'ECONNREFUSED');
+    assert.equal(l.method, 'PUT');
+    const s = await lhttpStatus(h.port);
+    assert.ok(s.upstream.failed >= 1 && s.upstream.inFlight === 0, JSON.stringify(s.upstream));
+    await sync(c);
+    c.close();
+  });
+
   test('GET sends no body', async () => {
     const c = await LhttpClient.open(h.port);
     const n = upstreamSeen.length;

@@ -838,7 +838,7 @@ function upstream(state: State, conn: Conn, msg: Message, value: string): void {
     } catch (err) {
       st.failed++;
       const e = err as Error & { cause?: { code?: string; message?: string } };
-      warnLimited(state, 'upstream', { conn: conn.id, method, url, ms: Date.now() - started, err: e.cause?.code ?? e.cause?.message ?? e.name ?? String(err) }, 'lhttp upstream request failed (ignored)');
+      warnLimited(state, `upstream ${method} ${url}`, { conn: conn.id, method, url, ms: Date.now() - started, err: e.cause?.code ?? e.cause?.message ?? e.name ?? String(err) }, 'lhttp upstream request failed (ignored)');
     } finally {
       state.upstreamInFlight--;
     }
