@@ -11,14 +11,14 @@
  */
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { Reply } from '../../shared/index.ts';
 import type { ConnectionContext } from '../modules/context.ts';
 import type { VersionHooks } from '../modules/registry.ts';
 import type { CompiledRoute } from '../modules/validate.ts';
 import type { ModuleVersion } from '../modules/version.ts';
 import { PoolGeneration } from './generation.ts';
-import type { HttpResult, HttpTask, MessageTask, VersionRef } from './protocol.ts';
+import type { HttpResult, HttpTask, MessageTask, PoolWorkerData, VersionRef } from './protocol.ts';
 
 export interface PoolOptions {
   threads: number;
@@ -26,6 +26,10 @@ export interface PoolOptions {
   taskTimeoutMs: number;
   maxQueue: number;
   log: Logger;
+  /** Worker log level; defaults to the level of `log`. */
+  logLevel?: string;
+  /** Human-readable worker logs; defaults to what `log` writes to (pino-pretty or JSON). */
+  pretty?: boolean;
   /** Server processes sharing the port (SetupContext.processes in workers). */
   processes?: number;
   /**
@@ -69,6 +73,7 @@ export class WorkerPool {
   /** Per connection bound to a generation: aborted when it closes, which drops its queued tasks. */
   private readonly gone = new WeakMap<Socket, AbortController>();
   private readonly workerFile: string;
+  private readonly workerData: PoolWorkerData;
   private readonly refs = new WeakMap<ModuleVersion, VersionRef>();
   private closed = false;
 
@@ -83,6 +88,8 @@ export class WorkerPool {
 
   constructor(private readonly opts: PoolOptions) {
     this.workerFile = opts.workerFile ?? fileURLToPath(new URL('./worker.cjs', import.meta.url));
+    // Workers log with the main thread's settings (level, pretty or JSON, bindings).
+    this.workerData = { log: { level: opts.logLevel ?? opts.log.level, pretty: opts.pretty ?? isPretty(opts.log), bindings: opts.log.bindings() } };
   }
 
   private ref(v: ModuleVersion): VersionRef {
@@ -92,7 +99,7 @@ export class WorkerPool {
   }
 
   private newGeneration(): PoolGeneration {
-    const g = new PoolGeneration(this.nextId++, { workerFile: this.workerFile, threads: this.opts.threads });
+    const g = new PoolGeneration(this.nextId++, { workerFile: this.workerFile, threads: this.opts.threads, workerData: this.workerData });
     this.generations.add(g);
     g.piscina.on('error', (err: unknown) => this.opts.log.error({ err, generation: g.id }, 'pool worker error'));
     this.opts.log.debug({ generation: g.id, threads: this.opts.threads }, 'pool generation started');
@@ -269,6 +276,12 @@ export class WorkerPool {
     while (all.some((g) => g.inFlight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await Promise.all(all.map((g) => (g.inFlight > 0 ? g.destroy() : g.close(1000))));
   }
+}
+
+/** Whether a logger writes through pino-pretty (createLogger's pretty mode) rather than JSON to a file descriptor. */
+function isPretty(log: Logger): boolean {
+  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { constructor?: { name?: string } } | undefined;
+  return stream !== undefined && stream.constructor?.name !== 'SonicBoom';
 }
 
 export function createPool(o: PoolOptions): WorkerPool {

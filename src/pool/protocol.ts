@@ -1,6 +1,16 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /** Messages between the main thread and pool workers (what a piscina task carries). */
 
+/** The main thread's logger settings, given to every pool worker (piscina's workerData) so workers log alike. */
+export interface PoolWorkerData {
+  log: {
+    level: string;
+    pretty: boolean;
+    /** The main logger's child bindings (a `--workers` process's `worker` number). */
+    bindings: Record<string, unknown>;
+  };
+}
+
 /** Identifies one module version: workers import `url` (an immutable snapshot). */
 export interface VersionRef {
   url: string;

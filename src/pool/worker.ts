@@ -6,12 +6,13 @@
  * Each worker belongs to one pool generation and ends with it, so the ESM
  * cache (which never frees old versions) is bounded by a generation's life.
  */
-import { threadId } from 'node:worker_threads';
-import { pino, type Logger } from 'pino';
+import { threadId, workerData } from 'node:worker_threads';
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { createLogger } from '../log.ts';
 import { move } from 'piscina';
 import type { Context, Module, PoolHttpResponse, PoolHttpRoute, Reply, Route } from '../../shared/index.ts';
 import { KeptStates } from '../modules/keep.ts';
-import type { DisposeTask, HttpResult, HttpTask, LoadResult, MessageTask, PoolTask, VersionRef } from './protocol.ts';
+import type { DisposeTask, HttpResult, HttpTask, LoadResult, MessageTask, PoolTask, PoolWorkerData, VersionRef } from './protocol.ts';
 
 interface Loaded {
   module: Module;
@@ -24,7 +25,11 @@ interface Loaded {
 const kept = new KeptStates();
 
 const loaded = new Map<string, Promise<Loaded>>();
-const root = pino({ name: 'hrmr', base: { pid: process.pid, threadId } }, pino.destination({ dest: 1, sync: false }));
+// The main thread's logger settings (level, pretty or JSON), from the pool (protocol.ts PoolWorkerData).
+const logSettings = (workerData as PoolWorkerData | null | undefined)?.log;
+const root: Logger = logSettings
+  ? createLogger(logSettings.level as LevelWithSilent, logSettings.pretty).child({ ...logSettings.bindings, threadId })
+  : pino({ name: 'hrmr', base: { pid: process.pid, threadId } }, pino.destination({ dest: 1, sync: false }));
 
 function load(v: VersionRef): Promise<Loaded> {
   let p = loaded.get(v.url);
