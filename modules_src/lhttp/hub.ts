@@ -273,18 +273,30 @@ function onFrame(state: State, conn: Conn, data: Buffer, isBinary: boolean): voi
     }
     return;
   }
-  const r = handleFrame(state, conn, data, isBinary);
+  const r = guarded(state, conn, data, isBinary);
   if (r !== undefined) waitThenDrain(state, conn, r);
+}
+
+/** handleFrame, and should it ever throw (a bug), the connection is closed (1011) and the server carries on. */
+function guarded(state: State, conn: Conn, data: Buffer, isBinary: boolean): Promise<void> | undefined {
+  try {
+    return handleFrame(state, conn, data, isBinary);
+  } catch (err) {
+    warnLimited(state, 'internal', { conn: conn.id, err: err instanceof Error ? err.stack : String(err) }, 'lhttp internal error: connection closed');
+    if (conn.ws.readyState === 1) conn.ws.close(1011, 'internal error');
+    return undefined;
+  }
 }
 
 /** An async processor is running: hold the connection's next frames until it is done. */
 function waitThenDrain(state: State, conn: Conn, p: Promise<void>): void {
   conn.busy = true;
-  void p.then(() => {
+  const failed = (err: unknown): void => warnLimited(state, 'internal', { conn: conn.id, err: err instanceof Error ? err.stack : String(err) }, 'lhttp internal error after a processor');
+  void p.catch(failed).then(() => {
     conn.busy = false;
     while (!conn.closed && !conn.busy && conn.queue.length > 0) {
       const f = conn.queue.shift()!;
-      const r = handleFrame(state, conn, f.data, f.isBinary);
+      const r = guarded(state, conn, f.data, f.isBinary);
       if (r !== undefined) {
         waitThenDrain(state, conn, r);
         return;
