@@ -56,6 +56,8 @@ const selected = asked.length > 0 ? available.filter((n) => asked.includes(n)) :
 const pin = pinning();
 console.log(`hrmr bench: node ${process.version}, ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'}), ` + `${pin ? 'servers pinned to CPU 0, load to CPU 1' : 'no CPU pinning'}; ${config.rounds} rounds x ${config.durationS} s, warm-up ${config.warmupS} s`);
 
+// The machine's load when the run starts: a busy machine explains poor figures.
+const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
 const allRows = [];
 const failures = [];
 const timings = {};
@@ -103,6 +105,8 @@ const meta = {
   pinned: pin !== null,
   settings: config,
   lax,
+  loadAvgAtStart: loadAtStart,
+  loadAvgAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
 };
 writeFileSync(RESULTS, JSON.stringify({ ...meta, suites: selected, seconds: timings, totalSeconds: total, rows: allRows, failures }, null, 2) + '\n');
 for (const name of selected) {

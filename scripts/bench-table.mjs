@@ -5,7 +5,9 @@
  * bench/results/<suite>.json (the latest run of each suite, written by
  * bench/run.mjs) becomes one Markdown table, placed between the markers
  * `<!-- bench:start -->` and `<!-- bench:end -->` in README.md. The ✓/✗
- * marks come from each row's machine-checked target, never by hand.
+ * marks come from each row's machine-checked target, never by hand. By
+ * default the suites the README reports (core, static, pool, watch);
+ * `--suites=a,b` picks others, `--suites=all` takes every result file.
  *
  *   node scripts/bench-table.mjs            # rewrite README.md
  *   node scripts/bench-table.mjs --check    # exit 1 if README.md is not what the results give
@@ -50,7 +52,7 @@ const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 export function renderSuite(res) {
   const rows = res.rows ?? [];
   const s = res.settings ?? {};
-  const head = `**${res.suite}** — ${res.date?.slice(0, 16).replace('T', ' ')} UTC, node ${res.node}, ${res.cpus} CPUs, ${res.pinned ? 'pinned' : 'not pinned'}, ${s.rounds} rounds × ${s.durationS} s (medians)${res.seconds ? `, ${res.seconds} s` : ''}${res.lax ? ', BENCH_LAX' : ''}`;
+  const head = `**${res.suite}** — ${res.date?.slice(0, 16).replace('T', ' ')} UTC, node ${res.node}, ${res.cpus} CPUs, ${res.pinned ? 'pinned' : 'not pinned'}, ${s.rounds} rounds × ${s.durationS} s (medians)${res.seconds ? `, ${res.seconds} s` : ''}${res.loadAvgAtStart ? `, load average ${res.loadAvgAtStart[0]} at start` : ''}${res.lax ? ', BENCH_LAX' : ''}`;
   const lines = [head, '', '| case | unit | hrmr | baseline | ratio | target | check | note |', '|---|---|---:|---:|---:|---|---|---|'];
   for (const r of rows) {
     const ratio = r.ratio === null || r.ratio === undefined ? (r.baseline === null ? '' : 'NaN') : `**${fmt(r.ratio)}**`;
@@ -60,9 +62,9 @@ export function renderSuite(res) {
   return lines.join('\n');
 }
 
-export function loadResults(dir = RESULTS) {
+export function loadResults(dir = RESULTS, suites = ORDER) {
   if (!existsSync(dir)) return [];
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'latest.json');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'latest.json' && (suites === null || suites.includes(basename(f, '.json'))));
   const rank = (n) => (ORDER.includes(n) ? ORDER.indexOf(n) : ORDER.length);
   return files
     .map((f) => ({ name: basename(f, '.json'), res: JSON.parse(readFileSync(join(dir, f), 'utf8')) }))
@@ -88,7 +90,9 @@ export function splice(text, table) {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const table = renderAll(loadResults());
+  const arg = process.argv.find((a) => a.startsWith('--suites='));
+  const suites = arg ? (arg.slice(9) === 'all' ? null : arg.slice(9).split(',')) : ORDER;
+  const table = renderAll(loadResults(RESULTS, suites));
   if (process.argv.includes('--print')) {
     process.stdout.write(table + '\n');
   } else {
