@@ -57,6 +57,7 @@ function bind(params: Params | undefined): unknown[] {
 
 export class SqliteBackend {
   private readonly cache = new Map<string, Stmt>();
+  private readonly cols = new WeakMap<Stmt, { names: string[]; distinct: number }>();
   private readonly begin: Stmt;
   private readonly commit: Stmt;
   private readonly rollback: Stmt;
@@ -96,13 +97,33 @@ export class SqliteBackend {
       if (s.reader) {
         s.raw(mode === 'array');
         const rows = s.all(...args) as Row[];
-        return { rows: rowsOut(rows), columns: s.columns().map((c) => c.name) };
+        return { rows: rowsOut(rows), columns: this.columns(s, rows, mode) };
       }
       const info = s.run(...args);
       return { changes: info.changes, lastInsertRowid: intOut(BigInt(info.lastInsertRowid)) };
     } catch (err) {
       throw fromSqlite(err, this.cfg.readonly);
     }
+  }
+
+  /**
+   * Column names, cached per statement (`columns()` costs about as much as a
+   * point select). SQLite re-prepares a statement after a schema change, so
+   * a row whose width differs from the cached list refreshes it.
+   */
+  private columns(s: Stmt, rows: Row[], mode: RowMode): string[] {
+    let c = this.cols.get(s);
+    if (c !== undefined && rows.length > 0) {
+      const r = rows[0]!;
+      const width = mode === 'array' ? (r as unknown[]).length : Object.keys(r).length;
+      if (width !== (mode === 'array' ? c.names.length : c.distinct)) c = undefined;
+    }
+    if (c === undefined) {
+      const names = s.columns().map((x) => x.name);
+      c = { names, distinct: new Set(names).size };
+      this.cols.set(s, c);
+    }
+    return c.names;
   }
 
   query(req: QueryRequest): QueryResult {
