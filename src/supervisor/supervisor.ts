@@ -133,6 +133,9 @@ export async function runSupervisor(o: CliServerOptions): Promise<void> {
     exit(1);
     return;
   }
+  // A bug here must not take every worker down with the supervisor: log it and go on.
+  process.on('uncaughtException', (err) => log.error({ err }, 'supervisor: uncaught exception (still running)'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'supervisor: unhandled rejection (still running)'));
   const sup = new Supervisor(o, log, port, exit);
   sup.start();
   process.on('SIGTERM', () => sup.shutdown('SIGTERM'));
