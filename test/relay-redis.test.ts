@@ -94,6 +94,25 @@ describe('relay, Redis store, two servers on one Redis', () => {
     console.log(`# cross-server produce-to-wake (incl. the produce round trip): ${wake.map((x) => x.toFixed(1)).join(', ')} ms`);
   });
 
+  test('an emptied tunnel expires in Redis after idle_ttl; a produce keeps it; DELETE all keeps ids increasing', async () => {
+    const a = relayClient(A.port);
+    const t = `idle-${process.pid}`;
+    const id1 = String((await a.post(`/t/${t}`, 'x')).headers['x-message-id']);
+    assert.equal(await probe.pttl(`t:${t}:s`), -1, 'a stream with messages does not expire');
+    assert.equal((await a.get(`/t/${t}`)).text, 'x');
+    const ttl = await probe.pttl(`t:${t}:s`);
+    assert.ok(ttl > 3_500_000 && ttl <= 3_600_000, `emptied: expires in idle_ttl (3600 s), got ${ttl} ms`);
+    const id2 = String((await a.post(`/t/${t}`, 'y')).headers['x-message-id']);
+    assert.equal(await probe.pttl(`t:${t}:s`), -1, 'a produce removes the expiry');
+    assert.notEqual(id1, id2);
+    assert.equal((await a.del(`/t/${t}/all`)).status, 204);
+    assert.equal(await probe.xlen(`t:${t}:s`), 0);
+    const id3 = String((await a.post(`/t/${t}`, 'z')).headers['x-message-id']);
+    const n = (s: string): [bigint, bigint] => s.split('-').map(BigInt) as [bigint, bigint];
+    assert.ok(n(id3)[0] > n(id2)[0] || (n(id3)[0] === n(id2)[0] && n(id3)[1] > n(id2)[1]), `${id2} < ${id3}`);
+    assert.equal((await a.get(`/t/${t}`)).text, 'z');
+  });
+
   test('waiting polls hold no Redis connection and cause no polling', async () => {
     const a = relayClient(A.port);
     const b = relayClient(B.port);
