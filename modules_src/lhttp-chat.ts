@@ -5,7 +5,7 @@
  * subscriber sees the same time whatever its clock says:
  *
  *   -> LHTTP/1.0 chat\r\npublish:room.lobby\r\nnick:ann\r\n\r\nhello
- *   <- LHTTP/1.0 chat\r\npublish:room.lobby\r\nnick:ann\r\ntime:2026-01-02T03:04:05.678Z\r\n\r\nhello
+ *   <- LHTTP/1.0 chat\r\npublish:room.lobby\r\nnick:ann\r\ntime:1767323045678\r\n\r\nhello
  *
  * A processor is a module of its own: it registers in `setup` and
  * unregisters in `dispose`, and reloads like any module without touching the
@@ -19,7 +19,8 @@ let unregister: (() => void) | undefined;
 function onMessage(c: LhttpContext): void {
   // Reply headers replace the request's in what is published: copy them, then add ours.
   for (const [k, v] of Object.entries(c.getHeaders())) if (k !== 'time') c.addHeader(k, v);
-  c.addHeader('time', new Date().toISOString());
+  // Milliseconds since the epoch: the original browser SDK cuts header values at the first ':', so no ISO text.
+  c.addHeader('time', String(Date.now()));
 }
 
 export default defineModule({

@@ -52,7 +52,8 @@
     var li = document.createElement('li');
     var time = document.createElement('span');
     time.className = 'time';
-    var t = msg.headers.time ? new Date(msg.headers.time) : new Date();
+    // The server's time stamp (lhttp-chat): milliseconds since the epoch.
+    var t = /^\d+$/.test(msg.headers.time || '') ? new Date(Number(msg.headers.time)) : new Date();
     time.textContent = isNaN(t.getTime()) ? '' : t.toLocaleTimeString();
     li.appendChild(time);
     var who = (msg.headers.nick || '?').trim();

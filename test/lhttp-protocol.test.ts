@@ -389,8 +389,8 @@ describe('processors', () => {
     assert.equal(got.body, 'hello');
     assert.equal(got.headers.nick, 'ann');
     assert.equal(got.headers.publish, 'room.lobby');
-    assert.match(got.headers.time!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    assert.ok(Math.abs(Date.parse(got.headers.time!) - t0) < 60_000);
+    assert.match(got.headers.time!, /^\d{13}$/);
+    assert.ok(Math.abs(Number(got.headers.time) - t0) < 60_000);
     sub!.close();
     c.close();
   });

@@ -81,7 +81,7 @@ test('a processor module reloads: old sockets get the new processor; the chat pr
   old.send(frame('chat', { publish: 'room.r' }, 'still stamped'));
   const got = parseFrame(await sub!.next());
   assert.equal(got.body, 'still stamped');
-  assert.match(got.headers.time ?? '', /Z$/);
+  assert.match(got.headers.time ?? '', /^\d{13}$/);
 
   // Unloaded for good: the command has no processor any more (no reply), the connection carries on.
   h.removeModule('lhttp-test-procs');
