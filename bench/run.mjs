@@ -24,8 +24,10 @@ import { normalizeRows } from './lib/rows.mjs';
 import { renderTable } from './lib/table.mjs';
 
 const ORDER = ['core', 'static', 'pool', 'watch'];
-const SUITES_DIR = fileURLToPath(new URL('./suites/', import.meta.url));
-const RESULTS = join(ROOT, 'bench', 'results', 'latest.json');
+// BENCH_SUITES_DIR / BENCH_RESULTS_DIR: other folders (the runner's own tests use them).
+const SUITES_DIR = process.env.BENCH_SUITES_DIR || fileURLToPath(new URL('./suites/', import.meta.url));
+const RESULTS_DIR = process.env.BENCH_RESULTS_DIR || join(ROOT, 'bench', 'results');
+const RESULTS = join(RESULTS_DIR, 'latest.json');
 
 function discover() {
   const names = readdirSync(SUITES_DIR)
@@ -95,7 +97,7 @@ const unchecked = allRows.filter((r) => r.pass === null);
 if (unchecked.length > 0) console.log(`rows without a checked target: ${unchecked.map((r) => `${r.suite}/${r.case}`).join(', ')}`);
 const lax = process.env.BENCH_LAX === '1';
 
-mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+mkdirSync(RESULTS_DIR, { recursive: true });
 const meta = {
   date: new Date().toISOString(),
   node: process.version,
@@ -110,7 +112,7 @@ const meta = {
 };
 writeFileSync(RESULTS, JSON.stringify({ ...meta, suites: selected, seconds: timings, totalSeconds: total, rows: allRows, failures }, null, 2) + '\n');
 for (const name of selected) {
-  const file = join(ROOT, 'bench', 'results', `${name}.json`);
+  const file = join(RESULTS_DIR, `${name}.json`);
   writeFileSync(file, JSON.stringify({ ...meta, suite: name, seconds: timings[name], rows: allRows.filter((r) => r.suite === name), failures: failures.filter((f) => f.suite === name) }, null, 2) + '\n');
 }
 console.log(`results written to ${RESULTS} and bench/results/<suite>.json (README table: node scripts/bench-table.mjs)`);
