@@ -225,6 +225,16 @@ export default defineModule({
     }
   },
 
+  /** STATUS: the backend, and the PostgreSQL pool's connections. */
+  status() {
+    const cfg = parsed?.cfg;
+    if (!cfg) return null;
+    const base = { backend: cfg.backend, db: describe(cfg), mount: cfg.mount, readonly: cfg.readonly, token: cfg.token !== null };
+    if (postgres === null) return base;
+    const p = postgres.pool;
+    return { ...base, connections: { total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount } };
+  },
+
   async dispose() {
     const s = sqlite;
     const p = postgres;

@@ -100,3 +100,22 @@ test('sqlite: broken settings are refused at load with a clear error', async () 
   const l2 = await h2.waitForLog((l) => l.level >= 40 && /cannot open SQLite database/.test(JSON.stringify(l)));
   assert.match(JSON.stringify(l2), /read-only \(it must exist\)/);
 });
+
+test('sqlite: the bot example in docs/db.md runs as written (twice: 1, then 2)', async () => {
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const { execFile } = await import('node:child_process');
+  const md = readFileSync(new URL('../docs/db.md', import.meta.url), 'utf8');
+  const code = /## A bot in Node \(10 lines\)\n\n```js\n([\s\S]*?)```/.exec(md)?.[1];
+  assert.ok(code, 'example found');
+  assert.ok(code.trim().split('\n').length <= 10);
+  const h = await start([`db.url=sqlite:${join(dir, 'example.db')}`, 'db.token=t0k']);
+  others.push(h);
+  const file = join(dir, 'bot.mjs');
+  writeFileSync(file, code.replace('http://127.0.0.1:8080', `http://127.0.0.1:${h.port}`));
+  const runBot = (): Promise<string> =>
+    new Promise((resolve, reject) =>
+      execFile(process.execPath, [file], { env: { ...process.env, DB_TOKEN: 't0k' }, timeout: 20_000 }, (err, out, errOut) => (err ? reject(new Error(`${err.message} ${errOut}`)) : resolve(out.trim()))),
+    );
+  assert.equal(await runBot(), '1');
+  assert.equal(await runBot(), '2');
+});
