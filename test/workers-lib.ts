@@ -55,7 +55,7 @@ export async function block(port: number, ms: number): Promise<Blocked> {
 
 /** The two worker pids (the second found while the first is blocked). */
 export async function twoPids(port: number): Promise<[number, number]> {
-  const a = await block(port, 600);
+  const a = await block(port, 1200);
   const b = await block(port, 10);
   await Promise.all([a.done, b.done]);
   if (a.pid === b.pid) throw new Error(`both connections went to ${a.pid}`);
@@ -67,7 +67,7 @@ export async function twoPids(port: number): Promise<[number, number]> {
  * two is blocked): every connection `fn` opens at its start lands on `pid`.
  */
 export async function onWorker<T>(port: number, pid: number, fn: () => Promise<T>, windowMs = 2500): Promise<T> {
-  const a = await block(port, 700);
+  const a = await block(port, 1000);
   if (a.pid !== pid) {
     try {
       return await fn();
