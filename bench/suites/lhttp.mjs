@@ -30,7 +30,7 @@ const BIN = join(ROOT, 'bin', 'hrmr.mjs');
 const SUBS = 10;
 const MESSAGES = 10_000;
 const SIZE = 100;
-const LAT_MESSAGES = 2000;
+const LAT_MESSAGES = 1000;
 const IDLE = 10_000;
 const TARGET = 0.8;
 
@@ -153,7 +153,7 @@ export async function run() {
   const latency = (pub, sub, lhttp) => () => load({ mode: 'latency', pubUrl: pub, subUrl: sub, lhttp, subs: SUBS, messages: LAT_MESSAGES, size: SIZE });
 
   const fanoutRow = async (name, a, b, note) => {
-    const m = await alternate({ a, b: b ?? noop, warmupS: 1 });
+    const m = await alternate({ a, b: b ?? noop, warmupS: 1, rounds: Math.min(4, config.rounds) });
     const r = row({
       suite: 'lhttp',
       case: name,
