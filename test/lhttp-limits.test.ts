@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import type { Socket } from 'node:net';
 import { startBundled } from './helpers/bundled.ts';
 import type { Hrmr } from './helpers/hrmr.ts';
-import { frame, LhttpClient, lhttpStatus, parseFrame, subscribed, sync } from './helpers/lhttp-client.ts';
+import { frame, httpRequest, LhttpClient, lhttpStatus, parseFrame, subscribed, sync } from './helpers/lhttp-client.ts';
 
 let h: Hrmr;
 before(async () => {
@@ -95,10 +95,14 @@ test('channels per header and subscriptions per connection are capped', async ()
   pub.close();
 });
 
-test('lhttp.origins: only the listed Origin values may connect (any by default)', async () => {
-  const h2 = await startBundled(['lhttp'], { args: ['--set', 'lhttp.origins=http://good.example'] });
+test('lhttp.origins: only the listed Origin values may connect (any by default); lhttp.publish_path moves HTTP publish', async () => {
+  const h2 = await startBundled(['lhttp'], { args: ['--set', 'lhttp.origins=http://good.example', '--set', 'lhttp.publish_path=/pub2'] });
   try {
     const ok = await LhttpClient.open(h2.port, '/lhttp', { Origin: 'http://good.example' });
+    await sync(ok, 'moved');
+    assert.equal((await httpRequest(h2.port, '/pub2', 'POST', 'LHTTP/1.0 c\r\npublish:moved\r\n\r\nvia /pub2')).status, 200);
+    assert.equal(parseFrame(await ok.next()).body, 'via /pub2');
+    assert.equal((await httpRequest(h2.port, '/publish', 'POST', 'LHTTP/1.0 c\r\npublish:moved\r\n\r\nx')).status, 404);
     await assert.rejects(LhttpClient.open(h2.port, '/lhttp', { Origin: 'null' }), /403/);
     await assert.rejects(LhttpClient.open(h2.port, '/lhttp'), /403/);
     ok.close();
