@@ -16,18 +16,20 @@ import { startPostgres, type PostgresServer } from './helpers/postgres.ts';
 
 let pg: PostgresServer;
 let main: Hrmr;
+let short: Hrmr;
 let locked: Hrmr;
 
 const start = (sets: string[], args: string[] = []): Promise<Hrmr> => startBundled(['db'], { args: [...sets.flatMap((s) => ['--set', s]), ...args] });
 
 before(async () => {
   pg = await startPostgres();
-  main = await start([`db.url=${pg.url}`], ['--task-timeout', '1500', '--reload-mode', 'graceful']);
+  main = await start([`db.url=${pg.url}`], ['--task-timeout', '20000', '--reload-mode', 'graceful']);
+  short = await start([`db.url=${pg.url}`], ['--task-timeout', '1500']);
   locked = await start([`db.url=${pg.url}`, `db.token=${TOKEN}`, 'db.readonly=true']);
 });
 after(async () => {
   closeAgent();
-  await Promise.all([main?.kill(), locked?.kill()]);
+  await Promise.all([main?.kill(), short?.kill(), locked?.kill()]);
   await pg?.destroy();
 });
 
@@ -43,11 +45,11 @@ dbCases(
     slow: 'SELECT pg_sleep(8) AS slept',
     rowid: false,
   },
-  { main: () => main, locked: () => locked },
+  { main: () => main, short: () => short, locked: () => locked },
 );
 
 test('postgres: the query over the limit was cancelled on the server, not left running', async () => {
-  const r = await query(main.port, 'SELECT pg_sleep(8)');
+  const r = await query(short.port, 'SELECT pg_sleep(8)');
   assert.equal(r.status, 504);
   assert.equal(r.json.error.code, 'timeout');
   assert.match(r.json.error.message, /statement timeout/);

@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { startBundled } from './helpers/bundled.ts';
 import { closeAgent, DbLine, query } from './helpers/db-client.ts';
 import { dbCases, TOKEN } from './helpers/db-cases.ts';
@@ -18,18 +19,20 @@ import type { Hrmr } from './helpers/hrmr.ts';
 const dir = mkdtempSync(join(tmpdir(), 'hrmr-db-sqlite-'));
 const file = join(dir, 'sub', 'app.db');
 let main: Hrmr;
+let short: Hrmr;
 let locked: Hrmr;
 const others: Hrmr[] = [];
 
 const start = (sets: string[], args: string[] = []): Promise<Hrmr> => startBundled(['db'], { args: [...sets.flatMap((s) => ['--set', s]), ...args] });
 
 before(async () => {
-  main = await start([`db.url=sqlite:${file}`], ['--task-timeout', '1500', '--reload-mode', 'graceful']);
+  main = await start([`db.url=sqlite:${file}`], ['--task-timeout', '20000', '--reload-mode', 'graceful']);
+  short = await start([`db.url=sqlite:${file}`], ['--task-timeout', '1500']);
   locked = await start([`db.url=sqlite:${file}`, `db.token=${TOKEN}`, 'db.readonly=true']);
 });
 after(async () => {
   closeAgent();
-  await Promise.all([main?.kill(), locked?.kill(), ...others.map((h) => h.kill())]);
+  await Promise.all([main?.kill(), short?.kill(), locked?.kill(), ...others.map((h) => h.kill())]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -42,11 +45,20 @@ dbCases(
     idCol: 'INTEGER PRIMARY KEY',
     uniqueCode: 'SQLITE_CONSTRAINT_UNIQUE',
     syntaxCode: 'SQLITE_ERROR',
-    // About 2-5 s of CPU in one statement (SQLite cannot be interrupted from outside: the worker is replaced).
-    slow: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 15000000) SELECT count(*) AS n FROM c',
+    // A write that waits for the write lock, held by another connection (no CPU burnt while it waits).
+    slow: "INSERT INTO slow_t VALUES ('late')",
+    async hold() {
+      await query(main.port, 'CREATE TABLE IF NOT EXISTS slow_t (v TEXT)');
+      const db = new Database(file, { timeout: 5000 });
+      db.exec('BEGIN IMMEDIATE');
+      return () => {
+        db.exec('ROLLBACK');
+        db.close();
+      };
+    },
     rowid: true,
   },
-  { main: () => main, locked: () => locked },
+  { main: () => main, short: () => short, locked: () => locked },
 );
 
 test('sqlite: the database file is created with its folder, in WAL mode', async () => {
