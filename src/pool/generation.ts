@@ -140,6 +140,25 @@ export class PoolGeneration {
     }
   }
 
+  /**
+   * Tasks of other connections waiting ahead of the first waiting task with
+   * this `cancel` signal (one connection's), or -1 if none of its tasks waits.
+   */
+  waitingAhead(cancel: AbortSignal): number {
+    let ahead = 0;
+    for (let i = this.head; i < this.waiting.length; i++) {
+      const w = this.waiting[i];
+      if (!w || w.settled) continue;
+      if (w.cancel === cancel) return ahead;
+      ahead++;
+    }
+    return -1;
+  }
+
+  get threads(): number {
+    return this.opts.threads;
+  }
+
   /** Rejects every waiting task (the generation is being destroyed). */
   private rejectWaiting(err: Error): void {
     for (let i = this.head; i < this.waiting.length; i++) {

@@ -70,6 +70,8 @@ export class WorkerPool {
   private busy = 0;
   /** Queued tasks dropped because their connection closed first. */
   private dropped = 0;
+  /** Connections closed because their client sent FIN while its requests waited behind other connections' work. */
+  private abandoned = 0;
   /** Per connection bound to a generation: aborted when it closes, which drops its queued tasks. */
   private readonly gone = new WeakMap<Socket, AbortController>();
   private readonly workerFile: string;
@@ -162,6 +164,17 @@ export class WorkerPool {
     g.refs++;
     const gone = new AbortController();
     this.gone.set(socket, gone);
+    // A FIN does not tell a client that closed (gone: it will answer our next write with a reset)
+    // from one that half-closed to read its replies (`nc -N`). Load shedding decides: while its
+    // requests wait behind at least a full round (one task per thread) of other connections' work,
+    // a client that sends FIN is taken as gone, its connection closed and its queued tasks dropped;
+    // otherwise it is served in full.
+    socket.once('end', () => {
+      if (g.waitingAhead(gone.signal) >= g.threads) {
+        this.abandoned++;
+        socket.destroy();
+      }
+    });
     socket.once('close', () => {
       // Its tasks still waiting for a worker are dropped now (running ones finish; the session discards their results).
       gone.abort(GONE);
@@ -260,6 +273,7 @@ export class WorkerPool {
       timeouts: this.timeouts,
       busy: this.busy,
       dropped: this.dropped,
+      abandoned: this.abandoned,
       maxQueue: this.opts.maxQueue,
       taskTimeout: this.opts.taskTimeoutMs,
     };
