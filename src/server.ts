@@ -140,7 +140,7 @@ export class HrmrServer implements AdminControl {
     }
     this.sockets.add(socket);
     // One record and one shared 'close' listener per connection: no closures on the accept path.
-    socket[kConn] = new ConnRecord(this.sockets);
+    records.set(socket, new ConnRecord(this.sockets));
     socket.on('close', onConnClose);
     peek(socket, this.peeker);
   }
@@ -185,7 +185,8 @@ export class HrmrServer implements AdminControl {
       guard.reserveInUse++;
       socket.once('close', () => guard.reserveInUse--);
       this.sockets.add(socket);
-      const rec = (socket[kConn] = new ConnRecord(this.sockets));
+      const rec = new ConnRecord(this.sockets);
+      records.set(socket, rec);
       rec.peeking = false;
       rec.admin = true;
       socket.on('close', onConnClose);
@@ -198,7 +199,7 @@ export class HrmrServer implements AdminControl {
   }
 
   private onPeeked(socket: ConnSocket, outcome: PeekOutcome, entry: PrefixEntry<RouteTarget> | null, data: Buffer | null, ended: boolean): void {
-    const rec = socket[kConn]!;
+    const rec = records.get(socket)!;
     rec.peeking = false;
     // The peek leaves the socket reading; only the HTTP parser takes it over at once (see peek()).
     if (entry === null || entry.target.kind !== 'http' || outcome !== PeekOutcome.Routed) socket.pause();
@@ -325,7 +326,7 @@ export class HrmrServer implements AdminControl {
   private async doShutdown(): Promise<void> {
     const closed = new Promise<void>((r) => this.server.close(() => r()));
     for (const s of this.sockets) {
-      const rec = s[kConn]!;
+      const rec = records.get(s)!;
       // Still peeking: nothing is in flight, close now. Message sessions finish what they have, then end.
       if (rec.peeking) s.destroy();
       else if (rec.session) rec.session.drain();
@@ -363,11 +364,12 @@ class ConnRecord {
   constructor(readonly all: Set<ConnSocket>) {}
 }
 
-const kConn = Symbol('hrmr.conn');
-type ConnSocket = Socket & { [kConn]?: ConnRecord };
+/** Connection records by socket: a WeakMap, so node's sockets keep their hidden class (see peek.ts). */
+const records = new WeakMap<Socket, ConnRecord>();
+type ConnSocket = Socket;
 
 function onConnClose(this: ConnSocket): void {
-  const rec = this[kConn]!;
+  const rec = records.get(this)!;
   rec.all.delete(this);
   rec.version?.detach(this, rec.routeIndex);
 }

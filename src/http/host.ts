@@ -38,14 +38,6 @@ export interface HttpRoutes {
 
 const RETRY = ['Retry-After', '1'];
 
-/** Per-request bookkeeping kept on the response, so the shared close listener needs no closure. */
-const kReq = Symbol('hrmr.req');
-type TrackedResponse = ServerResponse & { [kReq]?: { v: ModuleVersion; i: number } };
-
-function onResponseClose(this: TrackedResponse): void {
-  const r = this[kReq]!;
-  r.v.endRequest(this, r.i);
-}
 
 export class HttpHost {
   readonly server: http.Server;
@@ -120,10 +112,10 @@ export class HttpHost {
 
   private dispatch(req: IncomingMessage, res: ServerResponse, t: HttpTarget, v: ModuleVersion): void {
     const route = t.route;
-    const r = res as TrackedResponse;
-    r[kReq] = { v, i: route.index };
-    v.beginRequest(res, route.index);
-    res.once('close', onResponseClose);
+    const i = route.index;
+    v.beginRequest(res, i);
+    // A closure, not a property on the response: node's objects keep their hidden class (see peek.ts).
+    res.once('close', () => v.endRequest(res, i));
     const ctx = new ConnectionContext(v, req.socket);
     if (route.pool) {
       this.poolRequest(req, res, v, route, ctx);

@@ -5,11 +5,15 @@
  * its old code ticking after every reload, forever.
  *
  * Timers are attributed by an AsyncLocalStorage context entered around the
- * version's import and `setup` (and everything those start), and the global
- * `setTimeout`/`setInterval` record the timers created inside it. After the
- * version is disposed, any of its timers not yet cleared is reported.
- * Values made by `ctx.keep` are outside the context: they are meant to live on.
- * Cost outside a module's import/setup: one `getStore()` per global timer call.
+ * version's import and `setup`, and the global `setTimeout`/`setInterval`
+ * record the timers created inside it. After the version is disposed, any of
+ * its timers not yet cleared is reported. Values made by `ctx.keep` are
+ * outside the context: they are meant to live on.
+ *
+ * Only while a reload runs (`watching`): an enabled AsyncLocalStorage runs a
+ * hook at every async resource and promise in the process, which costs every
+ * connection; between reloads the hook is off and the timer functions are
+ * node's own.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
@@ -18,10 +22,9 @@ type Timer = NodeJS.Timeout & { _destroyed?: boolean };
 export class VersionWatch {
   readonly timers = new Set<Timer>();
 
-  /** Runs `fn` (and all it starts asynchronously) as this version's code. */
+  /** Runs `fn` (and all it starts asynchronously) as this version's code. Only inside `watching`. */
   run<T>(fn: () => T): T {
-    install();
-    return owner.run(this, fn);
+    return active > 0 ? owner.run(this, fn) : fn();
   }
 
   /** Timers created by this version that are still scheduled. */
@@ -42,21 +45,41 @@ export function outsideVersion<T>(fn: () => T): T {
   return owner.exit(fn);
 }
 
-let installed = false;
-function install(): void {
-  if (installed) return;
-  installed = true;
-  const g = globalThis as unknown as Record<'setTimeout' | 'setInterval', (...a: unknown[]) => Timer>;
-  for (const name of ['setTimeout', 'setInterval'] as const) {
-    const orig = g[name];
-    const wrapped = function (this: unknown, ...args: unknown[]): Timer {
-      const t = orig.apply(this, args);
-      const w = owner.getStore();
-      if (w !== undefined && typeof t === 'object') w.timers.add(t);
-      return t;
-    };
-    // Keep util.promisify(setTimeout) and friends working.
-    Object.assign(wrapped, orig);
-    g[name] = wrapped;
+type TimerFn = (...a: unknown[]) => Timer;
+const g = globalThis as unknown as Record<'setTimeout' | 'setInterval', TimerFn>;
+const originals = { setTimeout: g.setTimeout, setInterval: g.setInterval };
+const wrappers = {
+  setTimeout: wrap(originals.setTimeout),
+  setInterval: wrap(originals.setInterval),
+};
+let active = 0;
+
+function wrap(orig: TimerFn): TimerFn {
+  const wrapped = function (this: unknown, ...args: unknown[]): Timer {
+    const t = orig.apply(this, args);
+    const w = owner.getStore();
+    if (w !== undefined && typeof t === 'object') w.timers.add(t);
+    return t;
+  };
+  // Keep util.promisify(setTimeout) and friends working.
+  Object.assign(wrapped, orig);
+  return wrapped;
+}
+
+/** Runs `fn` (a reload) with timer attribution on; nested calls share one activation. */
+export async function watching<T>(fn: () => Promise<T>): Promise<T> {
+  if (active++ === 0) {
+    g.setTimeout = wrappers.setTimeout;
+    g.setInterval = wrappers.setInterval;
+  }
+  try {
+    return await fn();
+  } finally {
+    if (--active === 0) {
+      // Only if nobody replaced them meanwhile (a module patching timers itself).
+      if (g.setTimeout === wrappers.setTimeout) g.setTimeout = originals.setTimeout;
+      if (g.setInterval === wrappers.setInterval) g.setInterval = originals.setInterval;
+      owner.disable();
+    }
   }
 }

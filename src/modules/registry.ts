@@ -17,7 +17,7 @@ import type { PrefixTable } from '../router/prefix-table.ts';
 import type { PathTable } from '../http/path-table.ts';
 import { adminPrefixes } from '../admin/reserved.ts';
 import { KeptStates } from './keep.ts';
-import { VersionWatch } from './leak-watch.ts';
+import { VersionWatch, watching } from './leak-watch.ts';
 import { buildRouteTable, type HttpTarget, type RouteTarget, type SlotView } from './route-table.ts';
 import { SnapshotStore } from './snapshot.ts';
 import { validateModule, type CompiledRoute } from './validate.ts';
@@ -126,7 +126,7 @@ export class ModuleRegistry {
    * (watch mode); others are left as they are.
    */
   reload(only?: readonly string[]): Promise<ReloadReport> {
-    const run = this.chain.then(() => this.doReload(only));
+    const run = this.chain.then(() => watching(() => this.doReload(only)));
     this.chain = run.catch(() => undefined);
     return run;
   }

@@ -90,8 +90,13 @@ export class PeekClock {
   }
 }
 
-const kPeek = Symbol('hrmr.peek');
-type PeekingSocket = Socket & { [kPeek]?: PeekState<unknown> | undefined };
+/**
+ * Peek state by socket. A WeakMap, not a property on the socket: adding
+ * properties to node's sockets changes their hidden class, which makes
+ * node's own socket and HTTP code polymorphic (measurably slower per connection).
+ */
+const peeks = new WeakMap<Socket, PeekState<unknown>>();
+type PeekingSocket = Socket;
 
 /**
  * Peeks at `socket`. When `peeker.done` is called the socket has no
@@ -102,7 +107,7 @@ type PeekingSocket = Socket & { [kPeek]?: PeekState<unknown> | undefined };
 export function peek<T>(socket: Socket, peeker: Peeker<T>): void {
   const s = socket as PeekingSocket;
   const st: PeekState<unknown> = { peeker: peeker as Peeker<unknown>, data: null, ended: false, deadline: Date.now() + peeker.limits.timeoutMs, socket: s };
-  s[kPeek] = st;
+  peeks.set(s, st);
   (peeker.clock ??= new PeekClock()).add(st);
   s.on('data', onData);
   s.on('end', onEnd);
@@ -110,9 +115,9 @@ export function peek<T>(socket: Socket, peeker: Peeker<T>): void {
 }
 
 function finish(s: PeekingSocket, outcome: PeekOutcome, entry: PrefixEntry<unknown> | null): void {
-  const st = s[kPeek];
+  const st = peeks.get(s);
   if (st === undefined) return;
-  s[kPeek] = undefined;
+  peeks.delete(s);
   st.socket = null;
   s.removeListener('data', onData);
   s.removeListener('end', onEnd);
@@ -135,14 +140,14 @@ function decide(s: PeekingSocket, st: PeekState<unknown>, giveUp: PeekOutcome | 
 }
 
 function onData(this: PeekingSocket, chunk: Buffer): void {
-  const st = this[kPeek]!;
+  const st = peeks.get(this)!;
   st.data = st.data === null ? chunk : Buffer.concat([st.data, chunk]);
   decide(this, st, null);
 }
 
 function onEnd(this: PeekingSocket): void {
   // Half-close during the peek: decide with what we have.
-  const st = this[kPeek]!;
+  const st = peeks.get(this)!;
   st.ended = true;
   if (st.data === null) finish(this, PeekOutcome.Closed, null);
   else decide(this, st, PeekOutcome.NoRoute);
@@ -153,7 +158,7 @@ function onClose(this: PeekingSocket): void {
 }
 
 function onTimeout(s: PeekingSocket): void {
-  const st = s[kPeek];
+  const st = peeks.get(s);
   if (st === undefined) return;
   if (st.data === null) finish(s, PeekOutcome.Timeout, null);
   else decide(s, st, PeekOutcome.Timeout);
