@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { admin, exchange, LineClient, startHrmr, type Hrmr } from './helpers/hrmr.ts';
+import { admin, exchange, LineClient, startHrmr, waitUntil, type Hrmr } from './helpers/hrmr.ts';
 import { repoTempDir } from './helpers/bundled.ts';
 import { ask, onWorker, Pids, PROBE, readyWorkers, status, stopAll, twoPids } from './workers-lib.ts';
 
@@ -153,8 +153,11 @@ test('RELOAD fans out: a module failing on worker 2 only is named in ERR; worker
   assert.equal(s1.reloads, 2);
   for (const w of s1.workers) assert.equal(w.reloads, 2);
   // SIGHUP to the supervisor reloads every worker too.
+  const isFanout = (l: { msg: string; pid?: unknown }): boolean => /^OK reloaded 3 modules in \d+ ms on 2 workers$/.test(l.msg) && l.pid === h!.proc.pid;
+  const before = h!.logs.filter(isFanout).length;
+  assert.equal(before, 1, 'the supervisor logged the RELOAD above');
   process.kill(h!.proc.pid!, 'SIGHUP');
-  await h!.waitForLog((l) => /^OK reloaded 3 modules in \d+ ms on 2 workers$/.test(l.msg) && l.pid === h!.proc.pid, 30_000);
+  await waitUntil(() => h!.logs.filter(isFanout).length === 2, 'the SIGHUP fan-out', 30_000);
   for (const w of (await status(port)).workers) assert.equal(w.reloads, 3);
 });
 
