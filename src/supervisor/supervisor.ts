@@ -220,7 +220,11 @@ export class Supervisor {
     const cp = worker.process;
     this.forward(cp.stdout!, (line) => {
       // Only the supervisor says `listening` (when every worker serves).
-      const out = line.includes('"msg":"listening"') ? line.replace('"msg":"listening"', '"msg":"worker listening"') : line;
+      const out = line.includes('"msg":"listening"')
+        ? line.replace('"msg":"listening"', '"msg":"worker listening"')
+        : line.includes(' listening {"worker":')
+          ? line.replace(' listening {"worker":', ' worker listening {"worker":') // --pretty
+          : line;
       if (!process.stdout.write(out + '\n')) {
         cp.stdout!.pause();
         process.stdout.once('drain', () => cp.stdout!.resume());
