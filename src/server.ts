@@ -121,9 +121,11 @@ export class HrmrServer implements AdminControl {
     return addr.port;
   }
 
-  async reload(only?: readonly string[]): Promise<ReloadReport> {
-    const report = await this.registry.reload(only);
-    this.opts.log[report.ok ? 'info' : 'warn']({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
+  /** `source: 'watch'`: the watcher logs one line per save itself, so the details go at debug. */
+  async reload(only?: readonly string[], opts?: { source: 'watch' }): Promise<ReloadReport> {
+    const quiet = opts?.source === 'watch';
+    const report = await this.registry.reload(only, quiet);
+    this.opts.log[report.ok ? (quiet ? 'debug' : 'info') : 'warn']({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
     return report;
   }
 

@@ -136,7 +136,6 @@ test('watch: one info line per save (module, version, ms, changed file); a comme
 
 test(
   'watch: a save logs one info line in the whole process (the server’s reload lines go to debug)',
-  { todo: 'needs the server to log RELOADs asked with { source: "watch" } at debug (src/server.ts, src/modules/registry.ts: the lead)' },
   async (t) => {
     const { h, src } = await startWatching(t);
     await waitForReply(h, 'M x', 'v0\n');

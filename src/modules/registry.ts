@@ -125,13 +125,15 @@ export class ModuleRegistry {
    * Rescans and swaps. `only` limits the work to those module file names
    * (watch mode); others are left as they are.
    */
-  reload(only?: readonly string[]): Promise<ReloadReport> {
-    const run = this.chain.then(() => watching(() => this.doReload(only)));
+  reload(only?: readonly string[], quiet = false): Promise<ReloadReport> {
+    const run = this.chain.then(() => watching(() => this.doReload(only, quiet)));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async doReload(only?: readonly string[]): Promise<ReloadReport> {
+  /** `quiet`: per-module lines at debug (watch mode logs its own line per save). */
+  private async doReload(only?: readonly string[], quiet = false): Promise<ReloadReport> {
+    const level = quiet ? 'debug' : 'info';
     const started = performance.now();
     const report: ReloadReport = { ok: true, modules: 0, loaded: [], reloaded: [], unloaded: [], failed: [], conflicts: [], refused: [], ms: 0 };
     this._refused = [];
@@ -145,7 +147,7 @@ export class ModuleRegistry {
       if (slot.current) {
         report.unloaded.push(slot.current.name);
         this.retire(slot, slot.current);
-        this.opts.log.info({ module: slot.current.name, version: slot.current.number }, 'module unloaded');
+        this.opts.log[level]({ module: slot.current.name, version: slot.current.number }, 'module unloaded');
       }
     }
     this.rebuildTable();
@@ -167,7 +169,7 @@ export class ModuleRegistry {
         slot = new Slot(key, file);
         this.slots.set(key, slot);
       }
-      jobs.push(this.swap(slot, bytes, hash, report));
+      jobs.push(this.swap(slot, bytes, hash, report, level));
     }
     await Promise.all(jobs);
 
@@ -215,7 +217,7 @@ export class ModuleRegistry {
     return files;
   }
 
-  private async swap(slot: Slot, bytes: Buffer, hash: string, report: ReloadReport): Promise<void> {
+  private async swap(slot: Slot, bytes: Buffer, hash: string, report: ReloadReport, level: 'info' | 'debug' = 'info'): Promise<void> {
     const log = this.opts.log;
     const old = slot.current;
     const key = slot.key;
@@ -273,7 +275,7 @@ export class ModuleRegistry {
       this.rebuildTable();
       if (old) this.retire(slot, old);
       (old ? report.reloaded : report.loaded).push(spec.name);
-      log.info({ module: spec.name, version: number, file: slot.file, routes: spec.routes.map((r) => r.label) }, old ? 'module reloaded' : 'module loaded');
+      log[level]({ module: spec.name, version: number, file: slot.file, routes: spec.routes.map((r) => r.label) }, old ? 'module reloaded' : 'module loaded');
     } catch (err) {
       this.snapshots.remove(snap.path);
       const name = old?.name ?? key;
