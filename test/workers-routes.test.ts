@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { admin, exchange, LineClient, startHrmr, waitUntil, type Hrmr } from './helpers/hrmr.ts';
+import { admin, exchange, LineClient, runCli, startHrmr, waitUntil, type Hrmr } from './helpers/hrmr.ts';
 import { repoTempDir } from './helpers/bundled.ts';
 import { ask, onWorker, Pids, PROBE, readyWorkers, status, stopAll, twoPids } from './workers-lib.ts';
 
@@ -159,6 +159,10 @@ test('RELOAD fans out: a module failing on worker 2 only is named in ERR; worker
   process.kill(h!.proc.pid!, 'SIGHUP');
   await waitUntil(() => h!.logs.filter(isFanout).length === 2, 'the SIGHUP fan-out', 30_000);
   for (const w of (await status(port)).workers) assert.equal(w.reloads, 3);
+  // And so does the `hrmr reload` client, whichever worker it reaches.
+  const cli = await runCli(['reload', '--port', String(port)], { timeoutMs: 30_000 });
+  assert.equal(cli.code, 0);
+  assert.match(cli.stdout + cli.stderr, /OK reloaded 3 modules in \d+ ms on 2 workers/);
 });
 
 test('SHUTDOWN drains an in-flight message on every worker, then exits 0', async () => {
