@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { config, ROOT } from '../lib/config.mjs';
 import { BIN } from '../lib/hrmr.mjs';
+import { withCpu } from '../lib/cpu.mjs';
 import { alternate, median, percentile } from '../lib/measure.mjs';
 import { collect, spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
 import { row } from '../lib/rows.mjs';
@@ -94,13 +95,13 @@ const httpLoad = (kind, ph) => async (port, s) => {
   if (r.non2xx > 0) throw new Error(`wrk: ${r.non2xx} non-2xx answers from port ${port} (${kind})`);
   const errs = r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout;
   if (r.requests !== null && errs > Math.max(10, r.requests * 0.01)) throw new Error(`wrk: ${errs} socket errors (${kind})`);
-  return { rps: r.rps };
+  return { rps: r.rps, requests: r.requests };
 };
 
 const lineLoad = (kind, ph) => async (port, s) => {
   const r = await child('db-line-load.mjs', [JSON.stringify({ port, kind, ph, conns: CONNS, durationMs: Math.round(s * 1000) })], s * 1000 + 15_000);
   if (r.wrong) throw new Error(`line load (${kind}): ${r.wrong}`);
-  return { rps: r.rps };
+  return { rps: r.rps, requests: r.replies };
 };
 
 async function postJson(port, body) {
@@ -180,8 +181,16 @@ async function pingDuringSlowQueries(port) {
   return { p99: percentile(lat, 0.99), p50: percentile(lat, 0.5), idleP99: percentile(idle, 0.99), pings: lat.length, slowDone, slowMs: median(slowMs) };
 }
 
-async function compare({ rows, suite, name, a, b, target, note, rounds = ROUNDS }) {
-  const m = await alternate({ a, b, rounds });
+/** CPU microseconds per request of the server over a side's runs (all its threads: hrmr's pool workers count). */
+const cpuPerReq = (xs) => median(xs.map((x) => (x.cpuUs === null || !x.requests ? NaN : x.cpuUs / x.requests)));
+
+/**
+ * hrmr (a) against a baseline (b), alternately; two rows: requests per
+ * second (the target) and server CPU per request (the steadiest figure on a
+ * noisy machine; reported).
+ */
+async function compare({ rows, suite, name, a, b, pids, target, note, rounds = ROUNDS }) {
+  const m = await alternate({ a: (s) => withCpu(pids.a, () => a(s)), b: (s) => withCpu(pids.b, () => b(s)), rounds });
   const r = row({
     suite,
     case: name,
@@ -192,8 +201,9 @@ async function compare({ rows, suite, name, a, b, target, note, rounds = ROUNDS 
     note,
     samples: { value: m.a.map((x) => Math.round(x.rps)), baseline: m.b.map((x) => Math.round(x.rps)) },
   });
-  rows.push(r);
-  console.log(`  ${name}: hrmr ${fmt(r.value)} req/s, baseline ${fmt(r.baseline)} req/s, ratio ${fmt(r.ratio)}`);
+  const c = row({ suite, case: `${name}, server CPU/req`, unit: 'us/req', value: cpuPerReq(m.a), baseline: cpuPerReq(m.b), target: 'report', better: 'lower' });
+  rows.push(r, c);
+  console.log(`  ${name}: hrmr ${fmt(r.value)} req/s, baseline ${fmt(r.baseline)} req/s, ratio ${fmt(r.ratio)}; CPU/req ${fmt(c.value)} vs ${fmt(c.baseline)} us`);
   return r;
 }
 
@@ -217,8 +227,8 @@ export async function run() {
       const target = kind === 'select' ? TARGET.select : 'report';
       try {
         const direct = await child('db-direct.mjs', [join(dir, 'direct.db'), kind, String(Math.round(config.durationS * 1000))], config.durationS * 1000 + 15_000);
-        const viaHttp = await compare({ rows, suite: 'db', name: `sqlite ${what}, HTTP keep-alive vs plain node:http (b)`, a: (s) => httpLoad(kind, '?')(h.port, s), b: (s) => httpLoad(kind, '?')(plain.port, s), target, note: `${CONNS} connections; pool 1 thread` });
-        const viaLine = await compare({ rows, suite: 'db', name: `sqlite ${what}, line protocol vs plain node:http (b)`, a: (s) => lineLoad(kind, '?')(h.port, s), b: (s) => httpLoad(kind, '?')(plain.port, s), target, note: `${CONNS} connections` });
+        const viaHttp = await compare({ rows, suite: 'db', name: `sqlite ${what}, HTTP keep-alive vs plain node:http (b)`, a: (s) => httpLoad(kind, '?')(h.port, s), b: (s) => httpLoad(kind, '?')(plain.port, s), pids: { a: h.pid, b: plain.pid }, target, note: `${CONNS} connections; pool 1 thread` });
+        const viaLine = await compare({ rows, suite: 'db', name: `sqlite ${what}, line protocol vs plain node:http (b)`, a: (s) => lineLoad(kind, '?')(h.port, s), b: (s) => httpLoad(kind, '?')(plain.port, s), pids: { a: h.pid, b: plain.pid }, target, note: `${CONNS} connections` });
         for (const [via, r] of [
           ['HTTP', viaHttp],
           ['line', viaLine],
@@ -264,8 +274,8 @@ export async function run() {
       cleanup.push(pplain.stop);
       for (const kind of ['select', 'insert']) {
         const what = kind === 'select' ? 'point select by primary key' : 'single-row insert';
-        await compare({ rows, suite: 'db', name: `postgres ${what}, HTTP keep-alive vs plain node:http + pg`, a: (s) => httpLoad(kind, '$1')(hp.port, s), b: (s) => httpLoad(kind, '$1')(pplain.port, s), target: 'report', note: 'pool of 10 connections each; 1 round', rounds: 1 });
-        await compare({ rows, suite: 'db', name: `postgres ${what}, line protocol vs plain node:http + pg`, a: (s) => lineLoad(kind, '$1')(hp.port, s), b: (s) => httpLoad(kind, '$1')(pplain.port, s), target: 'report', note: '1 round', rounds: 1 });
+        await compare({ rows, suite: 'db', name: `postgres ${what}, HTTP keep-alive vs plain node:http + pg`, a: (s) => httpLoad(kind, '$1')(hp.port, s), b: (s) => httpLoad(kind, '$1')(pplain.port, s), pids: { a: hp.pid, b: pplain.pid }, target: 'report', note: 'pool of 10 connections each; 1 round', rounds: 1 });
+        await compare({ rows, suite: 'db', name: `postgres ${what}, line protocol vs plain node:http + pg`, a: (s) => lineLoad(kind, '$1')(hp.port, s), b: (s) => httpLoad(kind, '$1')(pplain.port, s), pids: { a: hp.pid, b: pplain.pid }, target: 'report', note: '1 round', rounds: 1 });
       }
       await hp.stop();
       await pplain.stop();

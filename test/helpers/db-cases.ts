@@ -117,6 +117,7 @@ export function dbCases(d: Dialect, s: Servers): void {
     assert.deepEqual([r.status, r.json.error.code], [404, 'not_found']);
     r = await dbPost(port(), '/db/query', '', { method: 'GET' });
     assert.equal(r.status, 405);
+    assert.equal(r.headers.allow, 'POST');
     // The connection still works after all that.
     r = await query(port(), 'SELECT 1 AS one');
     assert.deepEqual(r.json.rows, [{ one: 1 }]);
