@@ -103,9 +103,12 @@ export class HrmrServer implements AdminControl {
   }
 
   /** Loads the modules and listens. Rejects if the port cannot be bound. */
+  /**
+   * Binds the port first, so a port in use fails at once, before any module
+   * (or pool worker) starts; then loads the modules. Connections that arrive
+   * meanwhile wait, paused, and are routed once the modules serve.
+   */
   async start(): Promise<number> {
-    const report = await this.registry.reload();
-    if (!report.ok) this.opts.log.warn({ failed: report.failed }, 'some modules failed to load; the rest are serving');
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       this.server.once('error', onError);
@@ -115,6 +118,11 @@ export class HrmrServer implements AdminControl {
       });
     });
     this.server.on('error', (err) => this.opts.log.error({ err }, 'server error'));
+    const report = await this.registry.reload();
+    if (!report.ok) this.opts.log.warn({ failed: report.failed }, 'some modules failed to load; the rest are serving');
+    const early = this.early;
+    this.early = null;
+    for (const s of early!) if (!s.destroyed) this.onConnection(s);
     const addr = this.server.address() as net.AddressInfo;
     this.port = addr.port;
     this.opts.log.info({ host: addr.address, port: addr.port, modules: report.modules, reloadMode: this.opts.reloadMode }, 'listening');
@@ -129,8 +137,17 @@ export class HrmrServer implements AdminControl {
     return report;
   }
 
+  /** Connections accepted before the modules loaded (null once serving). */
+  private early: ConnSocket[] | null = [];
+
   private onConnection(socket: ConnSocket): void {
-    socket.on('error', onSocketError);
+    if (this.early !== null) {
+      // Not paused: without a 'data' listener its bytes wait in its buffer for the peek.
+      socket.on('error', onSocketError);
+      this.early.push(socket);
+      return;
+    }
+    if (socket.listenerCount('error') === 0) socket.on('error', onSocketError);
     if (this.shutdownPromise) {
       socket.destroy();
       return;
@@ -311,6 +328,17 @@ export class HrmrServer implements AdminControl {
       ...(this.pool ? { pool: this.pool.status() } : {}),
       memory: { rss: process.memoryUsage.rss(), heapUsed: process.memoryUsage().heapUsed },
     };
+  }
+
+  /**
+   * Stops accepting new connections (the ones already accepted go on).
+   * Returns false if it was not listening. A retiring worker calls this, lets
+   * connections in their peek settle, then shuts down.
+   */
+  stopAccepting(): boolean {
+    if (!this.server.listening) return false;
+    this.server.close();
+    return true;
   }
 
   /**

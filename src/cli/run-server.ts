@@ -68,7 +68,7 @@ export async function runServer(o: CliServerOptions): Promise<void> {
     const e = err as NodeJS.ErrnoException;
     const why =
       e.code === 'EADDRINUSE' ? `port ${o.port} on ${o.host} is already in use` : e.code === 'EACCES' ? `no permission to listen on port ${o.port}` : e.code === 'EADDRNOTAVAIL' ? `address ${o.host} is not available on this machine` : e.message;
-    log.fatal({ err }, why);
+    // One line, on stderr (no stack: the cause is known and named).
     process.stderr.write(`hrmr: ${why}\n`);
     lastWords({ t: 'fatal', message: why });
     await pool?.close(0);

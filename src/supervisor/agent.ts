@@ -15,7 +15,6 @@
  *   `process.exit()`, so the supervisor can name the module.
  */
 import { writeSync } from 'node:fs';
-import { Server as NetServer } from 'node:net';
 import type { Logger } from 'pino';
 import type { AdminControl } from '../admin/session.ts';
 import type { ReloadReport } from '../modules/registry.ts';
@@ -200,11 +199,7 @@ export class WorkerAgent implements AdminControl {
     this.draining = true;
     if (this.timer) clearInterval(this.timer);
     void this.watchdog?.stop();
-    const listener = (this.server as unknown as { server?: unknown }).server;
-    if (settleMs > 0 && listener instanceof NetServer && listener.listening) {
-      listener.close();
-      await new Promise((r) => setTimeout(r, settleMs));
-    }
+    if (settleMs > 0 && this.server.stopAccepting()) await new Promise((r) => setTimeout(r, settleMs));
     await this.server.shutdown(reason);
   }
 }
