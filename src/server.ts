@@ -312,21 +312,25 @@ export class HrmrServer implements AdminControl {
   }
 
   status(): unknown {
+    let admin = 0;
+    for (const s of this.sockets) if (records.get(s)?.admin) admin++;
     return {
-      uptime: Math.round((Date.now() - this.started) / 1000),
+      uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
       port: this.port,
-      connections: this.sockets.size,
+      // Client connections: admin sessions (this STATUS one included) are counted apart.
+      connections: this.sockets.size - admin,
+      adminSessions: admin,
       accepted: this.accepted,
       rejected: this.rejected,
       reloads: this.registry.reloads,
       leakedVersions: this.registry.leakedVersions,
       reloadMode: this.opts.reloadMode,
-      limits: { maxConnections: this.opts.maxConnections, idleTimeout: this.opts.idleTimeoutMs, peekTimeout: this.opts.peekTimeoutMs, maxPeek: this.opts.maxPeek },
+      limits: { maxConnections: this.opts.maxConnections, idleTimeoutMs: this.opts.idleTimeoutMs, peekTimeoutMs: this.opts.peekTimeoutMs, maxPeekBytes: this.opts.maxPeek, drainTimeoutMs: this.opts.drainTimeoutMs },
       modules: this.registry.status(),
       conflicts: this.registry.conflicts.map((c) => c.message),
       http: this.http.status(),
       ...(this.pool ? { pool: this.pool.status() } : {}),
-      memory: { rss: process.memoryUsage.rss(), heapUsed: process.memoryUsage().heapUsed },
+      memory: { rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
     };
   }
 

@@ -34,8 +34,8 @@ test('legacy single-dash flags work like --port/--threads', async (t) => {
   t.after(() => h.kill());
   assert.equal(h.port, port);
   assert.equal(await exchange(h.port, 'OTHER\n', { end: true }), 'other\n');
-  const st = JSON.parse((await admin(h.port, 'STATUS')).slice(3)) as { limits: { peekTimeout: number } };
-  assert.equal(st.limits.peekTimeout, 500);
+  const st = JSON.parse((await admin(h.port, 'STATUS')).slice(3)) as { limits: { peekTimeoutMs: number } };
+  assert.equal(st.limits.peekTimeoutMs, 500);
 });
 
 test('short flags -p and -t, and port 0 picks a free port reported in the listening log', async (t) => {
@@ -70,8 +70,8 @@ test('env vars HRMR_PORT, HRMR_MODULES, HRMR_ADMIN_TOKEN, HRMR_PEEK_TIMEOUT set 
   const c = await LineClient.open(port);
   assert.equal(await c.request('STATUS'), 'ERR forbidden', 'HRMR_ADMIN_TOKEN applies');
   assert.equal(await c.request('AUTH tok'), 'OK');
-  const st = JSON.parse(((await c.request('STATUS')) ?? '').slice(3)) as { limits: { peekTimeout: number } };
-  assert.equal(st.limits.peekTimeout, 400);
+  const st = JSON.parse(((await c.request('STATUS')) ?? '').slice(3)) as { limits: { peekTimeoutMs: number } };
+  assert.equal(st.limits.peekTimeoutMs, 400);
   c.close();
 });
 

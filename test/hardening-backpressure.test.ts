@@ -30,7 +30,7 @@ after(async () => {
 
 async function rss(): Promise<number> {
   const r = await admin(h.port, 'STATUS');
-  return (JSON.parse(r.slice(3)) as { memory: { rss: number } }).memory.rss;
+  return (JSON.parse(r.slice(3)) as { memory: { rssBytes: number } }).memory.rssBytes;
 }
 
 /**

@@ -403,8 +403,8 @@ describe('memory', () => {
     const huge = join(site.root, 'huge.bin');
     writeFileSync(huge, '');
     truncateSync(huge, HUGE);
-    const status = async (): Promise<{ memory: { rss: number } }> => JSON.parse((await admin(h.port, 'STATUS')).replace(/^OK /, '')) as { memory: { rss: number } };
-    const before = (await status()).memory.rss;
+    const status = async (): Promise<{ memory: { rssBytes: number } }> => JSON.parse((await admin(h.port, 'STATUS')).replace(/^OK /, '')) as { memory: { rssBytes: number } };
+    const before = (await status()).memory.rssBytes;
     const net = await import('node:net');
     const sockets = await Promise.all(
       Array.from({ length: 10 }, () => new Promise<import('node:net').Socket>((resolve) => {
@@ -418,7 +418,7 @@ describe('memory', () => {
       })),
     );
     await sleep(500);
-    const during = (await status()).memory.rss;
+    const during = (await status()).memory.rssBytes;
     for (const s of sockets) s.destroy();
     rmSync(huge);
     // Ten full copies would be 960 MiB more; streaming holds what the kernel socket buffers took (a few MiB each, until GC).

@@ -104,8 +104,8 @@ export interface WorkerRow {
   connections: number | null;
   reloads: number | null;
   imports: number;
-  memory: { rss: number; heapUsed: number } | null;
-  uptime: number;
+  memory: { rssBytes: number; heapUsedBytes: number } | null;
+  uptimeSeconds: number;
 }
 
 export interface Status {

@@ -124,15 +124,15 @@ test('STATUS: one JSON line with totals and both workers (pid, uptime, connectio
   for (const w of s.workers) {
     assert.equal(w.state, 'ready');
     assert.equal(w.restarts, 0);
-    assert.equal(typeof w.uptime, 'number');
+    assert.equal(typeof w.uptimeSeconds, 'number');
     assert.equal(typeof w.connections, 'number');
     assert.equal(typeof w.reloads, 'number');
-    assert.ok(w.memory!.rss > 0 && w.memory!.heapUsed > 0);
+    assert.ok(w.memory!.rssBytes > 0 && w.memory!.heapUsedBytes > 0);
   }
   assert.ok(s.connections >= 1, 'the STATUS connection itself is counted');
   assert.equal(s.supervisor.workers, 2);
   assert.ok((s.modules as unknown[]).length === 3);
-  assert.ok((s.memory as { rss: number }).rss > s.workers[0]!.memory!.rss + s.workers[1]!.memory!.rss);
+  assert.ok((s.memory as { rssBytes: number }).rssBytes > s.workers[0]!.memory!.rssBytes + s.workers[1]!.memory!.rssBytes);
 });
 
 test('RELOAD fans out: a module failing on worker 2 only is named in ERR; worker 2 keeps its old version, worker 1 runs the new one', async () => {

@@ -74,27 +74,27 @@ test('mergeReloads and importsOf', () => {
 });
 
 test('aggregateStatus: totals over answering workers, per-worker section, supervisor memory counted', () => {
-  const sup = { pid: 1, started: 1000, workers: 2, sched: 'none' as const, restarts: 3, recycled: 1, hangKills: 0, reloads: 7, hangTimeout: 10000, recycleAfter: 100, port: 8080, memory: { rss: 10, heapUsed: 1 } };
+  const sup = { pid: 1, started: 1000, workers: 2, sched: 'none' as const, restarts: 3, recycled: 1, hangKills: 0, reloads: 7, hangTimeout: 10000, recycleAfter: 100, port: 8080, memory: { rssBytes: 10, heapUsedBytes: 1 } };
   const w = (worker: number, pid: number) => ({ worker, id: worker, pid, state: 'ready' as const, started: 2000, restarts: worker - 1, imports: 4 });
   const s = aggregateStatus(
     sup,
     [
-      { info: w(1, 101), status: { connections: 2, accepted: 10, rejected: { noRoute: 1 }, reloads: 7, memory: { rss: 100, heapUsed: 20 }, modules: [{ name: 'm' }], uptime: 5 } },
-      { info: w(2, 102), status: { connections: 3, accepted: 5, rejected: { noRoute: 2, peekTimeout: 1 }, reloads: 6, memory: { rss: 200, heapUsed: 30 } } },
+      { info: w(1, 101), status: { connections: 2, accepted: 10, rejected: { noRoute: 1 }, reloads: 7, memory: { rssBytes: 100, heapUsedBytes: 20 }, modules: [{ name: 'm' }], uptimeSeconds: 5 } },
+      { info: w(2, 102), status: { connections: 3, accepted: 5, rejected: { noRoute: 2, peekTimeout: 1 }, reloads: 6, memory: { rssBytes: 200, heapUsedBytes: 30 } } },
       { info: { ...w(2, 103), state: 'starting' as const }, status: null },
     ],
     12_000,
   );
-  assert.equal(s.uptime, 11);
+  assert.equal(s.uptimeSeconds, 11);
   assert.equal(s.connections, 5);
   assert.equal(s.accepted, 15);
   assert.deepEqual(s.rejected, { noRoute: 3, peekTimeout: 1 });
   assert.equal(s.reloads, 7);
-  assert.deepEqual(s.memory, { rss: 310, heapUsed: 51 });
+  assert.deepEqual(s.memory, { rssBytes: 310, heapUsedBytes: 51 });
   assert.deepEqual(s.modules, [{ name: 'm' }]);
   const ws = s.workers as Array<Record<string, unknown>>;
   assert.deepEqual(
-    ws.map((x) => [x.worker, x.pid, x.state, x.connections, x.restarts, x.reloads, x.uptime]),
+    ws.map((x) => [x.worker, x.pid, x.state, x.connections, x.restarts, x.reloads, x.uptimeSeconds]),
     [
       [1, 101, 'ready', 2, 0, 7, 10],
       [2, 102, 'ready', 3, 1, 6, 10],

@@ -259,7 +259,7 @@ export class HttpHost {
   }
 
   status(): unknown {
-    return { requests: this.served, clientErrors: this.clientErrors, keepAliveTimeout: this.opts.keepAliveTimeoutMs, headersTimeout: this.opts.headersTimeoutMs, maxHeaderSize: this.opts.maxHeaderSize };
+    return { requests: this.served, clientErrors: this.clientErrors, keepAliveTimeoutMs: this.opts.keepAliveTimeoutMs, headersTimeoutMs: this.opts.headersTimeoutMs, maxHeaderSizeBytes: this.opts.maxHeaderSize };
   }
 
   close(): void {

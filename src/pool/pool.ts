@@ -275,7 +275,7 @@ export class WorkerPool {
       dropped: this.dropped,
       abandoned: this.abandoned,
       maxQueue: this.opts.maxQueue,
-      taskTimeout: this.opts.taskTimeoutMs,
+      taskTimeoutMs: this.opts.taskTimeoutMs,
     };
   }
 

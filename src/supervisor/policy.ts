@@ -139,13 +139,13 @@ export interface WorkerInfo {
 
 /** One worker's own STATUS (HrmrServer.status()), as far as aggregation reads it. */
 export interface WorkerStatus {
-  uptime?: number;
+  uptimeSeconds?: number;
   port?: number;
   connections?: number;
   accepted?: number;
   rejected?: Record<string, number>;
   reloads?: number;
-  memory?: { rss?: number; heapUsed?: number };
+  memory?: { rssBytes?: number; heapUsedBytes?: number };
   [k: string]: unknown;
 }
 
@@ -161,7 +161,7 @@ export interface SupervisorInfo {
   hangTimeout: number;
   recycleAfter: number;
   port: number;
-  memory: { rss: number; heapUsed: number };
+  memory: { rssBytes: number; heapUsedBytes: number };
 }
 
 /**
@@ -173,8 +173,8 @@ export interface SupervisorInfo {
 export function aggregateStatus(sup: SupervisorInfo, workers: ReadonlyArray<{ info: WorkerInfo; status: WorkerStatus | null }>, now: number): Record<string, unknown> {
   let connections = 0;
   let accepted = 0;
-  let rss = sup.memory.rss;
-  let heapUsed = sup.memory.heapUsed;
+  let rss = sup.memory.rssBytes;
+  let heapUsed = sup.memory.heapUsedBytes;
   const rejected: Record<string, number> = {};
   let first: WorkerStatus | null = null;
   for (const { status } of workers) {
@@ -182,20 +182,20 @@ export function aggregateStatus(sup: SupervisorInfo, workers: ReadonlyArray<{ in
     first ??= status;
     connections += status.connections ?? 0;
     accepted += status.accepted ?? 0;
-    rss += status.memory?.rss ?? 0;
-    heapUsed += status.memory?.heapUsed ?? 0;
+    rss += status.memory?.rssBytes ?? 0;
+    heapUsed += status.memory?.heapUsedBytes ?? 0;
     for (const [k, v] of Object.entries(status.rejected ?? {})) rejected[k] = (rejected[k] ?? 0) + v;
   }
-  const { uptime: _u, connections: _c, accepted: _a, rejected: _r, reloads: _l, memory: _m, port: _p, ...rest } = first ?? {};
+  const { uptimeSeconds: _u, connections: _c, accepted: _a, rejected: _r, reloads: _l, memory: _m, port: _p, ...rest } = first ?? {};
   return {
-    uptime: Math.round((now - sup.started) / 1000),
+    uptimeSeconds: Math.round((now - sup.started) / 1000),
     port: sup.port,
     connections,
     accepted,
     rejected,
     reloads: sup.reloads,
     ...rest,
-    memory: { rss, heapUsed },
+    memory: { rssBytes: rss, heapUsedBytes: heapUsed },
     supervisor: {
       pid: sup.pid,
       workers: sup.workers,
@@ -212,14 +212,14 @@ export function aggregateStatus(sup: SupervisorInfo, workers: ReadonlyArray<{ in
       id: info.id,
       pid: info.pid,
       state: info.state,
-      uptime: Math.round((now - info.started) / 1000),
+      uptimeSeconds: Math.round((now - info.started) / 1000),
       started: info.started,
       connections: status?.connections ?? null,
       accepted: status?.accepted ?? null,
       restarts: info.restarts,
       reloads: status?.reloads ?? null,
       imports: info.imports,
-      memory: status?.memory ? { rss: status.memory.rss ?? 0, heapUsed: status.memory.heapUsed ?? 0 } : null,
+      memory: status?.memory ? { rssBytes: status.memory.rssBytes ?? 0, heapUsedBytes: status.memory.heapUsedBytes ?? 0 } : null,
       ...(status ? {} : { answered: false }),
     })),
   };

@@ -548,7 +548,7 @@ export class Supervisor {
         hangTimeout: this.o.hangTimeoutMs,
         recycleAfter: this.o.recycleAfter,
         port: this.port,
-        memory: { rss: mem.rss, heapUsed: mem.heapUsed },
+        memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
       },
       answers,
       Date.now(),

@@ -55,13 +55,13 @@ export async function run(say) {
     }
     const up = await healthy();
     const st = server.alive() ? await settled() : null;
-    say(`${name}: ${ok && up ? 'ok' : 'FAIL'} (${Math.round(performance.now() - t0)} ms) ${detail.note ?? ''}; rss ${st ? mib(st.memory.rss) : '-'}`);
+    say(`${name}: ${ok && up ? 'ok' : 'FAIL'} (${Math.round(performance.now() - t0)} ms) ${detail.note ?? ''}; rss ${st ? mib(st.memory.rssBytes) : '-'}`);
     rows.push(row('garbage', name, detail.value ?? (up ? 'server up, replies correct' : 'server DOWN or wrong reply'), { baseline: detail.baseline ?? '', check: must(ok && up), note: detail.note ?? '' }));
   };
   try {
     for (let i = 0; i < 200; i++) await oneShot(server.port, `PING w${i}`);
     const base = await settled();
-    say(`baseline rss ${mib(base.memory.rss)}, heap ${mib(base.memory.heapUsed)}`);
+    say(`baseline rss ${mib(base.memory.rssBytes)}, heap ${mib(base.memory.heapUsedBytes)}`);
 
     await step('random bytes (600 connections, 1 B..4 KiB)', async () => {
       const res = await many(600, 50, (i) => sendAndWait(server.port, randomGarbage(i), { end: i % 2 === 0 }));
@@ -110,11 +110,11 @@ export async function run(say) {
     });
 
     const neverRead = async (label, unit) => {
-      const before = (await status(server.port)).memory.rss;
+      const before = (await status(server.port)).memory.rssBytes;
       const { taken, socket } = await neverReads(server.port, unit, NEVER_READS_MS);
       const during = await status(server.port);
       socket.destroy();
-      const grew = during.memory.rss - before;
+      const grew = during.memory.rssBytes - before;
       return {
         ok: taken < NEVER_READS_MAX && grew < NEVER_READS_MAX,
         value: `${mib(taken)} taken in ${NEVER_READS_MS / 1000} s`,
@@ -126,16 +126,16 @@ export async function run(say) {
     await step('client never reads replies (admin STATUS)', () => neverRead('STATUS lines', Buffer.from('STATUS\n'.repeat(16))));
 
     const end = await settled();
-    const heapLimit = Math.max(base.memory.heapUsed + HEAP_SLACK_BYTES, base.memory.heapUsed * HEAP_SLACK_RATIO);
-    const rssLimit = base.memory.rss + RSS_SLACK_BYTES;
+    const heapLimit = Math.max(base.memory.heapUsedBytes + HEAP_SLACK_BYTES, base.memory.heapUsedBytes * HEAP_SLACK_RATIO);
+    const rssLimit = base.memory.rssBytes + RSS_SLACK_BYTES;
     rows.push(
-      row('garbage', 'heap after all bursts settle', mib(end.memory.heapUsed), {
-        baseline: `${mib(base.memory.heapUsed)} before; limit ${mib(heapLimit)}`,
-        check: must(end.memory.heapUsed <= heapLimit),
+      row('garbage', 'heap after all bursts settle', mib(end.memory.heapUsedBytes), {
+        baseline: `${mib(base.memory.heapUsedBytes)} before; limit ${mib(heapLimit)}`,
+        check: must(end.memory.heapUsedBytes <= heapLimit),
       }),
-      row('garbage', 'RSS after all bursts settle', mib(end.memory.rss), {
-        baseline: `${mib(base.memory.rss)} before; limit ${mib(rssLimit)}`,
-        check: must(end.memory.rss <= rssLimit),
+      row('garbage', 'RSS after all bursts settle', mib(end.memory.rssBytes), {
+        baseline: `${mib(base.memory.rssBytes)} before; limit ${mib(rssLimit)}`,
+        check: must(end.memory.rssBytes <= rssLimit),
         note: 'the allocator keeps some freed pages',
       }),
       row('garbage', 'server process', server.alive() ? 'up' : `DOWN ${JSON.stringify(server.crashed())}`, { check: must(server.alive()), note: server.stderr().slice(0, 100) }),

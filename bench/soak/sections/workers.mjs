@@ -26,8 +26,8 @@ const sec = 'workers';
 
 function rssOf(st) {
   return {
-    supervisor: st.supervisor.memory.rss,
-    workers: st.workers.map((w) => ({ worker: w.worker, pid: w.pid, state: w.state, rss: w.memory?.rss ?? NaN })),
+    supervisor: st.supervisor.memory.rssBytes,
+    workers: st.workers.map((w) => ({ worker: w.worker, pid: w.pid, state: w.state, rss: w.memory?.rssBytes ?? NaN })),
   };
 }
 
@@ -52,7 +52,7 @@ async function memoryPart(say) {
       }
       if (i % 250 === 0) {
         const st = await status(server.port);
-        say(`after ${i} reloads: recycled ${st.supervisor.recycled}, workers ${st.workers.map((w) => `${w.pid} ${w.state} ${w.memory ? mib(w.memory.rss) : '-'}`).join(', ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+        say(`after ${i} reloads: recycled ${st.supervisor.recycled}, workers ${st.workers.map((w) => `${w.pid} ${w.state} ${w.memory ? mib(w.memory.rssBytes) : '-'}`).join(', ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       }
     }
     const reloadS = (performance.now() - t0) / 1000;
