@@ -10,6 +10,9 @@
  *    hrmr and (b) run alternately (bench/lib/measure.mjs), both pinned to the
  *    server CPU (hrmr's pool workers included), the load on the other CPU.
  *    Target: point select >= 0.9 of (b).
+ *  - the pool's own ceiling: a pool HTTP route that returns a fixed answer
+ *    (no database work) against the same (b), so the cost of the hop to a
+ *    worker and back is visible apart from the module's;
  *  - while 2-second SQLite queries run on the pool, a PING on another route
  *    (a main-thread message route) answers with p99 < 5 ms.
  * Rounds default to 3 for SQLite (BENCH_DB_ROUNDS) and 1 for PostgreSQL
@@ -36,7 +39,12 @@ const CONNS = 32;
 const ROUNDS = Math.max(1, Math.round(Number(process.env.BENCH_DB_ROUNDS ?? 3)) || 3);
 const TARGET = { select: 0.9, pingP99Ms: 5 };
 
-const PING_MODULE = `export default { routes: [{ prefix: 'PING', message: () => 'PONG\\n' }] };\n`;
+// PING on the main thread; /tiny/: a pool HTTP route that returns a fixed point-select answer (the pool's own ceiling).
+const TINY = JSON.stringify({ rows: [{ id: 1, name: 'user1', score: 7 }], columns: ['id', 'name', 'score'] });
+const PING_MODULE = `export default { routes: [
+  { prefix: 'PING', message: () => 'PONG\\n' },
+  { http: '/tiny/', pool: true, request: () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(TINY)} }) },
+] };\n`;
 
 async function startDbHrmr(dir, sets) {
   const mods = join(dir, `mods-${Math.random().toString(36).slice(2, 8)}`);
@@ -76,11 +84,11 @@ async function child(script, args, timeoutMs) {
 }
 
 /** wrk with the db-post.lua script: POST /db/query, a random key per request. */
-const httpLoad = (kind, ph) => async (port, s) => {
+const httpLoad = (kind, ph, path = '/db/query') => async (port, s) => {
   const seconds = Math.max(1, Math.round(s));
-  const p = spawnTracked('wrk', ['-t1', `-c${CONNS}`, `-d${seconds}s`, '--timeout', '10s', '-s', LIB('db-post.lua'), `http://127.0.0.1:${port}/db/query`], {
+  const p = spawnTracked('wrk', ['-t1', `-c${CONNS}`, `-d${seconds}s`, '--timeout', '10s', '-s', LIB('db-post.lua'), `http://127.0.0.1:${port}${path}`], {
     role: 'load',
-    env: { ...process.env, DB_KIND: kind, DB_PH: ph, DB_ROWS: String(ROWS) },
+    env: { ...process.env, DB_KIND: kind, DB_PH: ph, DB_ROWS: String(ROWS), DB_PATH: path },
   });
   const out = collect(p);
   const killer = setTimeout(() => void stop(p, 500), (seconds + 15) * 1000);
@@ -240,6 +248,12 @@ export async function run() {
         errors.push(`sqlite ${kind}: ${err.message}`);
         console.log(`  sqlite ${kind}: FAILED ${err.message}`);
       }
+    }
+    try {
+      // Not the db module: the cost of any pool HTTP route (hop to a worker and back) on this machine.
+      await compare({ rows, suite: 'db', name: 'pool HTTP ceiling: a pool route returning a fixed answer vs plain node:http (b) point select', a: (s) => httpLoad('select', '?', '/tiny/q')(h.port, s), b: (s) => httpLoad('select', '?')(plain.port, s), pids: { a: h.pid, b: plain.pid }, target: 'report', note: 'no database work in hrmr: the pool hop alone; 1 round', rounds: 1 });
+    } catch (err) {
+      errors.push(`pool ceiling: ${err.message}`);
     }
     try {
       const p = await pingDuringSlowQueries(h.port);
