@@ -38,6 +38,28 @@ export interface HttpRoutes {
 
 const RETRY = ['Retry-After', '1'];
 
+/**
+ * The host's responses: node's ServerResponse with the request's version
+ * and route as declared fields (every response has the same hidden class,
+ * so node's code stays monomorphic) and one shared 'close' listener that
+ * ends the request's count on its version (no closure per request).
+ */
+class HostResponse<Request extends IncomingMessage = IncomingMessage> extends http.ServerResponse<Request> {
+  hrmrVersion: ModuleVersion | null = null;
+  hrmrRoute = 0;
+  constructor(req: Request) {
+    super(req);
+    this.on('close', onHostResponseClose);
+  }
+}
+
+function onHostResponseClose(this: HostResponse): void {
+  const v = this.hrmrVersion;
+  if (v === null) return;
+  this.hrmrVersion = null;
+  v.endRequest(this, this.hrmrRoute);
+}
+
 
 export class HttpHost {
   readonly server: http.Server;
@@ -54,6 +76,7 @@ export class HttpHost {
       {
         maxHeaderSize: opts.maxHeaderSize,
         requireHostHeader: false,
+        ServerResponse: HostResponse as unknown as typeof http.ServerResponse,
         connectionsCheckingInterval: Math.min(2000, Math.max(100, opts.headersTimeoutMs / 4)),
       },
       (req, res) => this.onRequest(req, res),
@@ -112,10 +135,10 @@ export class HttpHost {
 
   private dispatch(req: IncomingMessage, res: ServerResponse, t: HttpTarget, v: ModuleVersion): void {
     const route = t.route;
-    const i = route.index;
-    v.beginRequest(res, i);
-    // A closure, not a property on the response: node's objects keep their hidden class (see peek.ts).
-    res.once('close', () => v.endRequest(res, i));
+    const r = res as HostResponse;
+    r.hrmrVersion = v;
+    r.hrmrRoute = route.index;
+    v.beginRequest(res, route.index);
     const ctx = new ConnectionContext(v, req.socket);
     if (route.pool) {
       this.poolRequest(req, res, v, route, ctx);
@@ -218,7 +241,7 @@ export class HttpHost {
     if (route.upgrade === undefined) {
       // Not a WebSocket route: the route answers as usual, then the
       // connection closes (node has already detached its parser from it).
-      const res = new http.ServerResponse(req);
+      const res = new HostResponse(req);
       res.shouldKeepAlive = false;
       res.assignSocket(s);
       res.once('finish', () => s.end());
