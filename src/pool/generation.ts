@@ -74,6 +74,8 @@ export class PoolGeneration {
    */
   private readonly waiting: Array<Waiting | undefined> = [];
   private head = 0;
+  /** One 'abort' listener per connection with waiting tasks (not one per task), and how many it has. */
+  private readonly owners = new Map<AbortSignal, { n: number; onAbort: () => void }>();
 
   /**
    * Runs a task. `signal` (the task timeout, counted from now) rejects it
@@ -99,14 +101,22 @@ export class PoolGeneration {
   private enqueue(task: PoolTask, transfer: ArrayBuffer[] | undefined, signal: AbortSignal | undefined, cancel: AbortSignal | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const w: Waiting = { task, transfer, signal, cancel, resolve, reject, onAbort: null, settled: false };
-      if (signal || cancel) {
+      if (signal) {
         w.onAbort = () => {
           if (w.settled) return;
           this.unqueue(w);
-          reject(cancel?.aborted === true ? cancel.reason : signal!.reason);
+          reject(signal.reason);
         };
-        signal?.addEventListener('abort', w.onAbort, { once: true });
-        cancel?.addEventListener('abort', w.onAbort, { once: true });
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      if (cancel) {
+        let o = this.owners.get(cancel);
+        if (!o) {
+          const onAbort = (): void => this.dropWaiting(cancel);
+          this.owners.set(cancel, (o = { n: 0, onAbort }));
+          cancel.addEventListener('abort', onAbort, { once: true });
+        }
+        o.n++;
       }
       this.waiting.push(w);
       this.queued++;
@@ -116,9 +126,24 @@ export class PoolGeneration {
   private unqueue(w: Waiting): void {
     w.settled = true;
     this.queued--;
-    if (w.onAbort) {
-      w.signal?.removeEventListener('abort', w.onAbort);
-      w.cancel?.removeEventListener('abort', w.onAbort);
+    if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
+    if (w.cancel) {
+      const o = this.owners.get(w.cancel);
+      if (o && --o.n === 0) {
+        this.owners.delete(w.cancel);
+        w.cancel.removeEventListener('abort', o.onAbort);
+      }
+    }
+  }
+
+  /** Drops every waiting task of one connection (its `cancel` signal fired). */
+  private dropWaiting(cancel: AbortSignal): void {
+    for (let i = this.head; i < this.waiting.length; i++) {
+      const w = this.waiting[i];
+      if (w && !w.settled && w.cancel === cancel) {
+        this.unqueue(w);
+        w.reject(cancel.reason);
+      }
     }
   }
 
