@@ -149,7 +149,7 @@ function publishRequest(req: IncomingMessage, res: ServerResponse): void {
 
 function routes(config: Readonly<Record<string, string>>): Route[] {
   const { options } = parseOptions(config);
-  const out: Route[] = options.paths.map((p): HttpRoute => ({ http: p, request: notUpgrade, upgrade }));
+  const out: Route[] = options.paths.map((p): HttpRoute => ({ http: p, request: notUpgrade, upgrade, persistent: true }));
   if (options.publishPath !== null) out.push({ http: options.publishPath, request: publishRequest });
   return out;
 }

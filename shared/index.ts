@@ -166,6 +166,16 @@ export interface HttpRoute extends HttpRouteBase {
    * `upgrade`, such requests get their normal answer and the connection closes.
    */
   upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: Context): void;
+  /**
+   * Upgraded sockets are not tied to the version that accepted them: they
+   * outlive RELOADs (no drain timeout closes them) and the old version is
+   * disposed without waiting for them. For modules that keep their sockets
+   * in `ctx.keep` state and reach them only through it, so no old code runs
+   * for them. At shutdown they are left to the kept state's `dispose`
+   * (close them there, e.g. with WebSocket code 1001), after HTTP requests
+   * have drained.
+   */
+  readonly persistent?: boolean;
 }
 
 /** What a pool HTTP handler receives: plain data, the body already read. */

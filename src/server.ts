@@ -83,6 +83,10 @@ export class HrmrServer implements AdminControl {
       ...(pool ? { hooks: pool.hooks } : {}),
     });
     this.http = new HttpHost(this.registry, pool, {
+      onPersistent: (socket) => {
+        const rec = records.get(socket as Socket);
+        if (rec) rec.persistent = true;
+      },
       keepAliveTimeoutMs: opts.httpKeepAliveTimeoutMs ?? 5000,
       headersTimeoutMs: opts.httpHeadersTimeoutMs ?? 20_000,
       maxHeaderSize: opts.httpMaxHeaderSize ?? 16 * 1024,
@@ -369,17 +373,28 @@ export class HrmrServer implements AdminControl {
     // HTTP: idle keep-alive connections close now, busy ones after their current response.
     this.http.drain();
     const deadline = Date.now() + this.opts.drainTimeoutMs;
-    while (this.sockets.size > 0 && Date.now() < deadline) {
+    // Persistent upgraded sockets belong to kept state: they are closed by its dispose, below.
+    const busy = (): number => {
+      let n = 0;
+      for (const s of this.sockets) if (!records.get(s)!.persistent) n++;
+      return n;
+    };
+    while (busy() > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
       this.http.server.closeIdleConnections();
     }
-    if (this.sockets.size > 0) {
-      this.opts.log.warn({ connections: this.sockets.size }, 'drain timeout: closing remaining connections');
-      for (const s of this.sockets) s.destroy();
+    if (busy() > 0) {
+      this.opts.log.warn({ connections: busy() }, 'drain timeout: closing remaining connections');
+      for (const s of this.sockets) if (!records.get(s)!.persistent) s.destroy();
     }
+    // Versions, then kept state (whose dispose closes persistent sockets its own way, e.g. WebSocket 1001).
+    await this.registry.retireAll(0);
+    const grace = Date.now() + Math.min(2000, Math.max(0, deadline - Date.now()));
+    while (this.sockets.size > 0 && Date.now() < grace) await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.sockets) s.destroy();
+    // The listener's close completes once every connection is gone.
     await closed;
     this.http.close();
-    await this.registry.retireAll(0);
     await this.pool?.close(Math.max(0, deadline - Date.now()));
     this.opts.log.info('shutdown complete');
     this.opts.onStopped?.();
@@ -392,6 +407,8 @@ class ConnRecord {
   admin = false;
   /** Handed to the HTTP host. */
   http = false;
+  /** An upgraded socket owned by a module's kept state (closed by its dispose at shutdown). */
+  persistent = false;
   version: ModuleVersion | null = null;
   routeIndex = 0;
   session: MessageSession | null = null;

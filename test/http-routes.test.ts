@@ -397,3 +397,29 @@ test('STATUS writes byte prefixes as plain strings and lists HTTP routes with th
   assert.deepEqual(b.routes.map((r) => r.prefix ?? r.http), ['/b', '/', 'PING']);
   assert.deepEqual(b.routes[0], { http: '/b', kind: 'http', methods: ['POST', 'PUT'], pool: false, requestsInFlight: 0, requestsServed: 0, upgradedSockets: 0 });
 });
+
+const PERSIST = (tag: string): string => `import { WebSocketServer } from 'ws';
+export default {
+  routes: [{ http: '/live', persistent: true, request(req, res) { res.end('ws only'); }, upgrade(req, socket, head, ctx) {
+    const st = ctx.keep('st', () => ({ wss: new WebSocketServer({ noServer: true }), tag: '', socks: new Set() }), (s) => { for (const w of s.socks) w.close(1001, 'bye'); s.wss.close(); });
+    // Messages are answered through kept state, so the current version's tag is used: no old code runs for old sockets.
+    st.wss.handleUpgrade(req, socket, head, (ws) => { st.socks.add(ws); ws.on('close', () => st.socks.delete(ws)); ws.on('message', (m) => ws.send(st.tag + ':' + m)); });
+  } }],
+  setup(ctx) { ctx.keep('st', () => ({ wss: new WebSocketServer({ noServer: true }), tag: '', socks: new Set() }), (s) => { for (const w of s.socks) w.close(1001, 'bye'); s.wss.close(); }).tag = '${tag}'; },
+};`;
+
+test('persistent upgrades: sockets outlive their version (disposed at once), and SHUTDOWN lets kept state close them (1001)', async (t) => {
+  const h = await start({ p: PERSIST('v1') }, ['--drain-timeout', '20000']);
+  t.after(() => h.kill());
+  const ws = await wsOpen(h.port, '/live');
+  assert.equal(await wsAsk(ws, 'a'), 'v1:a');
+  h.writeModule('p', PERSIST('v2'));
+  assert.match(await admin(h.port, 'RELOAD'), /^OK/);
+  // The old version does not wait for the socket: it is disposed now, not after the 20 s drain.
+  await h.waitForLog((l) => l.msg === 'version disposed' && l.version === 1, 5000);
+  assert.equal(await wsAsk(ws, 'b'), 'v2:b');
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  assert.equal(await admin(h.port, 'SHUTDOWN'), 'OK shutting down');
+  assert.equal(await closed, 1001);
+  assert.equal(await h.exited, 0);
+});

@@ -93,7 +93,6 @@ test('a processor module reloads: old sockets get the new processor; the chat pr
 
 test(
   'old sockets outlive the drain timeout of the version they upgraded on',
-  { todo: 'core: src/modules/version.ts retire() destroys upgraded sockets at --drain-timeout, so a WebSocket lives at most that long after a RELOAD of lhttp' },
   async () => {
     const h2 = await startBundled(['lhttp'], { args: ['--drain-timeout', '300'] });
     try {

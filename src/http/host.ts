@@ -24,6 +24,8 @@ import { targetPath, type PathTable } from './path-table.ts';
 import { answer, answerRaw, bodyFor, TEXT_PLAIN } from './responses.ts';
 
 export interface HttpHostOptions {
+  /** An upgraded socket of a `persistent` route: the server waits for it only after the kept state is disposed. */
+  onPersistent?: (socket: Duplex) => void;
   keepAliveTimeoutMs: number;
   headersTimeoutMs: number;
   maxHeaderSize: number;
@@ -252,8 +254,11 @@ export class HttpHost {
     }
     // The client half-closed: end our side once the module's writes are done, so a forgotten socket does not pin the version.
     s.allowHalfOpen = false;
-    v.attach(socket, route.index);
-    socket.once('close', () => v.detach(socket, route.index));
+    if (route.persistent) this.opts.onPersistent?.(socket);
+    else {
+      v.attach(socket, route.index);
+      socket.once('close', () => v.detach(socket, route.index));
+    }
     try {
       route.upgrade(req, socket, head, new ConnectionContext(v, s));
     } catch (err) {

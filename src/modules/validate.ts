@@ -39,6 +39,8 @@ export interface CompiledRoute {
   readonly request?: (req: IncomingMessage, res: ServerResponse, ctx: Context) => void | Promise<void>;
   readonly poolRequest?: (req: PoolHttpRequest, ctx: Context) => PoolHttpResponse | Promise<PoolHttpResponse>;
   readonly upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, ctx: Context) => void;
+  /** HTTP routes: upgraded sockets outlive the version (see HttpRoute.persistent). */
+  readonly persistent?: boolean;
 }
 
 export interface ModuleSpec {
@@ -54,7 +56,7 @@ export const DEFAULT_MAX_BODY = 1024 * 1024;
 const MODULE_KEYS = new Set(['name', 'routes', 'setup', 'dispose', 'status']);
 const STREAM_KEYS = new Set(['prefix', 'connection', 'maxConnections', 'idleTimeout']);
 const MESSAGE_KEYS = new Set(['prefix', 'message', 'framing', 'pool', 'maxConnections', 'idleTimeout']);
-const HTTP_KEYS = new Set(['http', 'methods', 'request', 'upgrade', 'pool', 'maxBody']);
+const HTTP_KEYS = new Set(['http', 'methods', 'request', 'upgrade', 'pool', 'maxBody', 'persistent']);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
@@ -171,7 +173,8 @@ function compileRoute(r: Route, index: number, where: string, problems: string[]
 }
 
 function compileHttpRoute(r: Route, index: number, where: string, problems: string[]): CompiledRoute | null {
-  const h = r as { http: unknown; methods?: unknown; request?: unknown; upgrade?: unknown; pool?: unknown; maxBody?: unknown };
+  const h = r as { http: unknown; methods?: unknown; request?: unknown; upgrade?: unknown; pool?: unknown; maxBody?: unknown; persistent?: unknown };
+  if (h.persistent !== undefined && typeof h.persistent !== 'boolean') problems.push(`${where}.persistent must be a boolean`);
   unknownKeys(r, HTTP_KEYS, where, problems);
   const key = typeof h.http === 'string' ? prefixKey(h.http) : null;
   if (key === null) {
@@ -212,5 +215,6 @@ function compileHttpRoute(r: Route, index: number, where: string, problems: stri
     maxBody: maxBody as number,
     ...(pool === true ? { poolRequest: bound as CompiledRoute['poolRequest'] } : { request: bound as CompiledRoute['request'] }),
     ...(typeof h.upgrade === 'function' ? { upgrade: (h.upgrade as NonNullable<CompiledRoute['upgrade']>).bind(r) } : {}),
+    ...(h.persistent === true ? { persistent: true } : {}),
   };
 }
