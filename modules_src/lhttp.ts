@@ -161,6 +161,10 @@ const mod = {
     if (ctx.thread !== 'main') return;
     const { options, unknown } = parseOptions(ctx.config);
     if (unknown.length > 0) ctx.log.warn({ unknown }, 'lhttp: unknown settings ignored');
+    // The memory bus reaches only the sockets of this process: with several, clients on different processes would not hear each other.
+    if (options.redis === null && (ctx.processes ?? 1) > 1) {
+      throw new Error(`lhttp: the memory bus cannot connect ${ctx.processes} server processes; give a Redis URL (--redis URL or --set lhttp.redis=URL)`);
+    }
     const s = ctx.keep('state', () => createState(options, ctx.log), disposeState);
     // A RELOAD: the kept state now runs this version's code.
     migrate(s);
