@@ -129,7 +129,8 @@ test('STATUS: one JSON line with totals and both workers (pid, uptime, connectio
     assert.equal(typeof w.reloads, 'number');
     assert.ok(w.memory!.rssBytes > 0 && w.memory!.heapUsedBytes > 0);
   }
-  assert.ok(s.connections >= 1, 'the STATUS connection itself is counted');
+  assert.equal(typeof s.connections, 'number');
+  assert.ok((s.adminSessions as number) >= 1, 'the STATUS session is counted as an admin session');
   assert.equal(s.supervisor.workers, 2);
   assert.ok((s.modules as unknown[]).length === 3);
   assert.ok((s.memory as { rssBytes: number }).rssBytes > s.workers[0]!.memory!.rssBytes + s.workers[1]!.memory!.rssBytes);

@@ -142,6 +142,7 @@ export interface WorkerStatus {
   uptimeSeconds?: number;
   port?: number;
   connections?: number;
+  adminSessions?: number;
   accepted?: number;
   rejected?: Record<string, number>;
   reloads?: number;
@@ -172,6 +173,7 @@ export interface SupervisorInfo {
  */
 export function aggregateStatus(sup: SupervisorInfo, workers: ReadonlyArray<{ info: WorkerInfo; status: WorkerStatus | null }>, now: number): Record<string, unknown> {
   let connections = 0;
+  let adminSessions = 0;
   let accepted = 0;
   let rss = sup.memory.rssBytes;
   let heapUsed = sup.memory.heapUsedBytes;
@@ -181,16 +183,18 @@ export function aggregateStatus(sup: SupervisorInfo, workers: ReadonlyArray<{ in
     if (!status) continue;
     first ??= status;
     connections += status.connections ?? 0;
+    adminSessions += status.adminSessions ?? 0;
     accepted += status.accepted ?? 0;
     rss += status.memory?.rssBytes ?? 0;
     heapUsed += status.memory?.heapUsedBytes ?? 0;
     for (const [k, v] of Object.entries(status.rejected ?? {})) rejected[k] = (rejected[k] ?? 0) + v;
   }
-  const { uptimeSeconds: _u, connections: _c, accepted: _a, rejected: _r, reloads: _l, memory: _m, port: _p, ...rest } = first ?? {};
+  const { uptimeSeconds: _u, connections: _c, adminSessions: _s, accepted: _a, rejected: _r, reloads: _l, memory: _m, port: _p, ...rest } = first ?? {};
   return {
     uptimeSeconds: Math.round((now - sup.started) / 1000),
     port: sup.port,
     connections,
+    adminSessions,
     accepted,
     rejected,
     reloads: sup.reloads,
