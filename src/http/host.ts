@@ -39,6 +39,7 @@ export interface HttpRoutes {
 }
 
 const RETRY = ['Retry-After', '1'];
+const EMPTY = new Uint8Array(0);
 
 /**
  * The host's responses: node's ServerResponse with the request's version
@@ -167,11 +168,23 @@ export class HttpHost {
       return;
     }
     const max = route.maxBody!;
-    const declared = req.headers['content-length'];
+    // From rawHeaders: `req.headers` is built on first use, a cost the worker can pay instead.
+    const raw = req.rawHeaders;
+    let declared: string | undefined;
+    let chunked = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name.length === 14 && name.toLowerCase() === 'content-length') declared = raw[i + 1];
+      else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = true;
+    }
     if (declared !== undefined && Number(declared) > max) {
       // The body is not read: close rather than drain it.
       answer(res, 413, null, true);
       req.resume();
+      return;
+    }
+    if (!chunked && (declared === undefined || declared === '0')) {
+      this.runPool(pool, req, res, v, route, ctx, EMPTY);
       return;
     }
     const chunks: Buffer[] = [];
@@ -191,47 +204,50 @@ export class HttpHost {
     req.on('end', () => {
       if (tooBig || res.destroyed) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      const bytes = body.length === 0 ? new Uint8Array(0) : body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer, 0, body.byteLength) : new Uint8Array(body);
-      const url = req.url ?? '';
-      const q = url.indexOf('?');
-      const headers: Record<string, string> = {};
-      const raw = req.headers;
-      for (const k in raw) {
-        const val = raw[k];
-        if (val !== undefined) headers[k] = Array.isArray(val) ? val.join(', ') : val;
-      }
-      pool
-        .runHttp(v, route, {
-          method: req.method!,
-          url,
-          path: q < 0 ? url : url.slice(0, q),
-          query: q < 0 ? '' : url.slice(q + 1),
-          headers,
-          body: bytes,
-          remoteAddress: ctx.remoteAddress,
-          remotePort: ctx.remotePort,
-        })
-        .then(
-          (out) => {
-            // The client is gone: nothing to deliver.
-            if (res.destroyed) return;
-            try {
-              const body = out.body ?? undefined;
-              if (out.headers) for (const k in out.headers) res.setHeader(k, out.headers[k] as string);
-              // A whole body is known: say its length rather than chunk it.
-              if (!res.hasHeader('content-length') && !res.hasHeader('transfer-encoding')) res.setHeader('Content-Length', body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
-              res.writeHead(out.status);
-              res.end(body);
-            } catch (err) {
-              this.failed(res, v, route, err);
-            }
-          },
-          (err: unknown) => {
-            if (err instanceof PoolTaskError) return answer(res, err.code === 'busy' ? 503 : 504, err.code === 'busy' ? RETRY : null);
-            this.failed(res, v, route, err, false);
-          },
-        );
+      const bytes = body.length === 0 ? EMPTY : body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer, 0, body.byteLength) : new Uint8Array(body);
+      this.runPool(pool, req, res, v, route, ctx, bytes);
     });
+  }
+
+  private runPool(pool: WorkerPool, req: IncomingMessage, res: ServerResponse, v: ModuleVersion, route: CompiledRoute, ctx: ConnectionContext, body: Uint8Array): void {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    pool
+      .runHttp(v, route, {
+        method: req.method!,
+        url,
+        path: q < 0 ? url : url.slice(0, q),
+        query: q < 0 ? '' : url.slice(q + 1),
+        rawHeaders: req.rawHeaders,
+        body,
+        remoteAddress: ctx.remoteAddress,
+        remotePort: ctx.remotePort,
+      })
+      .then(
+        (out) => {
+          // The client is gone: nothing to deliver.
+          if (res.destroyed) return;
+          try {
+            const b = out.body ?? undefined;
+            const h = out.headers ?? {};
+            let sized = false;
+            for (const k in h) {
+              const l = k.length === 14 || k.length === 17 ? k.toLowerCase() : '';
+              if (l === 'content-length' || l === 'transfer-encoding') sized = true;
+            }
+            // A whole body is known: say its length rather than chunk it.
+            if (!sized) (h as Record<string, unknown>)['Content-Length'] = b === undefined ? 0 : typeof b === 'string' ? Buffer.byteLength(b) : b.byteLength;
+            res.writeHead(out.status, h as http.OutgoingHttpHeaders);
+            res.end(b);
+          } catch (err) {
+            this.failed(res, v, route, err);
+          }
+        },
+        (err: unknown) => {
+          if (err instanceof PoolTaskError) return answer(res, err.code === 'busy' ? 503 : 504, err.code === 'busy' ? RETRY : null);
+          this.failed(res, v, route, err, false);
+        },
+      );
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

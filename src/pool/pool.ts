@@ -17,6 +17,7 @@ import type { ConnectionContext } from '../modules/context.ts';
 import type { VersionHooks } from '../modules/registry.ts';
 import type { CompiledRoute } from '../modules/validate.ts';
 import type { ModuleVersion } from '../modules/version.ts';
+import { Deadlines } from './deadlines.ts';
 import { PoolGeneration } from './generation.ts';
 import type { HttpResult, HttpTask, MessageTask, PoolWorkerData, VersionRef } from './protocol.ts';
 
@@ -78,6 +79,8 @@ export class WorkerPool {
   private readonly workerData: PoolWorkerData;
   private readonly refs = new WeakMap<ModuleVersion, VersionRef>();
   private closed = false;
+  /** Task timeouts (null: --task-timeout 0). */
+  private readonly deadlines: Deadlines | null;
 
   readonly hooks: VersionHooks = {
     prepare: (v) => this.prepare(v),
@@ -89,6 +92,7 @@ export class WorkerPool {
   };
 
   constructor(private readonly opts: PoolOptions) {
+    this.deadlines = opts.taskTimeoutMs > 0 ? new Deadlines(opts.taskTimeoutMs) : null;
     this.workerFile = opts.workerFile ?? fileURLToPath(new URL('./worker.cjs', import.meta.url));
     // Workers log with the main thread's settings (level, pretty or JSON, bindings).
     this.workerData = { log: { level: opts.logLevel ?? opts.log.level, pretty: opts.pretty ?? isPretty(opts.log), bindings: opts.log.bindings() } };
@@ -196,11 +200,15 @@ export class WorkerPool {
     const own = msg.byteOffset === 0 && msg.byteLength === msg.buffer.byteLength && msg.buffer instanceof ArrayBuffer;
     const bytes = own ? new Uint8Array(msg.buffer, 0, msg.byteLength) : new Uint8Array(msg);
     const task: MessageTask = { op: 'msg', v: this.ref(version), route: route.index, msg: bytes, remoteAddress: ctx.remoteAddress, remotePort: ctx.remotePort };
-    const signal = this.opts.taskTimeoutMs > 0 ? AbortSignal.timeout(this.opts.taskTimeoutMs) : undefined;
+    const d = this.deadlines?.start();
     const cancel = socket === undefined ? undefined : this.gone.get(socket)?.signal;
-    return g.run(task, [bytes.buffer as ArrayBuffer], signal, cancel).then(
-      (r) => r as Reply,
+    return g.run(task, [bytes.buffer as ArrayBuffer], d?.signal, cancel).then(
+      (r) => {
+        d?.done();
+        return r as Reply;
+      },
       (err: unknown) => {
+        d?.done();
         if (err === GONE) {
           this.dropped++;
           throw err;
@@ -230,13 +238,17 @@ export class WorkerPool {
     gen.fresh = false;
     gen.refs++;
     const t: HttpTask = { op: 'http', v: this.ref(version), route: route.index, ...task };
-    const own = t.body.byteOffset === 0 && t.body.byteLength === t.body.buffer.byteLength && t.body.buffer instanceof ArrayBuffer;
-    const signal = this.opts.taskTimeoutMs > 0 ? AbortSignal.timeout(this.opts.taskTimeoutMs) : undefined;
+    const own = t.body.byteLength > 0 && t.body.byteOffset === 0 && t.body.byteLength === t.body.buffer.byteLength && t.body.buffer instanceof ArrayBuffer;
+    const d = this.deadlines?.start();
     return gen
-      .run(t, own && t.body.byteLength > 0 ? [t.body.buffer as ArrayBuffer] : undefined, signal)
+      .run(t, own ? [t.body.buffer as ArrayBuffer] : undefined, d?.signal)
       .then(
-        (r) => r as HttpResult,
+        (r) => {
+          d?.done();
+          return r as HttpResult;
+        },
         (err: unknown) => {
+          d?.done();
           const e = err as Error;
           if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
             this.timeouts++;

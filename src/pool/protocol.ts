@@ -39,7 +39,8 @@ export interface HttpTask {
   url: string;
   path: string;
   query: string;
-  headers: Record<string, string>;
+  /** As node read them: name, value, name, value... (the worker builds `headers`). */
+  rawHeaders: string[];
   body: Uint8Array;
   remoteAddress: string;
   remotePort: number;

@@ -83,8 +83,15 @@ async function onHttp(t: HttpTask): Promise<HttpResult> {
   const r = route as PoolHttpRoute | undefined;
   if (!r || typeof r.http !== 'string' || r.pool !== true) throw new Error(`route ${t.route} of ${t.v.module} is not a pool HTTP route`);
   const body = Buffer.from(t.body.buffer, t.body.byteOffset, t.body.byteLength);
+  const headers: Record<string, string> = {};
+  const raw = t.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    const prev = headers[k];
+    headers[k] = prev === undefined ? raw[i + 1]! : `${prev}, ${raw[i + 1]!}`;
+  }
   const out: PoolHttpResponse = (await r.request(
-    { method: t.method, url: t.url, path: t.path, query: t.query, headers: t.headers, body, remoteAddress: t.remoteAddress },
+    { method: t.method, url: t.url, path: t.path, query: t.query, headers, body, remoteAddress: t.remoteAddress },
     context(t, log),
   )) ?? {};
   const b = out.body;
