@@ -19,6 +19,8 @@ export class Deadline {
   }
 }
 
+const SLACK_MS = 25;
+
 export class Deadlines {
   private queue: Deadline[] = [];
   private head = 0;
@@ -34,8 +36,9 @@ export class Deadlines {
     return d;
   }
 
+  /** At most one wake-up per SLACK_MS, not one per task (see the peek clock): a timeout may fire up to SLACK_MS late. */
   private arm(at: number): void {
-    this.timer = setTimeout(() => this.fire(), Math.max(1, at - Date.now()));
+    this.timer = setTimeout(() => this.fire(), Math.max(SLACK_MS, at - Date.now()));
     this.timer.unref();
   }
 

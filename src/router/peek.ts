@@ -53,6 +53,8 @@ interface PeekState<T> {
  * timer (armed for the oldest deadline) serves them all. Finished peeks stay
  * queued (without their socket) until their deadline passes.
  */
+const SLACK_MS = 25;
+
 export class PeekClock {
   private queue: Array<PeekState<unknown>> = [];
   private head = 0;
@@ -63,8 +65,14 @@ export class PeekClock {
     if (this.timer === null) this.arm(st.deadline);
   }
 
+  /**
+   * Wakes for the oldest deadline, but at most every SLACK_MS: at thousands
+   * of connections a second the deadlines are a fraction of a millisecond
+   * apart, and a timer per deadline would cost an event-loop turn per
+   * connection. A peek may so time out up to SLACK_MS late.
+   */
   private arm(deadline: number): void {
-    this.timer = setTimeout(() => this.fire(), Math.max(1, deadline - Date.now()));
+    this.timer = setTimeout(() => this.fire(), Math.max(SLACK_MS, deadline - Date.now()));
     this.timer.unref();
   }
 
