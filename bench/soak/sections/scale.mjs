@@ -58,11 +58,11 @@ export async function run(say) {
     workers.forEach((w) => w.send({ type: 'check' }));
     const checked = await Promise.all(workers.map((w) => w.next(10_000)));
     const stillOpen = checked.reduce((a, c) => a + c.open, 0);
-    say(`routed to HOLD: ${holdConns}; still open: ${stillOpen}; rss ${mib(s.memory.rss)} (before ${mib(before.memory.rss)}); new client p50 ${l.p50.toFixed(2)} ms (idle server ${u.p50.toFixed(2)} ms)`);
-    const perConn = (s.memory.rss - before.memory.rss) / Math.max(1, heldTotal);
+    say(`routed to HOLD: ${holdConns}; still open: ${stillOpen}; rss ${mib(s.memory.rssBytes)} (before ${mib(before.memory.rssBytes)}); new client p50 ${l.p50.toFixed(2)} ms (idle server ${u.p50.toFixed(2)} ms)`);
+    const perConn = (s.memory.rssBytes - before.memory.rssBytes) / Math.max(1, heldTotal);
     return [
       row('scale', 'idle connections held', `${heldTotal}/${count}`, { check: must(heldTotal === count && errors === 0 && holdConns === count && stillOpen === count), note: count < WANTED ? `target lowered from ${WANTED}: hard fd limit ${hard}` : `opened in ${(openMs / 1000).toFixed(1)} s` }),
-      row('scale', 'server RSS with them', mib(s.memory.rss), { baseline: `${mib(before.memory.rss)} idle; ${(perConn / 1024).toFixed(1)} KiB/conn` }),
+      row('scale', 'server RSS with them', mib(s.memory.rssBytes), { baseline: `${mib(before.memory.rssBytes)} idle; ${(perConn / 1024).toFixed(1)} KiB/conn` }),
       row('scale', 'new client latency p50 / p99 (ms)', `${l.p50.toFixed(2)} / ${l.p99.toFixed(2)}`, { baseline: `${u.p50.toFixed(2)} / ${u.p99.toFixed(2)} idle`, note: 'connect + PING + reply, 50 runs' }),
       row('scale', 'server up, rejected', server.alive() ? `up, ${s.rejected.maxConnections} busy` : 'DOWN', { check: must(server.alive() && s.rejected.maxConnections === 0) }),
     ];
