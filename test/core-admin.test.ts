@@ -250,3 +250,9 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     assert.ok(existsSync(join(m, 'disposed-a')));
   });
 }
+
+test('AUTH without a configured token says so instead of a bare OK', async (t) => {
+  const h = await startHrmr({ modules: { other: `export default { routes: [{ prefix: 'O', message: () => 'o\\n' }] };` } });
+  t.after(() => h.kill());
+  assert.match(await exchange(h.port, 'AUTH anything\nCLOSE\n'), /^OK \(no token is configured\)\nOK bye\n$/);
+});

@@ -160,7 +160,8 @@ export class AdminSession {
     if (cmd === 'AUTH') {
       const token = this.control.adminToken;
       if (token === null) {
-        if (this.authorized) return this.reply('OK');
+        // Say so: a client that thinks it proved a token should learn none is checked.
+        if (this.authorized) return this.reply('OK (no token is configured)');
         return this.reply('ERR forbidden', true);
       }
       if (safeEqual(arg, token)) {
