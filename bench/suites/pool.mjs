@@ -233,7 +233,7 @@ async function reloads(dir, n) {
       times.push(await reloadOnce(i));
       if ((i - 5) % Math.max(1, Math.floor(n / 4)) === 0) {
         const st = await status(h.port);
-        trace.push(`${i - 5}: ${(st.memory.rss / 2 ** 20).toFixed(0)} MiB, ${st.pool.generations} gen`);
+        trace.push(`${i - 5}: ${(st.memory.rssBytes / 2 ** 20).toFixed(0)} MiB, ${st.pool.generations} gen`);
       }
     }
     // Every connection is closed: generations other than the current one should go. Wait for it (bounded).
@@ -246,8 +246,8 @@ async function reloads(dir, n) {
     const mib = (b) => b / 2 ** 20;
     const note = `after ${n} reloads; ${trace.join('; ')}`;
     return [
-      row({ suite: 'pool', case: `total RSS after ${n} RELOADs of a pool module`, unit: 'MiB', value: mib(after.memory.rss), baseline: mib(before.memory.rss), target: TARGET.rssRatio, better: 'lower', note: 'baseline: RSS before them (main thread and all workers)', extra: { heapUsed: { before: before.memory.heapUsed, after: after.memory.heapUsed } } }),
-      row({ suite: 'pool', case: `RSS growth per RELOAD of a pool module (${n})`, unit: 'KiB', value: (after.memory.rss - before.memory.rss) / 1024 / n, target: TARGET.rssPerReloadKiB, better: 'lower', note }),
+      row({ suite: 'pool', case: `total RSS after ${n} RELOADs of a pool module`, unit: 'MiB', value: mib(after.memory.rssBytes), baseline: mib(before.memory.rssBytes), target: TARGET.rssRatio, better: 'lower', note: 'baseline: RSS before them (main thread and all workers)', extra: { heapUsed: { before: before.memory.heapUsedBytes, after: after.memory.heapUsedBytes } } }),
+      row({ suite: 'pool', case: `RSS growth per RELOAD of a pool module (${n})`, unit: 'KiB', value: (after.memory.rssBytes - before.memory.rssBytes) / 1024 / n, target: TARGET.rssPerReloadKiB, better: 'lower', note }),
       row({ suite: 'pool', case: `live worker generations after ${n} RELOADs, connections closed`, unit: 'count', value: after.pool.generations, target: TARGET.generations, better: 'lower', note: `before: ${before.pool.generations}` }),
       row({ suite: 'pool', case: 'RELOAD of a pool module (new generation), median', unit: 'ms', value: median(times), target: TARGET.reloadMs, better: 'lower', note: `p95 ${fmt(percentile(times, 0.95))} ms over ${n}` }),
     ];

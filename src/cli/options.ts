@@ -108,7 +108,7 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(new Option('--watch', 'rebuild and reload modules when modules_src/ or shared/ change (env HRMR_WATCH=1|0)'))
     .addOption(new Option('--no-watch', 'do not watch (overrides HRMR_WATCH)'))
     .addOption(opt('--src <dir>', 'module sources for --watch', 'HRMR_SRC', './modules_src'))
-    .addOption(opt('--max-connections <n>', 'open connections at most; more are told `ERR busy` and closed', 'HRMR_MAX_CONNECTIONS', '10000'))
+    .addOption(opt('--max-connections <n>', 'open connections at most; more are refused in their own protocol (HTTP 503, else `ERR busy`) and closed', 'HRMR_MAX_CONNECTIONS', '10000'))
     .addOption(opt('--idle-timeout <ms>', 'close routed connections idle this long (0 = never)', 'HRMR_IDLE_TIMEOUT', '0'))
     .addOption(opt('--reload-mode <mode>', "'503': a module being swapped answers 503; 'graceful': its old version serves until the new one is ready (default: 503; graceful with --watch)", 'HRMR_RELOAD_MODE'))
     .addOption(opt('--task-timeout <ms>', 'abort a pool task running longer (0 = never)', 'HRMR_TASK_TIMEOUT', '30000'))
