@@ -23,7 +23,6 @@ interface Waiting {
   cancel: AbortSignal | undefined;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
-  onAbort: (() => void) | null;
   /** Taken off the queue (submitted, dropped or timed out). */
   settled: boolean;
 }
@@ -100,15 +99,9 @@ export class PoolGeneration {
 
   private enqueue(task: PoolTask, transfer: ArrayBuffer[] | undefined, signal: AbortSignal | undefined, cancel: AbortSignal | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const w: Waiting = { task, transfer, signal, cancel, resolve, reject, onAbort: null, settled: false };
-      if (signal) {
-        w.onAbort = () => {
-          if (w.settled) return;
-          this.unqueue(w);
-          reject(signal.reason);
-        };
-        signal.addEventListener('abort', w.onAbort, { once: true });
-      }
+      // No 'abort' listener per waiting task (EventTarget listeners cost microseconds each):
+      // a timed-out waiting task is found by expireWaiting() (the pool's timeout sweep) or at pump time.
+      const w: Waiting = { task, transfer, signal, cancel, resolve, reject, settled: false };
       if (cancel) {
         let o = this.owners.get(cancel);
         if (!o) {
@@ -126,7 +119,6 @@ export class PoolGeneration {
   private unqueue(w: Waiting): void {
     w.settled = true;
     this.queued--;
-    if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
     if (w.cancel) {
       const o = this.owners.get(w.cancel);
       if (o && --o.n === 0) {
@@ -147,6 +139,17 @@ export class PoolGeneration {
     }
   }
 
+  /** Rejects waiting tasks whose timeout signal has fired (called by the pool's timeout sweep). */
+  expireWaiting(): void {
+    for (let i = this.head; i < this.waiting.length; i++) {
+      const w = this.waiting[i];
+      if (w && !w.settled && w.signal?.aborted) {
+        this.unqueue(w);
+        w.reject(w.signal.reason);
+      }
+    }
+  }
+
   /** Hands waiting tasks to piscina while it has free threads. */
   private pump(): void {
     while (this.active < this.opts.threads && this.head < this.waiting.length) {
@@ -154,7 +157,8 @@ export class PoolGeneration {
       this.waiting[this.head++] = undefined;
       if (w.settled) continue;
       this.unqueue(w);
-      this.submit(w.task, w.transfer, w.signal).then(w.resolve, w.reject);
+      if (w.signal?.aborted) w.reject(w.signal.reason);
+      else this.submit(w.task, w.transfer, w.signal).then(w.resolve, w.reject);
     }
     if (this.head === this.waiting.length) {
       this.waiting.length = 0;

@@ -92,7 +92,7 @@ export class WorkerPool {
   };
 
   constructor(private readonly opts: PoolOptions) {
-    this.deadlines = opts.taskTimeoutMs > 0 ? new Deadlines(opts.taskTimeoutMs) : null;
+    this.deadlines = opts.taskTimeoutMs > 0 ? new Deadlines(opts.taskTimeoutMs, () => { for (const g of this.generations) g.expireWaiting(); }) : null;
     this.workerFile = opts.workerFile ?? fileURLToPath(new URL('./worker.cjs', import.meta.url));
     // Workers log with the main thread's settings (level, pretty or JSON, bindings).
     this.workerData = { log: { level: opts.logLevel ?? opts.log.level, pretty: opts.pretty ?? isPretty(opts.log), bindings: opts.log.bindings() } };

@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import { MatchState, type PrefixEntry, type PrefixTable } from './prefix-table.ts';
+import { ExpirySet } from '../util/expiry-set.ts';
 
 export const PeekOutcome = {
   Routed: 0,
@@ -42,61 +43,16 @@ interface PeekState<T> {
   data: Buffer | null;
   ended: boolean;
   /** Date.now() by which the route must be decided. */
-  deadline: number;
+  at: number;
   /** Null once the peek is over (the clock skips it). */
   socket: PeekingSocket | null;
 }
 
-/**
- * Peek timeouts without a timer per connection: every peek of a server has
- * the same timeout, so deadlines arrive in order and one FIFO queue with one
- * timer (armed for the oldest deadline) serves them all. Finished peeks stay
- * queued (without their socket) until their deadline passes.
- */
-const SLACK_MS = 25;
+/** Sweep interval of the peek timeouts: a peek may time out up to this late. */
+const SWEEP_MS = 25;
 
-export class PeekClock {
-  private queue: Array<PeekState<unknown>> = [];
-  private head = 0;
-  private timer: NodeJS.Timeout | null = null;
-
-  add(st: PeekState<unknown>): void {
-    this.queue.push(st);
-    if (this.timer === null) this.arm(st.deadline);
-  }
-
-  /**
-   * Wakes for the oldest deadline, but at most every SLACK_MS: at thousands
-   * of connections a second the deadlines are a fraction of a millisecond
-   * apart, and a timer per deadline would cost an event-loop turn per
-   * connection. A peek may so time out up to SLACK_MS late.
-   */
-  private arm(deadline: number): void {
-    this.timer = setTimeout(() => this.fire(), Math.max(SLACK_MS, deadline - Date.now()));
-    this.timer.unref();
-  }
-
-  private fire(): void {
-    this.timer = null;
-    const now = Date.now();
-    const q = this.queue;
-    while (this.head < q.length && q[this.head]!.deadline <= now) {
-      const st = q[this.head]!;
-      q[this.head++] = undefined as unknown as PeekState<unknown>;
-      if (st.socket !== null) onTimeout(st.socket);
-    }
-    if (this.head === q.length) {
-      this.queue = [];
-      this.head = 0;
-      return;
-    }
-    if (this.head > 1024 && this.head * 2 > q.length) {
-      this.queue = q.slice(this.head);
-      this.head = 0;
-    }
-    this.arm(this.queue[this.head]!.deadline);
-  }
-}
+/** The peek timeouts of one server (see ExpirySet: no timer per connection). */
+export type PeekClock = ExpirySet<PeekState<unknown>>;
 
 /**
  * Peek state by socket. A WeakMap, not a property on the socket: adding
@@ -114,9 +70,9 @@ type PeekingSocket = Socket;
  */
 export function peek<T>(socket: Socket, peeker: Peeker<T>): void {
   const s = socket as PeekingSocket;
-  const st: PeekState<unknown> = { peeker: peeker as Peeker<unknown>, data: null, ended: false, deadline: Date.now() + peeker.limits.timeoutMs, socket: s };
+  const st: PeekState<unknown> = { peeker: peeker as Peeker<unknown>, data: null, ended: false, at: Date.now() + peeker.limits.timeoutMs, socket: s };
   peeks.set(s, st);
-  (peeker.clock ??= new PeekClock()).add(st);
+  (peeker.clock ??= new ExpirySet(SWEEP_MS, onExpired)).add(st);
   s.on('data', onData);
   s.on('end', onEnd);
   s.on('close', onClose);
@@ -126,11 +82,14 @@ function finish(s: PeekingSocket, outcome: PeekOutcome, entry: PrefixEntry<unkno
   const st = peeks.get(s);
   if (st === undefined) return;
   peeks.delete(s);
+  st.peeker.clock!.delete(st);
   st.socket = null;
+  const data = st.data;
+  st.data = null;
   s.removeListener('data', onData);
   s.removeListener('end', onEnd);
   s.removeListener('close', onClose);
-  st.peeker.done(s, outcome, entry, st.data, st.ended);
+  st.peeker.done(s, outcome, entry, data, st.ended);
 }
 
 /** `giveUp`: no more bytes will come (end, timeout); report this outcome if nothing matched. */
@@ -163,6 +122,10 @@ function onEnd(this: PeekingSocket): void {
 
 function onClose(this: PeekingSocket): void {
   finish(this, PeekOutcome.Closed, null);
+}
+
+function onExpired(st: PeekState<unknown>): void {
+  if (st.socket !== null) onTimeout(st.socket);
 }
 
 function onTimeout(s: PeekingSocket): void {
