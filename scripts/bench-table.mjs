@@ -6,7 +6,7 @@
  * bench/run.mjs) becomes one Markdown table, placed between the markers
  * `<!-- bench:start -->` and `<!-- bench:end -->` in README.md. The ✓/✗
  * marks come from each row's machine-checked target, never by hand. By
- * default the suites the README reports (core, static, pool, watch);
+ * default every suite the README reports (core, static, pool, watch, and the services);
  * `--suites=a,b` picks others, `--suites=all` takes every result file.
  *
  *   node scripts/bench-table.mjs            # rewrite README.md
@@ -22,7 +22,7 @@ const RESULTS = join(ROOT, 'bench', 'results');
 const README = join(ROOT, 'README.md');
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
-const ORDER = ['core', 'static', 'pool', 'watch'];
+const ORDER = ['core', 'static', 'pool', 'watch', 'http', 'relay', 'lhttp', 'rhttp', 'db', 'workers'];
 
 export function fmt(n) {
   if (n === null || n === undefined) return '—';
