@@ -23,6 +23,7 @@ import { alternate, median } from '../lib/measure.mjs';
 import { collect, jsonLines, spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
 import { row } from '../lib/rows.mjs';
 import { fmt } from '../lib/table.mjs';
+import { freePort } from '../lib/ports.mjs';
 
 const LOAD = fileURLToPath(new URL('../lib/lhttp-load.mjs', import.meta.url));
 const BROADCAST = fileURLToPath(new URL('../lib/lhttp-broadcast-server.mjs', import.meta.url));
@@ -34,16 +35,6 @@ const LAT_MESSAGES = 1000;
 const IDLE = 10_000;
 const TARGET = 0.8;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** hrmr with the bundled lhttp module; the folder is inside the repo so its npm imports (ws, ioredis) resolve. */
 async function startLhttp(args = []) {

@@ -31,6 +31,7 @@ import { collect, spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
 import { row } from '../lib/rows.mjs';
 import { fmt } from '../lib/table.mjs';
 import { ensureWrk, parseWrk } from '../lib/wrk.mjs';
+import { freePort } from '../lib/ports.mjs';
 
 const LOAD = fileURLToPath(new URL('../lib/relay-load.mjs', import.meta.url));
 const POST_LUA = fileURLToPath(new URL('../lib/relay-post.lua', import.meta.url));
@@ -40,16 +41,6 @@ const ROUNDS = Math.min(config.rounds, 3);
 const WAKE_SAMPLES = 300;
 const ORIGINAL = { produce: 10_800, pairs: 4_900, wakeP50: 0.8, wakeP99: 4 };
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function redisPing(port) {
   return new Promise((resolve) => {

@@ -21,20 +21,11 @@ import { collect, jsonLines, spawnTracked, stop, waitForLine } from '../lib/proc
 import { row } from '../lib/rows.mjs';
 import { fmt } from '../lib/table.mjs';
 import { ensureWrk, parseWrk } from '../lib/wrk.mjs';
+import { freePort } from '../lib/ports.mjs';
 
 const CONNS = 50;
 const TARGET = 0.25;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startRedis() {
   const port = await freePort();

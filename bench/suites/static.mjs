@@ -53,34 +53,7 @@ function ensureNginx() {
   throw new Error('nginx is not installed (Debian/Ubuntu: apt-get install nginx-light); the static suite compares against it');
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-function waitForPort(port, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => {
-        s.destroy();
-        resolve();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) reject(new Error(`nothing listening on ${port}`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
 
 const PLAIN_FS = `
 import http from 'node:http';
@@ -99,6 +72,7 @@ const HELLO = `
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
+import { freePort, waitForPort } from '../lib/ports.mjs';
 const bodies = new Map(fs.readdirSync(process.argv[1]).map((n) => ['/' + n, fs.readFileSync(path.join(process.argv[1], n))]));
 const server = http.createServer((req, res) => {
   const b = bodies.get(req.url);

@@ -22,6 +22,7 @@ import { ROOT } from '../lib/config.mjs';
 import { jsonLines, spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
 import { row } from '../lib/rows.mjs';
 import { ensureWrk, runWrk } from '../lib/wrk.mjs';
+import { freePort, waitForPort } from '../lib/ports.mjs';
 
 const SECONDS = Number(process.env.BENCH_WORKERS_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_WORKERS_ROUNDS ?? 2);
@@ -30,34 +31,7 @@ const BIN = join(ROOT, 'bin', 'hrmr.mjs');
 
 const HELLO = `export default { name: 'hello', routes: [{ http: '/hello', methods: ['GET'], request(req, res) { res.setHeader('Content-Type', 'text/plain'); res.end('hello'); } }] };\n`;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-function waitForPort(port, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => {
-        s.destroy();
-        resolve();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) reject(new Error(`nothing listening on ${port}`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
 
 async function startHrmr(modules, site, workers, sched) {
   const env = { ...process.env };
