@@ -21,6 +21,7 @@ import { startHrmr } from '../lib/hrmr.mjs';
 import { median, rotate } from '../lib/measure.mjs';
 import { spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
 import { row } from '../lib/rows.mjs';
+import { freePort, waitForPort } from '../lib/ports.mjs';
 import { fmt } from '../lib/table.mjs';
 import { ensureWrk, runWrk } from '../lib/wrk.mjs';
 
@@ -72,7 +73,6 @@ const HELLO = `
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, waitForPort } from '../lib/ports.mjs';
 const bodies = new Map(fs.readdirSync(process.argv[1]).map((n) => ['/' + n, fs.readFileSync(path.join(process.argv[1], n))]));
 const server = http.createServer((req, res) => {
   const b = bodies.get(req.url);
