@@ -52,11 +52,21 @@ function loadOn(clients: LineClient[], expect: (reply: string | null) => boolean
 test('kill -9 of one worker under load: the other worker answers every request; a replacement is in STATUS within 1 s', async () => {
   const { port } = await start([]);
   const [A, B] = await twoPids(port);
-  // Five busy connections on B, five on A.
-  const onB = await onWorker(port, B, () => Promise.all([1, 2, 3, 4, 5].map(() => LineClient.open(port))));
-  const onA = await onWorker(port, A, () => Promise.all([1, 2, 3, 4, 5].map(() => LineClient.open(port))));
-  for (const c of onB) assert.equal(await c.request('PID'), String(B));
-  for (const c of onA) assert.equal(await c.request('PID'), String(A));
+  // Five busy connections on B, five on A. Each asks at once: a connection
+  // silent for longer than --peek-timeout (3 s) would be closed while the
+  // other worker is being steered to.
+  const openOn = async (pid: number): Promise<LineClient[]> => {
+    const cs = await onWorker(port, pid, () =>
+      Promise.all([1, 2, 3, 4, 5].map(async () => {
+        const c = await LineClient.open(port);
+        return { c, r: await c.request('PID') };
+      })),
+    );
+    for (const { r } of cs) assert.equal(r, String(pid));
+    return cs.map(({ c }) => c);
+  };
+  const onB = await openOn(B);
+  const onA = await openOn(A);
   const loadB = loadOn(onB, (r) => r === String(B));
   const loadA = loadOn(onA, () => true); // its connections die with it
   await new Promise((r) => setTimeout(r, 300));
