@@ -32,7 +32,8 @@ export function formatReload(r: ReloadReport): string {
     // Every failure and every conflict, so one line tells the whole story.
     const conflicts = r.conflicts.length ? `; conflicts: ${r.conflicts.join('; ')}` : '';
     if (r.failed.length === 0) return `ERR reload refused ${r.refused.length} route${r.refused.length === 1 ? '' : 's'}: ${r.refused.join('; ')}`;
-    const why = r.failed.map((f) => `${f.module}: ${f.error.replace(/[\r\n]+/g, ' ')}`).join('; ');
+    // By module name: loads finish in any order, the reply reads the same every time.
+    const why = [...r.failed].sort((a, b) => (a.module < b.module ? -1 : a.module > b.module ? 1 : 0)).map((f) => `${f.module}: ${f.error.replace(/[\r\n]+/g, ' ')}`).join('; ');
     return `ERR reload failed for ${r.failed.length} module${r.failed.length === 1 ? '' : 's'}: ${why}${conflicts}`;
   }
   const base = `OK reloaded ${r.modules} modules in ${r.ms} ms`;
