@@ -7,7 +7,8 @@
  * which also frees everything its workers imported.
  */
 import { Piscina } from 'piscina';
-import type { DisposeTask, PoolTask, PoolWorkerData } from './protocol.ts';
+import type { TaskDeadline } from './deadlines.ts';
+import { SKIPPED, type BatchOutcome, type BatchTask, type DisposeTask, type HttpTask, type MessageTask, type PoolTask, type PoolWorkerData } from './protocol.ts';
 
 export interface GenerationOptions {
   workerFile: string;
@@ -19,7 +20,7 @@ export interface GenerationOptions {
 interface Waiting {
   task: PoolTask;
   transfer: ArrayBuffer[] | undefined;
-  signal: AbortSignal | undefined;
+  deadline: TaskDeadline | undefined;
   cancel: AbortSignal | undefined;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -27,11 +28,34 @@ interface Waiting {
   settled: boolean;
 }
 
+/** A batch on a worker: its tasks, and the flags shared with that worker (protocol.ts BatchTask). */
+interface Running {
+  /** A batch's tasks; none for a task sent alone. */
+  members: Waiting[];
+  flags: Int32Array | null;
+  /** Aborts it (piscina then ends its worker) when the task running in it times out. */
+  controller: AbortController;
+  /** A task sent alone: its deadline. */
+  deadline?: TaskDeadline | undefined;
+}
+
+/** Tasks in one batch at most, and their bytes (bodies and messages). */
+const MAX_BATCH = 64;
+const MAX_BATCH_BYTES = 1 << 20;
+
+function batchable(t: PoolTask): t is MessageTask | HttpTask {
+  return t.op === 'msg' || t.op === 'http';
+}
+
+function taskBytes(t: MessageTask | HttpTask): number {
+  return t.op === 'msg' ? t.msg.byteLength : t.body.byteLength;
+}
+
 export class PoolGeneration {
   readonly piscina: Piscina<PoolTask, unknown>;
   /** Connections bound to this generation. */
   refs = 0;
-  /** No connection has used it yet: a later reload may reuse it instead of starting another. */
+  /** No connection has used it yet. */
   fresh = true;
   /** Versions proven in it by prepare(); caps reuse so unused generations do not pile up code. */
   loads = 0;
@@ -73,35 +97,134 @@ export class PoolGeneration {
    */
   private readonly waiting: Array<Waiting | undefined> = [];
   private head = 0;
-  /** One 'abort' listener per connection with waiting tasks (not one per task), and how many it has. */
+  /** One 'abort' listener per connection with waiting or batched tasks (not one per task), and how many it has. */
   private readonly owners = new Map<AbortSignal, { n: number; onAbort: () => void }>();
+  /** Batches on workers now (at most one per thread). */
+  private readonly running = new Set<Running>();
+  /** Tasks that ran to a value or an error (a batch counts its tasks; skipped and timed-out ones do not count). */
+  completed = 0;
+  /** Tasks that went in batches, and batches (STATUS: how much a crossing carries). */
+  batchedTasks = 0;
+  batches = 0;
 
   /**
-   * Runs a task. `signal` (the task timeout, counted from now) rejects it
-   * queued or running (a running one costs its worker); `cancel` (the
-   * connection closed) drops it only while it waits for a worker: a running
-   * task finishes, and the caller discards its result.
+   * Runs a task. `deadline` (the task timeout) rejects it queued or running
+   * (a running one costs its worker); `cancel` (the connection closed) drops
+   * it while it waits for a worker, or skips it in a batch before it starts:
+   * a running task finishes, and the caller discards its result.
    */
-  run(task: PoolTask, transfer: ArrayBuffer[] | undefined, signal: AbortSignal | undefined, cancel?: AbortSignal): Promise<unknown> {
+  run(task: PoolTask, transfer: ArrayBuffer[] | undefined, deadline: TaskDeadline | undefined, cancel?: AbortSignal): Promise<unknown> {
     if (cancel?.aborted) return Promise.reject(cancel.reason);
     this.inFlight++;
-    const p = this.active < this.opts.threads && this.queued === 0 ? this.submit(task, transfer, signal) : this.enqueue(task, transfer, signal, cancel);
+    const p = this.active < this.opts.threads && this.queued === 0 ? this.submit(task, transfer, deadline) : this.enqueue(task, transfer, deadline, cancel);
     return p.finally(() => this.inFlight--);
   }
 
-  private submit(task: PoolTask, transfer: ArrayBuffer[] | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+  private submit(task: PoolTask, transfer: ArrayBuffer[] | undefined, deadline: TaskDeadline | undefined): Promise<unknown> {
     this.active++;
-    return this.piscina.run(task, { ...(transfer ? { transferList: transfer } : {}), ...(signal ? { signal } : {}) }).finally(() => {
-      this.active--;
-      this.pump();
-    });
+    let r: Running | null = null;
+    if (deadline) {
+      r = { members: [], flags: null, controller: new AbortController(), deadline };
+      this.running.add(r);
+    }
+    return this.piscina
+      .run(task, { ...(transfer ? { transferList: transfer } : {}), ...(r ? { signal: r.controller.signal } : {}) })
+      .then(
+        (v) => {
+          this.completed++;
+          return v;
+        },
+        (err: unknown) => {
+          if (!r?.controller.signal.aborted) this.completed++;
+          throw err;
+        },
+      )
+      .finally(() => {
+        if (r) this.running.delete(r);
+        this.active--;
+        this.pump();
+      });
   }
 
-  private enqueue(task: PoolTask, transfer: ArrayBuffer[] | undefined, signal: AbortSignal | undefined, cancel: AbortSignal | undefined): Promise<unknown> {
+  private submitBatch(members: Waiting[]): void {
+    this.active++;
+    this.batches++;
+    this.batchedTasks += members.length;
+    const n = members.length;
+    const sab = new SharedArrayBuffer(4 * (n + 1));
+    const b: Running = { members, flags: new Int32Array(sab), controller: new AbortController() };
+    const tasks = new Array<MessageTask | HttpTask>(n);
+    let transfer: ArrayBuffer[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const m = members[i]!;
+      tasks[i] = m.task as MessageTask | HttpTask;
+      if (m.transfer) (transfer ??= []).push(...m.transfer);
+    }
+    this.running.add(b);
+    const task: BatchTask = { op: 'batch', tasks, flags: sab };
+    this.piscina
+      .run(task, { ...(transfer ? { transferList: transfer } : {}), signal: b.controller.signal })
+      .then(
+        (out) => this.settleBatch(b, out as BatchOutcome[]),
+        (err: unknown) => this.failBatch(b, err),
+      )
+      .finally(() => {
+        this.running.delete(b);
+        for (const m of members) this.release(m);
+        this.active--;
+        this.pump();
+      });
+  }
+
+  private settleBatch(b: Running, out: BatchOutcome[]): void {
+    for (let i = 0; i < b.members.length; i++) {
+      const m = b.members[i]!;
+      const o = out[i];
+      if (o === SKIPPED || o === undefined) {
+        m.reject(m.cancel?.reason ?? new Error('connection closed'));
+        continue;
+      }
+      this.completed++;
+      if ('e' in o) m.reject(o.e);
+      else m.resolve(o.v);
+    }
+  }
+
+  /**
+   * The batch's worker is gone: aborted because the running task timed out,
+   * or it crashed. Tasks that had not started go back to the head of the
+   * queue when it was a timeout (they never ran); the running one fails; the
+   * ones before it ran, but their replies went with the worker, so they fail
+   * as timed out too (as a task whose reply is late would).
+   */
+  private failBatch(b: Running, err: unknown): void {
+    const at = Atomics.load(b.flags!, 0);
+    const timedOut = b.controller.signal.aborted;
+    const back: Waiting[] = [];
+    for (let i = 0; i < b.members.length; i++) {
+      const m = b.members[i]!;
+      if (i > at && timedOut && !m.deadline?.expired && !m.cancel?.aborted) back.push(m);
+      else if (i > at && m.cancel?.aborted) m.reject(m.cancel.reason);
+      else m.reject(i > at && m.deadline?.expired ? m.deadline.reason : timedOut ? b.controller.signal.reason : err);
+    }
+    if (back.length === 0) return;
+    for (const m of back) {
+      m.settled = false;
+      this.queued++;
+      // The batch's listener claim is released in finally(); the queue holds its own.
+      if (m.cancel) {
+        const o = this.owners.get(m.cancel);
+        if (o) o.n++;
+      }
+    }
+    this.waiting.splice(this.head, 0, ...back);
+  }
+
+  private enqueue(task: PoolTask, transfer: ArrayBuffer[] | undefined, deadline: TaskDeadline | undefined, cancel: AbortSignal | undefined): Promise<unknown> {
     return new Promise((resolve, reject) => {
       // No 'abort' listener per waiting task (EventTarget listeners cost microseconds each):
       // a timed-out waiting task is found by expireWaiting() (the pool's timeout sweep) or at pump time.
-      const w: Waiting = { task, transfer, signal, cancel, resolve, reject, settled: false };
+      const w: Waiting = { task, transfer, deadline, cancel, resolve, reject, settled: false };
       if (cancel) {
         let o = this.owners.get(cancel);
         if (!o) {
@@ -119,6 +242,11 @@ export class PoolGeneration {
   private unqueue(w: Waiting): void {
     w.settled = true;
     this.queued--;
+    this.release(w);
+  }
+
+  /** The task no longer needs its connection's 'abort' listener. */
+  private release(w: Waiting): void {
     if (w.cancel) {
       const o = this.owners.get(w.cancel);
       if (o && --o.n === 0) {
@@ -128,7 +256,7 @@ export class PoolGeneration {
     }
   }
 
-  /** Drops every waiting task of one connection (its `cancel` signal fired). */
+  /** Drops every waiting task of one connection (its `cancel` signal fired), and tells workers to skip its batched ones. */
   private dropWaiting(cancel: AbortSignal): void {
     for (let i = this.head; i < this.waiting.length; i++) {
       const w = this.waiting[i];
@@ -137,28 +265,89 @@ export class PoolGeneration {
         w.reject(cancel.reason);
       }
     }
-  }
-
-  /** Rejects waiting tasks whose timeout signal has fired (called by the pool's timeout sweep). */
-  expireWaiting(): void {
-    for (let i = this.head; i < this.waiting.length; i++) {
-      const w = this.waiting[i];
-      if (w && !w.settled && w.signal?.aborted) {
-        this.unqueue(w);
-        w.reject(w.signal.reason);
-      }
+    for (const b of this.running) {
+      if (b.flags === null) continue;
+      for (let i = 0; i < b.members.length; i++) if (b.members[i]!.cancel === cancel) Atomics.store(b.flags, 1 + i, 1);
     }
   }
 
-  /** Hands waiting tasks to piscina while it has free threads. */
-  private pump(): void {
-    while (this.active < this.opts.threads && this.head < this.waiting.length) {
+  /**
+   * Called by the pool's timeout sweep: rejects waiting tasks whose timeout
+   * fired, and aborts a batch whose running task's timeout fired (a task
+   * still waiting inside a batch runs late rather than costing a worker).
+   */
+  expireWaiting(): void {
+    for (let i = this.head; i < this.waiting.length; i++) {
+      const w = this.waiting[i];
+      if (w && !w.settled && w.deadline?.expired) {
+        this.unqueue(w);
+        w.reject(w.deadline.reason);
+      }
+    }
+    for (const b of this.running) {
+      if (b.controller.signal.aborted) continue;
+      const d = b.flags === null ? b.deadline : b.members[Atomics.load(b.flags, 0)]?.deadline;
+      if (d?.expired) b.controller.abort(d.reason);
+    }
+  }
+
+  /** The next live waiting task, taken off the queue (its owner listener kept), or null. */
+  private next(): Waiting | null {
+    while (this.head < this.waiting.length) {
       const w = this.waiting[this.head]!;
       this.waiting[this.head++] = undefined;
       if (w.settled) continue;
-      this.unqueue(w);
-      if (w.signal?.aborted) w.reject(w.signal.reason);
-      else this.submit(w.task, w.transfer, w.signal).then(w.resolve, w.reject);
+      w.settled = true;
+      this.queued--;
+      if (w.deadline?.expired) {
+        this.release(w);
+        w.reject(w.deadline.reason);
+        continue;
+      }
+      return w;
+    }
+    return null;
+  }
+
+  /** The next waiting task's, without taking it. */
+  private peek(): Waiting | null {
+    while (this.head < this.waiting.length) {
+      const w = this.waiting[this.head];
+      if (w && !w.settled) return w;
+      this.waiting[this.head++] = undefined;
+    }
+    return null;
+  }
+
+  /**
+   * Hands waiting tasks to piscina while it has free threads. Message and
+   * HTTP tasks that queued up go as batches, shared fairly among the free
+   * threads: under load a crossing to a worker and back (most of a tiny
+   * task's cost) carries many tasks instead of one.
+   */
+  private pump(): void {
+    while (this.active < this.opts.threads) {
+      const w = this.next();
+      if (w === null) break;
+      if (!batchable(w.task) || this.queued === 0) {
+        this.release(w);
+        this.submit(w.task, w.transfer, w.deadline).then(w.resolve, w.reject);
+        continue;
+      }
+      const free = this.opts.threads - this.active;
+      const size = Math.min(MAX_BATCH, Math.ceil((this.queued + 1) / free));
+      const members = [w];
+      let bytes = taskBytes(w.task);
+      for (let p = this.peek(); p !== null && members.length < size && batchable(p.task) && bytes < MAX_BATCH_BYTES; p = this.peek()) {
+        const m = this.next();
+        if (m === null) break;
+        members.push(m);
+        bytes += taskBytes(m.task as MessageTask | HttpTask);
+      }
+      if (members.length === 1) {
+        this.release(w);
+        this.submit(w.task, w.transfer, w.deadline).then(w.resolve, w.reject);
+      } else this.submitBatch(members);
     }
     if (this.head === this.waiting.length) {
       this.waiting.length = 0;
@@ -175,6 +364,16 @@ export class PoolGeneration {
    */
   waitingAhead(cancel: AbortSignal): number {
     let ahead = 0;
+    // Tasks in a batch that have not started are waiting too; batches run before anything still queued.
+    for (const b of this.running) {
+      if (b.flags === null) continue;
+      let before = 0;
+      for (let i = Atomics.load(b.flags, 0) + 1; i < b.members.length; i++) {
+        if (b.members[i]!.cancel === cancel) return before;
+        before++;
+      }
+      ahead += before;
+    }
     for (let i = this.head; i < this.waiting.length; i++) {
       const w = this.waiting[i];
       if (!w || w.settled) continue;
@@ -182,6 +381,11 @@ export class PoolGeneration {
       ahead++;
     }
     return -1;
+  }
+
+  /** A task given now would start at once. */
+  get hasFreeThread(): boolean {
+    return this.active < this.opts.threads && this.queued === 0;
   }
 
   get threads(): number {

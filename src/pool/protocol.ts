@@ -9,6 +9,12 @@ export interface PoolWorkerData {
     /** The main logger's child bindings (a `--workers` process's `worker` number). */
     bindings: Record<string, unknown>;
   };
+  /**
+   * A BroadcastChannel name: the main thread posts `{ dispose: url }` on it
+   * when a version is purged, and every worker that loaded that version
+   * disposes it (workers of one generation run many versions).
+   */
+  channel: string;
 }
 
 /** Identifies one module version: workers import `url` (an immutable snapshot). */
@@ -71,7 +77,27 @@ export interface DisposeTask {
   waitMs: number;
 }
 
-export type PoolTask = MessageTask | HttpTask | LoadTask | DisposeTask;
+/**
+ * Several message or HTTP tasks that waited for a worker, sent as one piscina
+ * task: one crossing each way for all of them (see generation.ts). The worker
+ * runs them in order.
+ */
+export interface BatchTask {
+  op: 'batch';
+  tasks: Array<MessageTask | HttpTask>;
+  /**
+   * Int32 slots shared with the main thread: [0] the index of the task the
+   * worker is running (tasks.length once all ran), [1 + i] set to 1 by the
+   * main thread when task i is not to run (its connection closed).
+   */
+  flags: SharedArrayBuffer;
+}
+
+/** One task's outcome in a batch: its value, what it threw, or SKIPPED. */
+export type BatchOutcome = { v: unknown } | { e: unknown } | typeof SKIPPED;
+export const SKIPPED = 0;
+
+export type PoolTask = MessageTask | HttpTask | LoadTask | DisposeTask | BatchTask;
 
 export interface LoadResult {
   threadId: number;

@@ -6,13 +6,13 @@
  * Each worker belongs to one pool generation and ends with it, so the ESM
  * cache (which never frees old versions) is bounded by a generation's life.
  */
-import { threadId, workerData } from 'node:worker_threads';
+import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { createLogger } from '../log.ts';
 import { move } from 'piscina';
 import type { Context, Module, PoolHttpResponse, PoolHttpRoute, Reply, Route } from '../../shared/index.ts';
 import { KeptStates } from '../modules/keep.ts';
-import type { DisposeTask, HttpResult, HttpTask, LoadResult, MessageTask, PoolTask, PoolWorkerData, VersionRef } from './protocol.ts';
+import { SKIPPED, type BatchOutcome, type BatchTask, type DisposeTask, type HttpResult, type HttpTask, type LoadResult, type MessageTask, type PoolTask, type PoolWorkerData, type VersionRef } from './protocol.ts';
 
 interface Loaded {
   module: Module;
@@ -30,6 +30,30 @@ const logSettings = (workerData as PoolWorkerData | null | undefined)?.log;
 const root: Logger = logSettings
   ? createLogger(logSettings.level as LevelWithSilent, logSettings.pretty).child({ ...logSettings.bindings, threadId })
   : pino({ name: 'hrmr', base: { pid: process.pid, threadId } }, pino.destination({ dest: 1, sync: false }));
+
+// A purged version is disposed here at once (this worker may run newer versions for a long time yet).
+const channelName = (workerData as PoolWorkerData | null | undefined)?.channel;
+if (channelName) {
+  const bc = new BroadcastChannel(channelName);
+  bc.unref();
+  bc.onmessage = (e: unknown) => {
+    const url = ((e as MessageEvent).data as { dispose?: unknown } | null)?.dispose;
+    if (typeof url === 'string') void disposeVersion(url);
+  };
+}
+
+async function disposeVersion(url: string): Promise<void> {
+  const p = loaded.get(url);
+  if (!p) return;
+  loaded.delete(url);
+  try {
+    const { module, log } = await p;
+    await module.dispose?.();
+    log.debug('version disposed in worker');
+  } catch (err) {
+    root.error({ err, url }, 'dispose failed in worker');
+  }
+}
 
 function load(v: VersionRef): Promise<Loaded> {
   let p = loaded.get(v.url);
@@ -50,13 +74,17 @@ function load(v: VersionRef): Promise<Loaded> {
   return p;
 }
 
-async function onMessage(t: MessageTask): Promise<Reply> {
+async function runMessage(t: MessageTask): Promise<Reply> {
   const { routes, log } = await load(t.v);
   const route = routes[t.route];
   if (!route || !('message' in route) || typeof route.message !== 'function') throw new Error(`route ${t.route} of ${t.v.module} is not a message route`);
   const ctx = context(t, log);
   const msg = Buffer.from(t.msg.buffer, t.msg.byteOffset, t.msg.byteLength);
-  const out = await route.message(msg, ctx);
+  return route.message(msg, ctx);
+}
+
+async function onMessage(t: MessageTask): Promise<Reply> {
+  const out = await runMessage(t);
   // Bytes go back by transfer when they own their whole buffer (no copy).
   if (out instanceof Uint8Array && out.byteOffset === 0 && out.byteLength === out.buffer.byteLength && out.buffer instanceof ArrayBuffer) {
     return move(out) as Uint8Array;
@@ -98,6 +126,38 @@ async function onHttp(t: HttpTask): Promise<HttpResult> {
   return { status: out.status ?? 200, headers: out.headers as HttpResult['headers'], body: b };
 }
 
+/**
+ * Runs a batch in order. Replies are copied back, not transferred: a module
+ * may return the same bytes twice, and a transferred buffer would be gone
+ * from it after the first.
+ */
+function cloneable(v: unknown): boolean {
+  return v === null || v === undefined || typeof v === 'string' || v instanceof Uint8Array;
+}
+
+async function onBatch(b: BatchTask): Promise<BatchOutcome[]> {
+  const flags = new Int32Array(b.flags);
+  const n = b.tasks.length;
+  const out: BatchOutcome[] = new Array<BatchOutcome>(n);
+  for (let i = 0; i < n; i++) {
+    Atomics.store(flags, 0, i);
+    if (Atomics.load(flags, 1 + i) !== 0) {
+      out[i] = SKIPPED;
+      continue;
+    }
+    const t = b.tasks[i]!;
+    try {
+      const v = t.op === 'msg' ? await runMessage(t) : await onHttp(t);
+      // What cannot be cloned would fail the whole batch's reply: it fails its own task instead.
+      out[i] = cloneable(t.op === 'msg' ? v : (v as HttpResult).body) ? { v } : { e: new TypeError(`${t.v.module}: a pool handler must return a string, bytes or nothing`) };
+    } catch (e) {
+      out[i] = { e: e instanceof Error || e === null || !['object', 'function', 'symbol'].includes(typeof e) ? e : new Error(String(e)) };
+    }
+  }
+  Atomics.store(flags, 0, n);
+  return out;
+}
+
 async function onDispose(t: DisposeTask): Promise<number> {
   const counter = new Int32Array(t.barrier);
   Atomics.add(counter, 0, 1);
@@ -131,6 +191,8 @@ export default async function task(t: PoolTask): Promise<unknown> {
       return onMessage(t);
     case 'http':
       return onHttp(t);
+    case 'batch':
+      return onBatch(t);
     case 'load':
       await load(t.v);
       return { threadId } satisfies LoadResult;
