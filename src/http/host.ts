@@ -20,6 +20,7 @@ import type { HttpTarget } from '../modules/route-table.ts';
 import type { CompiledRoute } from '../modules/validate.ts';
 import type { ModuleVersion } from '../modules/version.ts';
 import { PoolTaskError, type WorkerPool } from '../pool/pool.ts';
+import { SMALL_BYTES } from '../pool/protocol.ts';
 import { targetPath, type PathTable } from './path-table.ts';
 import { answer, answerRaw, bodyFor, TEXT_PLAIN } from './responses.ts';
 
@@ -50,6 +51,7 @@ const EMPTY = new Uint8Array(0);
 class HostResponse<Request extends IncomingMessage = IncomingMessage> extends http.ServerResponse<Request> {
   hrmrVersion: ModuleVersion | null = null;
   hrmrRoute = 0;
+  hrmrSlot = -1;
   constructor(req: Request) {
     super(req);
     this.on('close', onHostResponseClose);
@@ -60,7 +62,7 @@ function onHostResponseClose(this: HostResponse): void {
   const v = this.hrmrVersion;
   if (v === null) return;
   this.hrmrVersion = null;
-  v.endRequest(this, this.hrmrRoute);
+  v.endRequest(this, this.hrmrRoute, this.hrmrSlot);
 }
 
 
@@ -141,7 +143,7 @@ export class HttpHost {
     const r = res as HostResponse;
     r.hrmrVersion = v;
     r.hrmrRoute = route.index;
-    v.beginRequest(res, route.index);
+    r.hrmrSlot = v.beginRequest(res, route.index);
     const ctx = new ConnectionContext(v, req.socket);
     if (route.pool) {
       this.poolRequest(req, res, v, route, ctx);
@@ -204,12 +206,14 @@ export class HttpHost {
     req.on('end', () => {
       if (tooBig || res.destroyed) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      const bytes = body.length === 0 ? EMPTY : body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer, 0, body.byteLength) : new Uint8Array(body);
+      // A small body crosses to the worker as a latin1 string: no ArrayBuffer made, moved and freed per request.
+      const bytes =
+        body.length === 0 ? EMPTY : body.length <= SMALL_BYTES ? body.toString('latin1') : body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer, 0, body.byteLength) : new Uint8Array(body);
       this.runPool(pool, req, res, v, route, ctx, bytes);
     });
   }
 
-  private runPool(pool: WorkerPool, req: IncomingMessage, res: ServerResponse, v: ModuleVersion, route: CompiledRoute, ctx: ConnectionContext, body: Uint8Array): void {
+  private runPool(pool: WorkerPool, req: IncomingMessage, res: ServerResponse, v: ModuleVersion, route: CompiledRoute, ctx: ConnectionContext, body: Uint8Array | string): void {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     pool

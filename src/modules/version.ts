@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Keep } from '../../shared/index.ts';
 import { MatchState, PrefixTable } from '../router/prefix-table.ts';
 import type { CompiledRoute, ModuleSpec } from './validate.ts';
+import { Slots } from '../util/slots.ts';
 
 export type VersionState = 'loading' | 'live' | 'retired' | 'disposed';
 
@@ -28,7 +29,7 @@ export class ModuleVersion {
   /** Open connections per route index, for per-route maxConnections (upgraded sockets for HTTP routes). */
   readonly routeConnections: number[];
   /** HTTP requests in flight on this version (their responses not yet closed). */
-  readonly requests = new Set<ServerResponse>();
+  readonly requests = new Slots<ServerResponse>();
   /** In-flight requests per route index. */
   readonly routeRequests: number[];
   /** Requests finished per route index. */
@@ -95,14 +96,14 @@ export class ModuleVersion {
     if (this.state === 'retired' && this.idle) void this.purge();
   }
 
-  /** An HTTP request starts on this version; `endRequest` when its response closes. */
-  beginRequest(res: ServerResponse, routeIndex: number): void {
-    this.requests.add(res);
+  /** An HTTP request starts on this version; `endRequest` with the returned slot when its response closes. */
+  beginRequest(res: ServerResponse, routeIndex: number): number {
     this.routeRequests[routeIndex]!++;
+    return this.requests.add(res);
   }
 
-  endRequest(res: ServerResponse, routeIndex: number): void {
-    if (!this.requests.delete(res)) return;
+  endRequest(res: ServerResponse, routeIndex: number, slot: number): void {
+    if (!this.requests.remove(slot, res)) return;
     this.routeRequests[routeIndex]!--;
     this.routeServed[routeIndex]!++;
     if (this.state === 'retired' && this.idle) void this.purge();
@@ -127,7 +128,7 @@ export class ModuleVersion {
       this.drainTimer = setTimeout(() => {
         this.log.warn({ connections: this.connections.size, requests: this.requests.size }, 'drain timeout: closing old connections');
         for (const s of this.connections) s.destroy();
-        for (const res of this.requests) res.destroy();
+        for (const res of this.requests.values()) res.destroy();
       }, drainMs);
       this.drainTimer.unref();
     }

@@ -48,7 +48,8 @@ function batchable(t: PoolTask): t is MessageTask | HttpTask {
 }
 
 function taskBytes(t: MessageTask | HttpTask): number {
-  return t.op === 'msg' ? t.msg.byteLength : t.body.byteLength;
+  const b = t.op === 'msg' ? t.msg : t.body;
+  return typeof b === 'string' ? b.length : b.byteLength;
 }
 
 export class PoolGeneration {
@@ -77,7 +78,7 @@ export class PoolGeneration {
       // handle's keep-alive) work between tasks, yet a new task still wakes
       // the worker without a message event ('sync' parks the thread and
       // freezes those timers; 'disabled' measured ~10% slower).
-      atomics: 'async',
+      atomics: (process.env.HRMR_ATOMICS ?? 'async') as 'async',
       closeTimeout: 30_000,
       ...(opts.workerData ? { workerData: opts.workerData } : {}),
     });
@@ -116,9 +117,27 @@ export class PoolGeneration {
   run(task: PoolTask, transfer: ArrayBuffer[] | undefined, deadline: TaskDeadline | undefined, cancel?: AbortSignal): Promise<unknown> {
     if (cancel?.aborted) return Promise.reject(cancel.reason);
     this.inFlight++;
-    const p = this.active < this.opts.threads && this.queued === 0 ? this.submit(task, transfer, deadline) : this.enqueue(task, transfer, deadline, cancel);
+    let p: Promise<unknown>;
+    if (this.active < this.opts.threads && this.queued === 0 && !batchable(task)) p = this.submit(task, transfer, deadline);
+    else {
+      p = this.enqueue(task, transfer, deadline, cancel);
+      // A free thread takes it after this turn of the event loop, with every
+      // other task that arrived in the same turn (requests read from many
+      // sockets at once): one crossing for all of them instead of one now
+      // and the rest in a batch after it.
+      if (this.active < this.opts.threads && !this.pumpSoon) {
+        this.pumpSoon = true;
+        setImmediate(this.pumpLater);
+      }
+    }
     return p.finally(() => this.inFlight--);
   }
+
+  private pumpSoon = false;
+  private readonly pumpLater = (): void => {
+    this.pumpSoon = false;
+    this.pump();
+  };
 
   private submit(task: PoolTask, transfer: ArrayBuffer[] | undefined, deadline: TaskDeadline | undefined): Promise<unknown> {
     this.active++;

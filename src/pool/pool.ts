@@ -20,7 +20,7 @@ import type { CompiledRoute } from '../modules/validate.ts';
 import type { ModuleVersion } from '../modules/version.ts';
 import { Deadlines } from './deadlines.ts';
 import { PoolGeneration } from './generation.ts';
-import type { HttpResult, HttpTask, MessageTask, PoolWorkerData, VersionRef } from './protocol.ts';
+import { SMALL_BYTES, type HttpResult, type HttpTask, type MessageTask, type PoolWorkerData, type VersionRef } from './protocol.ts';
 
 export interface PoolOptions {
   threads: number;
@@ -219,12 +219,14 @@ export class WorkerPool {
     }
     // The message crosses by transfer; it is copied once only if it shares
     // its memory with other data (a socket chunk holding several lines).
-    const own = msg.byteOffset === 0 && msg.byteLength === msg.buffer.byteLength && msg.buffer instanceof ArrayBuffer;
-    const bytes = own ? new Uint8Array(msg.buffer, 0, msg.byteLength) : new Uint8Array(msg);
+    // A small message crosses as a string (cheaper than an ArrayBuffer per task).
+    const small = msg.byteLength <= SMALL_BYTES;
+    const own = !small && msg.byteOffset === 0 && msg.byteLength === msg.buffer.byteLength && msg.buffer instanceof ArrayBuffer;
+    const bytes = small ? msg.toString('latin1') : own ? new Uint8Array(msg.buffer, 0, msg.byteLength) : new Uint8Array(msg);
     const task: MessageTask = { op: 'msg', v: this.ref(version), route: route.index, msg: bytes, remoteAddress: ctx.remoteAddress, remotePort: ctx.remotePort };
     const d = this.deadlines?.start();
     const cancel = socket === undefined ? undefined : this.gone.get(socket)?.signal;
-    return g.run(task, [bytes.buffer as ArrayBuffer], d, cancel).then(
+    return g.run(task, typeof bytes === 'string' ? undefined : [bytes.buffer as ArrayBuffer], d, cancel).then(
       (r) => {
         d?.done();
         return r as Reply;
@@ -260,10 +262,11 @@ export class WorkerPool {
     gen.fresh = false;
     gen.refs++;
     const t: HttpTask = { op: 'http', v: this.ref(version), route: route.index, ...task };
-    const own = t.body.byteLength > 0 && t.body.byteOffset === 0 && t.body.byteLength === t.body.buffer.byteLength && t.body.buffer instanceof ArrayBuffer;
+    const b = t.body;
+    const own = typeof b !== 'string' && b.byteLength > 0 && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
     const d = this.deadlines?.start();
     return gen
-      .run(t, own ? [t.body.buffer as ArrayBuffer] : undefined, d)
+      .run(t, own ? [(b as Uint8Array).buffer as ArrayBuffer] : undefined, d)
       .then(
         (r) => {
           d?.done();

@@ -31,7 +31,8 @@ export interface MessageTask {
   op: 'msg';
   v: VersionRef;
   route: number;
-  msg: Uint8Array;
+  /** Small messages cross as a latin1 string (no ArrayBuffer made, moved and freed per task); larger ones as bytes. */
+  msg: Uint8Array | string;
   remoteAddress: string;
   remotePort: number;
 }
@@ -47,7 +48,8 @@ export interface HttpTask {
   query: string;
   /** As node read them: name, value, name, value... (the worker builds `headers`). */
   rawHeaders: string[];
-  body: Uint8Array;
+  /** Small bodies cross as a latin1 string (see MessageTask.msg). */
+  body: Uint8Array | string;
   remoteAddress: string;
   remotePort: number;
 }
@@ -96,6 +98,9 @@ export interface BatchTask {
 /** One task's outcome in a batch: its value, what it threw, or SKIPPED. */
 export type BatchOutcome = { v: unknown } | { e: unknown } | typeof SKIPPED;
 export const SKIPPED = 0;
+
+/** Bytes up to this size cross to a worker as a latin1 string rather than an ArrayBuffer of their own. */
+export const SMALL_BYTES = 4096;
 
 export type PoolTask = MessageTask | HttpTask | LoadTask | DisposeTask | BatchTask;
 

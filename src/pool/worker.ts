@@ -79,7 +79,8 @@ async function runMessage(t: MessageTask): Promise<Reply> {
   const route = routes[t.route];
   if (!route || !('message' in route) || typeof route.message !== 'function') throw new Error(`route ${t.route} of ${t.v.module} is not a message route`);
   const ctx = context(t, log);
-  const msg = Buffer.from(t.msg.buffer, t.msg.byteOffset, t.msg.byteLength);
+  const m = t.msg;
+  const msg = typeof m === 'string' ? Buffer.from(m, 'latin1') : Buffer.from(m.buffer, m.byteOffset, m.byteLength);
   return route.message(msg, ctx);
 }
 
@@ -110,7 +111,8 @@ async function onHttp(t: HttpTask): Promise<HttpResult> {
   const route = routes[t.route];
   const r = route as PoolHttpRoute | undefined;
   if (!r || typeof r.http !== 'string' || r.pool !== true) throw new Error(`route ${t.route} of ${t.v.module} is not a pool HTTP route`);
-  const body = Buffer.from(t.body.buffer, t.body.byteOffset, t.body.byteLength);
+  const tb = t.body;
+  const body = typeof tb === 'string' ? Buffer.from(tb, 'latin1') : Buffer.from(tb.buffer, tb.byteOffset, tb.byteLength);
   const headers: Record<string, string> = {};
   const raw = t.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
