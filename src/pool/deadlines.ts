@@ -21,6 +21,7 @@ const TIMEOUT = new DOMException('The operation was aborted due to timeout', 'Ti
 
 export class Deadline implements TaskDeadline, Expiring {
   expired = false;
+  expirySlot = -1;
   readonly reason = TIMEOUT;
   constructor(
     readonly at: number,

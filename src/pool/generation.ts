@@ -402,6 +402,13 @@ export class PoolGeneration {
     return -1;
   }
 
+  /** Tasks not started: waiting in the queue, or in a batch behind the task its worker runs (STATUS `queued`). */
+  get notStarted(): number {
+    let n = this.queued;
+    for (const b of this.running) if (b.flags !== null) n += Math.max(0, b.members.length - 1 - Atomics.load(b.flags, 0));
+    return n;
+  }
+
   /** A task given now would start at once. */
   get hasFreeThread(): boolean {
     return this.active < this.opts.threads && this.queued === 0;

@@ -298,7 +298,7 @@ export class WorkerPool {
     for (const g of this.generations) {
       batches += g.batches;
       batchedTasks += g.batchedTasks;
-      queued += g.queued + g.piscina.queueSize;
+      queued += g.notStarted + g.piscina.queueSize;
       inFlight += g.inFlight;
       completed += g.completed;
       threads += g.piscina.threads.length;

@@ -46,6 +46,7 @@ interface PeekState<T> {
   at: number;
   /** Null once the peek is over (the clock skips it). */
   socket: PeekingSocket | null;
+  expirySlot: number;
 }
 
 /** Sweep interval of the peek timeouts: a peek may time out up to this late. */
@@ -70,7 +71,7 @@ type PeekingSocket = Socket;
  */
 export function peek<T>(socket: Socket, peeker: Peeker<T>): void {
   const s = socket as PeekingSocket;
-  const st: PeekState<unknown> = { peeker: peeker as Peeker<unknown>, data: null, ended: false, at: Date.now() + peeker.limits.timeoutMs, socket: s };
+  const st: PeekState<unknown> = { peeker: peeker as Peeker<unknown>, data: null, ended: false, at: Date.now() + peeker.limits.timeoutMs, socket: s, expirySlot: -1 };
   peeks.set(s, st);
   (peeker.clock ??= new ExpirySet(SWEEP_MS, onExpired)).add(st);
   s.on('data', onData);

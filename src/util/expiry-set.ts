@@ -10,10 +10,19 @@
 export interface Expiring {
   /** Date.now() at which it expires. */
   readonly at: number;
+  /** Where the set keeps it (-1 when not in a set); written by the set only. */
+  expirySlot: number;
 }
 
+/**
+ * Entries sit in reused array slots, not a `Set`: tens of thousands come and
+ * go each second, and a Set used that way was measured to make V8's young
+ * collections keep dead entries alive (see slots.ts).
+ */
 export class ExpirySet<T extends Expiring> {
-  private readonly live = new Set<T>();
+  private readonly items: Array<T | undefined> = [];
+  private readonly free: number[] = [];
+  private count = 0;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -24,7 +33,11 @@ export class ExpirySet<T extends Expiring> {
   ) {}
 
   add(e: T): void {
-    this.live.add(e);
+    if (e.expirySlot >= 0) return;
+    const i = this.free.length > 0 ? this.free.pop()! : this.items.length;
+    this.items[i] = e;
+    e.expirySlot = i;
+    this.count++;
     if (this.timer === null) {
       this.timer = setTimeout(this.sweep, this.sweepMs);
       this.timer.unref();
@@ -32,27 +45,38 @@ export class ExpirySet<T extends Expiring> {
   }
 
   delete(e: T): void {
-    this.live.delete(e);
+    const i = e.expirySlot;
+    if (i < 0 || this.items[i] !== e) return;
+    this.items[i] = undefined;
+    e.expirySlot = -1;
+    this.free.push(i);
+    this.count--;
   }
 
   get size(): number {
-    return this.live.size;
+    return this.count;
   }
 
   private readonly sweep = (): void => {
     this.timer = null;
     const now = Date.now();
     let expired = false;
-    for (const e of this.live) {
-      if (e.at > now) continue;
-      this.live.delete(e);
+    const items = this.items;
+    for (let i = 0; i < items.length; i++) {
+      const e = items[i];
+      if (e === undefined || e.at > now) continue;
+      this.delete(e);
       this.expire(e);
       expired = true;
     }
     if (expired) this.afterSweep?.();
-    if (this.live.size > 0) {
+    if (this.count > 0) {
       this.timer = setTimeout(this.sweep, this.sweepMs);
       this.timer.unref();
+    } else if (items.length > 1024) {
+      // Empty after a burst: give the slots back.
+      items.length = 0;
+      this.free.length = 0;
     }
   };
 }
