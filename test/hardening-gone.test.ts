@@ -101,3 +101,30 @@ test('a client that half-closes still gets every reply (the queue is not dropped
   });
   assert.equal(got, Array.from({ length: 6 }, (_, k) => `done SLOW ${k}\n`).join(''));
 });
+
+test('a client that sends and half-closes at once (nc -N) on a backed-up pool still gets its reply', async (t) => {
+  const h = await startHrmr({ modules: { slow: SLOW }, args: ['--threads', '2'] });
+  t.after(() => h.kill());
+  // Two other connections queue 2 s of work: the pool is backed up by more than a round.
+  const busy = await Promise.all([connect(h.port), connect(h.port)]);
+  for (const [i, s] of busy.entries()) {
+    s.on('error', () => undefined);
+    s.on('data', () => undefined);
+    s.write(Array.from({ length: 10 }, (_, k) => `SLOW b${i}.${k}\n`).join(''));
+  }
+  await waitUntil(async () => (await status(h)).pool.queued >= 10, 'the pool backed up', 5000);
+  const s = await connect(h.port);
+  let got = '';
+  s.setEncoding('utf8');
+  s.on('data', (d: string) => (got += d));
+  s.end('SLOW nc\n');
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no close within 15 s; got ${JSON.stringify(got)}`)), 15_000);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  assert.equal(got, 'done SLOW nc\n');
+  for (const b of busy) b.destroy();
+});

@@ -71,7 +71,8 @@ export async function run({ edits = 20, gapMs = 250, typeEdits = 4 } = {}) {
     );
   }
   rows.push(
-    row({ suite: 'watch', case: `503 replies to the pool-route load during ${m.pool.samples.length} saves`, unit: 'replies', value: m.load.status503, target: 0, better: 'lower', note: `${m.load.total} requests, ${m.load.other} neither a version nor a 503` }),
+    row({ suite: 'watch', case: `503 replies to the pool-route load during ${m.pool.samples.length} saves`, unit: 'replies', value: m.load.status503, target: 0, better: 'lower', note: `${m.load.total} requests, ${m.load.other} neither a version nor a 503${m.load.examples?.length ? ` (${m.load.examples.join(', ')})` : ''}` }),
+    row({ suite: 'watch', case: `pool-route requests answered neither by a version nor a 503 during ${m.pool.samples.length} saves`, unit: 'replies', value: m.load.other, target: 0, better: 'lower', note: m.load.examples?.length ? `e.g. ${m.load.examples.join(', ')}` : 'every request answered by a version (or a 503)' }),
     row({ suite: 'watch', case: `save -> type error in the log (background check), median of ${m.type.samples.length}`, unit: 'ms', value: m.type.median, target: TYPE_TARGET_MS, better: 'lower', samples: m.type.samples }),
   );
   return rows;
@@ -119,7 +120,7 @@ export async function measure({ edits = 20, gapMs = 250, typeEdits = 4, loadClie
     }
   };
   let port = 0;
-  const load = { total: 0, status503: 0, other: 0 };
+  const load = { total: 0, status503: 0, other: 0, examples: [] };
   let loading = false;
   try {
     port = (await waitLog((l) => l.msg === 'listening')).port;
@@ -146,7 +147,10 @@ export async function measure({ edits = 20, gapMs = 250, typeEdits = 4, loadClie
         const r = await ask(port, 'P x');
         load.total++;
         if (r.startsWith('HTTP/1.1 503')) load.status503++;
-        else if (!/^p\d+\n$/.test(r)) load.other++;
+        else if (!/^p\d+\n$/.test(r)) {
+          load.other++;
+          if (load.examples.length < 3) load.examples.push(JSON.stringify(r.slice(0, 60)));
+        }
       }
     });
     await sleep(500);

@@ -33,7 +33,7 @@ export async function runServer(o: CliServerOptions): Promise<void> {
   });
 
   let closeWatch: (() => Promise<void>) | null = null;
-  const pool = createPool({ threads: o.threads, taskTimeoutMs: o.taskTimeoutMs, maxQueue: o.maxQueue, log, processes, logLevel: o.logLevel, pretty: o.pretty });
+  const pool = createPool({ threads: o.threads, taskTimeoutMs: o.taskTimeoutMs, maxQueue: o.maxQueue, log, processes, logLevel: o.logLevel, pretty: o.pretty, spare: o.watch });
   const server = new HrmrServer(
     {
       port,

@@ -99,7 +99,7 @@ export class PoolGeneration {
   private readonly waiting: Array<Waiting | undefined> = [];
   private head = 0;
   /** One 'abort' listener per connection with waiting or batched tasks (not one per task), and how many it has. */
-  private readonly owners = new Map<AbortSignal, { n: number; onAbort: () => void }>();
+  private readonly owners = new Map<AbortSignal, { n: number; onAbort: () => void; last: number }>();
   /** Batches on workers now (at most one per thread). */
   private readonly running = new Set<Running>();
   /** Tasks that ran to a value or an error (a batch counts its tasks; skipped and timed-out ones do not count). */
@@ -114,13 +114,13 @@ export class PoolGeneration {
    * it while it waits for a worker, or skips it in a batch before it starts:
    * a running task finishes, and the caller discards its result.
    */
-  run(task: PoolTask, transfer: ArrayBuffer[] | undefined, deadline: TaskDeadline | undefined, cancel?: AbortSignal): Promise<unknown> {
+  run(task: PoolTask, transfer: ArrayBuffer[] | undefined, deadline: TaskDeadline | undefined, cancel?: AbortSignal, first = false): Promise<unknown> {
     if (cancel?.aborted) return Promise.reject(cancel.reason);
     this.inFlight++;
     let p: Promise<unknown>;
     if (this.active < this.opts.threads && this.queued === 0 && !batchable(task)) p = this.submit(task, transfer, deadline);
     else {
-      p = this.enqueue(task, transfer, deadline, cancel);
+      p = this.enqueue(task, transfer, deadline, cancel, first);
       // A free thread takes it after this turn of the event loop, with every
       // other task that arrived in the same turn (requests read from many
       // sockets at once): one crossing for all of them instead of one now
@@ -239,7 +239,8 @@ export class PoolGeneration {
     this.waiting.splice(this.head, 0, ...back);
   }
 
-  private enqueue(task: PoolTask, transfer: ArrayBuffer[] | undefined, deadline: TaskDeadline | undefined, cancel: AbortSignal | undefined): Promise<unknown> {
+  /** `first`: ahead of every waiting task (a version load during a reload). */
+  private enqueue(task: PoolTask, transfer: ArrayBuffer[] | undefined, deadline: TaskDeadline | undefined, cancel: AbortSignal | undefined, first = false): Promise<unknown> {
     return new Promise((resolve, reject) => {
       // No 'abort' listener per waiting task (EventTarget listeners cost microseconds each):
       // a timed-out waiting task is found by expireWaiting() (the pool's timeout sweep) or at pump time.
@@ -248,12 +249,14 @@ export class PoolGeneration {
         let o = this.owners.get(cancel);
         if (!o) {
           const onAbort = (): void => this.dropWaiting(cancel);
-          this.owners.set(cancel, (o = { n: 0, onAbort }));
+          this.owners.set(cancel, (o = { n: 0, onAbort, last: 0 }));
           cancel.addEventListener('abort', onAbort, { once: true });
         }
         o.n++;
+        o.last = Date.now();
       }
-      this.waiting.push(w);
+      if (first) this.waiting.splice(this.head, 0, w);
+      else this.waiting.push(w);
       this.queued++;
     });
   }
@@ -402,16 +405,16 @@ export class PoolGeneration {
     return -1;
   }
 
+  /** Date.now() when this connection (its `cancel` signal) last queued a task that is still pending; 0 if none. */
+  lastQueued(cancel: AbortSignal): number {
+    return this.owners.get(cancel)?.last ?? 0;
+  }
+
   /** Tasks not started: waiting in the queue, or in a batch behind the task its worker runs (STATUS `queued`). */
   get notStarted(): number {
     let n = this.queued;
     for (const b of this.running) if (b.flags !== null) n += Math.max(0, b.members.length - 1 - Atomics.load(b.flags, 0));
     return n;
-  }
-
-  /** A task given now would start at once. */
-  get hasFreeThread(): boolean {
-    return this.active < this.opts.threads && this.queued === 0;
   }
 
   get threads(): number {

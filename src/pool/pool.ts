@@ -34,6 +34,8 @@ export interface PoolOptions {
   pretty?: boolean;
   /** Server processes sharing the port (SetupContext.processes in workers). */
   processes?: number;
+  /** Keep a spare generation warm so a reload that needs new threads does not wait for them (watch mode). */
+  spare?: boolean;
   /**
    * Defaults to dist/worker.cjs next to the built CLI: a CommonJS entry that
    * import()s dist/worker.mjs, so piscina never require()s an ES module (see
@@ -51,6 +53,20 @@ export class PoolTaskError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A FIN this long after a connection's last request, while that request
+ * still waits behind others' work, is a client giving up; a FIN sooner is a
+ * client that half-closed after sending (`nc -N`) and waits for its replies.
+ */
+const GIVE_UP_MS = 200;
+
+/** A reload waits this long for the current generation to load the new version, then starts a new generation. */
+const QUICK_LOAD_MS = 50;
+
+function loadError(err: unknown): Error {
+  return new Error(`pool workers could not load it: ${err instanceof Error ? err.message : String(err)}`);
 }
 
 /** Why a queued task was dropped: its connection closed before a worker was free. */
@@ -100,6 +116,8 @@ export class WorkerPool {
     },
   };
 
+  /** Watch mode: threads started ahead for the next new generation (not in `generations` until used). */
+  private spare: PoolGeneration | null = null;
   /** Tells workers to dispose a purged version (protocol.ts PoolWorkerData.channel). */
   private readonly channel: BroadcastChannel;
 
@@ -149,37 +167,82 @@ export class WorkerPool {
   /** Called by the registry before a version serves. */
   private async prepare(v: ModuleVersion): Promise<void> {
     if (!hasPoolRoutes(v)) return;
-    // Reuse the current generation (its workers run old and new versions side
-    // by side: each task names its version) unless it is full, or busy enough
-    // that the load would wait behind other work.
+    // Load into the current generation (its workers run old and new versions
+    // side by side: each task names its version) unless it is full, or so
+    // busy that the load does not start quickly.
     const c = this.current;
-    const reuse = c !== null && c.loads < MAX_LOADS && c.hasFreeThread;
-    const g = reuse ? this.current! : this.newGeneration();
-    try {
-      const timeout = this.deadlines?.start(Math.max(this.opts.taskTimeoutMs, 10_000));
-      g.loads++;
+    if (c !== null && c.loads < MAX_LOADS) {
+      c.loads++;
+      let quick: boolean;
       try {
-        await g.run({ op: 'load', v: this.ref(v) }, undefined, timeout);
-      } finally {
-        timeout?.done();
-      }
-    } catch (err) {
-      if (!reuse) {
-        this.generations.delete(g);
-        void g.close(0);
-      } else {
+        quick = await this.load(c, v, QUICK_LOAD_MS);
+      } catch (err) {
         this.retireCurrent();
+        throw loadError(err);
       }
-      throw new Error(`pool workers could not load it: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (!reuse) {
-      const old = this.current;
-      this.current = g;
-      if (old) {
-        old.current = false;
-        this.maybeClose(old);
+      if (quick) {
+        this.warmSpare();
+        return;
       }
     }
+    const g = this.takeSpare() ?? this.newGeneration();
+    g.loads++;
+    try {
+      await this.load(g, v, 0);
+    } catch (err) {
+      this.generations.delete(g);
+      void g.close(0);
+      throw loadError(err);
+    }
+    const old = this.current;
+    this.current = g;
+    if (old) {
+      old.current = false;
+      this.maybeClose(old);
+    }
+    this.warmSpare();
+  }
+
+  /**
+   * Loads a version in one worker of `g` (ahead of waiting tasks). With
+   * `quickMs` > 0, resolves false if it has not finished by then (the load
+   * goes on; the caller uses another generation).
+   */
+  private async load(g: PoolGeneration, v: ModuleVersion, quickMs: number): Promise<boolean> {
+    const timeout = this.deadlines?.start(Math.max(this.opts.taskTimeoutMs, 10_000));
+    const p = g.run({ op: 'load', v: this.ref(v) }, undefined, timeout, undefined, true).finally(() => timeout?.done());
+    if (quickMs <= 0) {
+      await p;
+      return true;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<false>((r) => (timer = setTimeout(() => r(false), quickMs)));
+    try {
+      return await Promise.race([p.then(() => true as const), slow]);
+    } finally {
+      clearTimeout(timer);
+      p.catch(() => undefined);
+    }
+  }
+
+  /** Watch mode: a generation already started for the next reload that needs one (new threads take ~170 ms). */
+  private warmSpare(): void {
+    if (!this.opts.spare || this.spare !== null || this.closed) return;
+    const c = this.current;
+    if (c === null || c.loads < MAX_LOADS / 2) return;
+    this.spare = new PoolGeneration(this.nextId++, { workerFile: this.workerFile, threads: this.opts.threads, workerData: this.workerData });
+    this.spare.piscina.on('error', (err: unknown) => this.opts.log.error({ err }, 'pool worker error (spare generation)'));
+  }
+
+  private takeSpare(): PoolGeneration | null {
+    const g = this.spare;
+    if (g === null) return null;
+    this.spare = null;
+    this.generations.add(g);
+    g.piscina.removeAllListeners('error');
+    g.piscina.on('error', (err: unknown) => this.opts.log.error({ err, generation: g.id }, 'pool worker error'));
+    this.opts.log.debug({ generation: g.id }, 'pool generation (spare) in use');
+    return g;
   }
 
   /** Binds a connection to the current generation until it closes. */
@@ -193,10 +256,10 @@ export class WorkerPool {
     // A FIN does not tell a client that closed (gone: it will answer our next write with a reset)
     // from one that half-closed to read its replies (`nc -N`). Load shedding decides: while its
     // requests wait behind at least a full round (one task per thread) of other connections' work,
-    // a client that sends FIN is taken as gone, its connection closed and its queued tasks dropped;
-    // otherwise it is served in full.
+    // a client that sends FIN (not together with its last request: GIVE_UP_MS) is taken as gone,
+    // its connection closed and its queued tasks dropped; otherwise it is served in full.
     socket.once('end', () => {
-      if (g.waitingAhead(gone.signal) >= g.threads) {
+      if (g.waitingAhead(gone.signal) >= g.threads && Date.now() - g.lastQueued(gone.signal) >= GIVE_UP_MS) {
         this.abandoned++;
         socket.destroy();
       }
@@ -327,6 +390,9 @@ export class WorkerPool {
     if (this.closed) return;
     this.closed = true;
     this.channel.close();
+    const spare = this.spare;
+    this.spare = null;
+    if (spare) void spare.destroy();
     const all = [...this.generations];
     this.generations.clear();
     this.current = null;
