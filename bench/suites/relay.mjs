@@ -191,7 +191,9 @@ async function wakeRows(rows, name, port, helloPort, limitMs, producerPort) {
     ['p99', ORIGINAL.wakeP99],
   ]) {
     const value = w[p];
-    const pass = p === 'p99' ? value < limitMs : value <= orig;
+    // Across two servers the issue's bound is "wakes within 50 ms of a produce on A"; the original's 0.8 ms is one server's figure.
+    const across = producerPort !== undefined;
+    const pass = p === 'p99' ? value < limitMs : across ? value < 50 : value <= orig;
     const r = row({
       suite: 'relay',
       case: `${name} ${p}`,
@@ -199,9 +201,9 @@ async function wakeRows(rows, name, port, helloPort, limitMs, producerPort) {
       value,
       baseline: ref[p],
       better: 'lower',
-      target: p === 'p99' ? `< ${limitMs} ms` : `<= ${orig} ms (original)`,
+      target: p === 'p99' ? `< ${limitMs} ms` : across ? '< 50 ms (across servers)' : `<= ${orig} ms (original)`,
       pass,
-      note: `${w.count} wake-ups; reference: one hello request ${p} ${ref[p].toFixed(2)} ms; original ${orig} ms`,
+      note: `${w.count} wake-ups; reference: one hello request ${p} ${ref[p].toFixed(2)} ms; original ${orig} ms${across ? ' (one server)' : ''}`,
     });
     rows.push(r);
     console.log(`  ${name} ${p}: ${value.toFixed(2)} ms (hello request ${ref[p].toFixed(2)} ms); target ${r.target}`);
