@@ -98,9 +98,12 @@ function notUpgrade(_req: IncomingMessage, res: ServerResponse): void {
   res.end(body);
 }
 
-function answer(res: ServerResponse, status: number, text: string): void {
+/** A short text answer; `close` ends the connection after it (a body we will not read). */
+function answer(res: ServerResponse, status: number, text: string, close = false): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  const h: Record<string, string | number> = { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) };
+  if (close) h.Connection = 'close';
+  res.writeHead(status, h);
   res.end(text);
 }
 
@@ -109,6 +112,13 @@ function publishRequest(req: IncomingMessage, res: ServerResponse): void {
   const s = state;
   if (s === null) return answer(res, 503, 'lhttp is not loaded\n');
   const limit = s.options.maxFrame;
+  // Past the limit: 413, then close (the policy everywhere): the rest of the body is never read.
+  const tooLarge = (): void => answer(res, 413, `body over lhttp.max_frame (${limit} bytes)\n`, true);
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) {
+    tooLarge();
+    return;
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   let over = false;
@@ -118,8 +128,7 @@ function publishRequest(req: IncomingMessage, res: ServerResponse): void {
     if (size > limit) {
       over = true;
       chunks.length = 0;
-      answer(res, 413, `body over lhttp.max_frame (${limit} bytes)\n`);
-      req.resume();
+      tooLarge();
       return;
     }
     chunks.push(d);
