@@ -19,6 +19,7 @@ import { WebSocketServer } from 'ws';
 import type { Context, HttpRoute, Module, Route, SetupContext } from '../shared/index.ts';
 import { parseOptions, type LhttpOptions } from './lhttp/config.ts';
 import { attach, impl, migrate, newStats, publishMessage, publishPayload, redact, startRedis, status, warnLimited, type State } from './lhttp/hub.ts';
+import { setHeartbeat, stopHeartbeat } from './lhttp/heartbeat.ts';
 import { parseMessage, splitChannels } from './lhttp/message.ts';
 import { registry, type LhttpApi } from './lhttp/processors.ts';
 
@@ -44,6 +45,8 @@ function createState(options: LhttpOptions, log: SetupContext['log']): State {
     corked: [],
     flushScheduled: false,
     warned: new Map(),
+    pingTimer: null,
+    pingEvery: 0,
   };
 }
 
@@ -51,6 +54,7 @@ function createState(options: LhttpOptions, log: SetupContext['log']): State {
 function disposeState(s: State): Promise<void> {
   const r = registry();
   r.api = null;
+  stopHeartbeat(s);
   for (const c of s.conns) c.ws.close(1001, 'server going away');
   const conns = [...s.conns];
   s.redis?.pub.disconnect();
@@ -180,6 +184,7 @@ const mod = {
     s.options = options;
     s.log = ctx.log;
     s.impl = impl;
+    setHeartbeat(s);
     if (options.redis !== null && s.redis === null) startRedis(s, Redis, options.redis, options.redisPrefix);
     state = s;
     api = { publish: (channels, command, headers, body) => publishMessage(s, channels, command, headers, body) };

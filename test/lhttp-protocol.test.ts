@@ -45,6 +45,8 @@ export default {
 let h: Hrmr;
 let upstream: http.Server;
 let upstreamPort: number;
+/** A closed port, listed in upstream_allow (upstream is refused for unlisted URLs). */
+let downPort: number;
 const upstreamSeen: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }> = [];
 const upstreamWaiters: Array<() => void> = [];
 
@@ -60,7 +62,11 @@ before(async () => {
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   upstreamPort = (upstream.address() as net.AddressInfo).port;
-  h = await startBundled(['lhttp', 'lhttp-chat'], { modules: { 'lhttp-test-procs': processorModule(PROCS), 'lhttp-test-api': API_MODULE }, args: ['--set', 'lhttp.path=/lhttp /chat'] });
+  downPort = await freePort();
+  h = await startBundled(['lhttp', 'lhttp-chat'], {
+    modules: { 'lhttp-test-procs': processorModule(PROCS), 'lhttp-test-api': API_MODULE },
+    args: ['--set', 'lhttp.path=/lhttp /chat', '--set', `lhttp.upstream_allow=http://127.0.0.1:${upstreamPort}/,http://127.0.0.1:${downPort}/`],
+  });
 });
 
 after(async () => {
@@ -245,7 +251,7 @@ describe('garbage frames: ignored, the same connection keeps working', () => {
       const [sub] = await subscribed(h.port, 'G');
       const c = await LhttpClient.open(h.port);
       let payload = bad;
-      if (bad === 'UPSTREAM_CLOSED') payload = frame('m', { upstream: `POST http://127.0.0.1:${await freePort()}/x` }, 'b');
+      if (bad === 'UPSTREAM_CLOSED') payload = frame('m', { upstream: `POST http://127.0.0.1:${downPort}/x` }, 'b');
       c.send(payload);
       c.send(frame('m', { publish: 'G' }, `works after ${name}`));
       const got = parseFrame(await sub!.next());
@@ -479,7 +485,7 @@ describe('upstream', () => {
   });
 
   test('a failing upstream is logged (and counted), nothing else', async () => {
-    const port = await freePort();
+    const port = downPort;
     const c = await LhttpClient.open(h.port);
     c.send(frame('m', { upstream: `PUT http://127.0.0.1:${port}/down` }, 'b'));
     const l = await h.waitForLog((x) => /upstream request failed/.test(x.msg) && x.url === `http://127.0.0.1:${port}/down`);

@@ -5,6 +5,7 @@
  * value throws (the module does not load); unknown keys are returned so the
  * module can warn about them.
  */
+import { parseAllowList, type AllowRule } from './upstream-allow.ts';
 
 export interface LhttpOptions {
   /** WebSocket endpoint paths. */
@@ -35,6 +36,10 @@ export interface LhttpOptions {
   readonly processorTimeout: number;
   /** Allowed `Origin` values (exact), or null for any. */
   readonly origins: readonly string[] | null;
+  /** ms between pings to every connection (0: off); a peer that did not answer the previous one is closed. */
+  readonly pingInterval: number;
+  /** URL prefixes `upstream` may target; empty: upstream refused. */
+  readonly upstreamAllow: readonly AllowRule[];
 }
 
 const KEYS = new Set([
@@ -52,6 +57,8 @@ const KEYS = new Set([
   'upstream_max_inflight',
   'processor_timeout',
   'origins',
+  'ping_interval',
+  'upstream_allow',
 ]);
 
 function int(name: string, raw: string | undefined, dflt: number, min: number, max: number): number {
@@ -103,6 +110,8 @@ export function parseOptions(config: Readonly<Record<string, string>>): { option
       upstreamMaxInflight: int('upstream_max_inflight', c.upstream_max_inflight, 64, 1, 100_000),
       processorTimeout: int('processor_timeout', c.processor_timeout, 10_000, 1, 600_000),
       origins: origins === '' || origins === '*' ? null : origins.split(/[\s,]+/).filter((o) => o !== ''),
+      pingInterval: int('ping_interval', c.ping_interval, 30_000, 0, 86_400_000),
+      upstreamAllow: parseAllowList(c.upstream_allow),
     },
     unknown,
   };

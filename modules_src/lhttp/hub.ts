@@ -19,6 +19,11 @@ import type { LhttpOptions } from './config.ts';
 import { fromText, parseMessage, parseMultipart, serialize, splitChannels, toText, type Message, type Part } from './message.ts';
 import { registry, type LhttpContext, type LhttpPart, type Processor } from './processors.ts';
 import { isWildcard, matchTokens, tokens, toGlob, validPattern, validSubject } from './subjects.ts';
+import { heartbeat } from './heartbeat.ts';
+import { allowUpstream } from './upstream-allow.ts';
+import { warnLimited } from './warn.ts';
+
+export { warnLimited };
 
 export interface Conn {
   readonly id: number;
@@ -39,6 +44,10 @@ export interface Conn {
   paused: boolean;
   closed: boolean;
   readonly data: Record<string, unknown>;
+  /** Answered (a pong, or any frame) since the last ping round. */
+  alive: boolean;
+  /** An `upstream` of this connection was refused (logged once per connection). */
+  upstreamRefused: boolean;
 }
 
 interface Wild {
@@ -64,7 +73,9 @@ export interface Stats {
   processorTimeouts: number;
   /** Frames dropped because an async processor held the connection and 1024 frames were waiting. */
   droppedWhileBusy: number;
-  upstream: { sent: number; ok: number; failed: number; dropped: number };
+  /** Connections cut for not answering a ping. */
+  deadPeers: number;
+  upstream: { sent: number; ok: number; failed: number; dropped: number; refused: number };
 }
 
 export interface RedisBus {
@@ -104,6 +115,9 @@ export interface State {
   flushScheduled: boolean;
   /** Rate-limited warnings: kind -> last time logged and how many were suppressed since. */
   readonly warned: Map<string, { at: number; suppressed: number }>;
+  /** The one ping timer for every connection (see heartbeat.ts), and its interval. */
+  pingTimer: ReturnType<typeof setInterval> | null;
+  pingEvery: number;
 }
 
 /** The current version's entry points (what the trampolines call). */
@@ -114,9 +128,10 @@ export interface Impl {
   onRedisPMessage(state: State, glob: string, channel: Buffer, message: Buffer): void;
   onRedisStatus(state: State, which: 'pub' | 'sub', up: boolean, err?: Error): void;
   flush(state: State): void;
+  heartbeat(state: State): void;
 }
 
-export const impl: Impl = { onFrame, onClose, onRedisMessage, onRedisPMessage, onRedisStatus, flush };
+export const impl: Impl = { onFrame, onClose, onRedisMessage, onRedisPMessage, onRedisStatus, flush, heartbeat };
 
 export function newStats(): Stats {
   return {
@@ -135,7 +150,8 @@ export function newStats(): Stats {
     processorErrors: 0,
     processorTimeouts: 0,
     droppedWhileBusy: 0,
-    upstream: { sent: 0, ok: 0, failed: 0, dropped: 0 },
+    deadPeers: 0,
+    upstream: { sent: 0, ok: 0, failed: 0, dropped: 0, refused: 0 },
   };
 }
 
@@ -147,28 +163,20 @@ export function migrate(state: State): void {
   const fresh = newStats() as unknown as Record<string, unknown>;
   const stats = state.stats as unknown as Record<string, unknown>;
   for (const k of Object.keys(fresh)) if (!(k in stats)) stats[k] = fresh[k];
+  state.stats.upstream.refused ??= 0;
   const s = state as unknown as Partial<State>;
   s.corked ??= [];
   s.flushScheduled ??= false;
+  s.pingTimer ??= null;
+  s.pingEvery ??= 0;
+  for (const c of state.conns) {
+    const p = c as Partial<Conn>;
+    p.alive ??= true;
+    p.upstreamRefused ??= false;
+  }
 }
 
 const TEXT = { binary: false } as const;
-
-// ---------------------------------------------------------------- logging
-
-/** Logs at most one line per second per kind; the next one says how many were suppressed. */
-export function warnLimited(state: State, kind: string, obj: Record<string, unknown>, msg: string): void {
-  const now = Date.now();
-  const w = state.warned.get(kind);
-  if (w && now - w.at < 1000) {
-    w.suppressed++;
-    return;
-  }
-  const suppressed = w?.suppressed ?? 0;
-  state.warned.set(kind, { at: now, suppressed: 0 });
-  if (state.warned.size > 1000) state.warned.clear();
-  state.log.warn(suppressed > 0 ? { ...obj, suppressed } : obj, msg);
-}
 
 // ---------------------------------------------------------------- connections
 
@@ -188,12 +196,15 @@ export function attach(state: State, ws: WebSocket, socket: Duplex, remoteAddres
     paused: false,
     closed: false,
     data: {},
+    alive: true,
+    upstreamRefused: false,
   };
   state.conns.add(conn);
   state.stats.connectionsTotal++;
   // Trampolines: always the current version's code.
   ws.on('message', (data: Buffer, isBinary: boolean) => state.impl.onFrame(state, conn, data, isBinary));
   ws.on('close', () => state.impl.onClose(state, conn));
+  ws.on('pong', () => (conn.alive = true));
   ws.on('error', () => undefined); // protocol errors: ws closes the connection itself ('close' follows)
   return conn;
 }
@@ -260,6 +271,7 @@ function flush(state: State): void {
 function onFrame(state: State, conn: Conn, data: Buffer, isBinary: boolean): void {
   state.stats.framesIn++;
   if (conn.closed) return;
+  conn.alive = true;
   if (conn.busy) {
     // Bounded: reading is paused at 16, but one socket read may still hold many frames.
     if (conn.queue.length >= 1024) {
@@ -825,6 +837,16 @@ function upstream(state: State, conn: Conn, msg: Message, value: string): void {
     warnLimited(state, 'upstream-bad', { conn: conn.id, upstream: toText(value).slice(0, 200) }, 'lhttp upstream header is not "METHOD http(s)://..." : ignored');
     return;
   }
+  // Closed by default: only URLs under a prefix of lhttp.upstream_allow (else any client could reach the private network).
+  const target = allowUpstream(state.options.upstreamAllow, toText(url));
+  if (target === null) {
+    st.refused++;
+    if (!conn.upstreamRefused) {
+      conn.upstreamRefused = true;
+      state.log.warn({ conn: conn.id, peer: conn.remoteAddress, method, url: toText(url).slice(0, 200), allowed: state.options.upstreamAllow.length }, 'lhttp upstream refused: URL not under lhttp.upstream_allow (logged once per connection)');
+    }
+    return;
+  }
   if (state.upstreamInFlight >= state.options.upstreamMaxInflight) {
     st.dropped++;
     warnLimited(state, 'upstream-cap', { limit: state.options.upstreamMaxInflight }, 'lhttp upstream requests at lhttp.upstream_max_inflight: request dropped');
@@ -843,7 +865,7 @@ function upstream(state: State, conn: Conn, msg: Message, value: string): void {
   const log = state.log;
   void (async () => {
     try {
-      const res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(state.options.upstreamTimeout), redirect: 'manual' });
+      const res = await fetch(target, { method, headers, body, signal: AbortSignal.timeout(state.options.upstreamTimeout), redirect: 'manual' });
       const text = await readSome(res, 1024);
       st.ok++;
       log.debug({ conn: conn.id, method, url, status: res.status, ms: Date.now() - started, body: text }, 'lhttp upstream answered');
@@ -904,6 +926,8 @@ export function status(state: State): Record<string, unknown> {
     processorErrors: st.processorErrors,
     processorTimeouts: st.processorTimeouts,
     droppedWhileBusy: st.droppedWhileBusy,
+    pingInterval: state.options.pingInterval,
+    deadPeers: st.deadPeers,
     upstream: { ...st.upstream, inFlight: state.upstreamInFlight },
     bus:
       r === null
