@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /**
  * The lhttp engine: connections, the per-message order of the spec, the bus
- * (in memory, plus Redis pub/sub across servers), upstream requests.
+ * (in memory, plus Redis pub/sub across servers). Upstream requests are in
+ * upstream.ts, pings in heartbeat.ts.
  *
  * Hot reload: everything that must outlive a version is in one plain
  * {@link State} object kept with `ctx.keep`. Event listeners (WebSocket,
@@ -20,7 +21,7 @@ import { fromText, parseMessage, parseMultipart, serialize, splitChannels, toTex
 import { registry, type LhttpContext, type LhttpPart, type Processor } from './processors.ts';
 import { isWildcard, matchTokens, tokens, toGlob, validPattern, validSubject } from './subjects.ts';
 import { heartbeat } from './heartbeat.ts';
-import { allowUpstream } from './upstream-allow.ts';
+import { upstream } from './upstream.ts';
 import { warnLimited } from './warn.ts';
 
 export { warnLimited };
@@ -821,80 +822,6 @@ function onRedisPMessage(state: State, glob: string, ch: Buffer, msg: Buffer): v
 
 export function redact(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
-}
-
-// ---------------------------------------------------------------- upstream
-
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const SKIP_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
-
-/** Step 6: `upstream: METHOD URL`: an HTTP request; the answer is logged, failures are logged and ignored. */
-function upstream(state: State, conn: Conn, msg: Message, value: string): void {
-  const st = state.stats.upstream;
-  const [method, url] = splitChannels(value);
-  if (method === undefined || url === undefined || !/^https?:\/\//i.test(url) || !HEADER_NAME.test(method)) {
-    st.failed++;
-    warnLimited(state, 'upstream-bad', { conn: conn.id, upstream: toText(value).slice(0, 200) }, 'lhttp upstream header is not "METHOD http(s)://..." : ignored');
-    return;
-  }
-  // Closed by default: only URLs under a prefix of lhttp.upstream_allow (else any client could reach the private network).
-  const target = allowUpstream(state.options.upstreamAllow, toText(url));
-  if (target === null) {
-    st.refused++;
-    if (!conn.upstreamRefused) {
-      conn.upstreamRefused = true;
-      state.log.warn({ conn: conn.id, peer: conn.remoteAddress, method, url: toText(url).slice(0, 200), allowed: state.options.upstreamAllow.length }, 'lhttp upstream refused: URL not under lhttp.upstream_allow (logged once per connection)');
-    }
-    return;
-  }
-  if (state.upstreamInFlight >= state.options.upstreamMaxInflight) {
-    st.dropped++;
-    warnLimited(state, 'upstream-cap', { limit: state.options.upstreamMaxInflight }, 'lhttp upstream requests at lhttp.upstream_max_inflight: request dropped');
-    return;
-  }
-  const headers: Array<[string, string]> = [];
-  for (const [k, v] of msg.headers) {
-    if (!HEADER_NAME.test(k) || SKIP_HEADERS.has(k.toLowerCase()) || /[\0\r\n]/.test(v)) continue;
-    headers.push([k, v]);
-  }
-  const m = method.toUpperCase();
-  const body = m === 'GET' || m === 'HEAD' ? undefined : Buffer.from(msg.body, 'latin1');
-  state.upstreamInFlight++;
-  st.sent++;
-  const started = Date.now();
-  const log = state.log;
-  void (async () => {
-    try {
-      const res = await fetch(target, { method, headers, body, signal: AbortSignal.timeout(state.options.upstreamTimeout), redirect: 'manual' });
-      const text = await readSome(res, 1024);
-      st.ok++;
-      log.debug({ conn: conn.id, method, url, status: res.status, ms: Date.now() - started, body: text }, 'lhttp upstream answered');
-    } catch (err) {
-      st.failed++;
-      const e = err as Error & { cause?: { code?: string; message?: string } };
-      warnLimited(state, `upstream ${method} ${url}`, { conn: conn.id, method, url, ms: Date.now() - started, err: e.cause?.code ?? e.cause?.message ?? e.name ?? String(err) }, 'lhttp upstream request failed (ignored)');
-    } finally {
-      state.upstreamInFlight--;
-    }
-  })();
-}
-
-async function readSome(res: Response, max: number): Promise<string> {
-  if (res.body === null) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  try {
-    while (n < max) {
-      const r = await reader.read();
-      if (r.done) break;
-      chunks.push(r.value);
-      n += r.value.length;
-    }
-  } finally {
-    void reader.cancel().catch(() => undefined);
-  }
-  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
 }
 
 // ---------------------------------------------------------------- status
