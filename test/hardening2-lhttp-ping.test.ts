@@ -8,10 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import type net from 'node:net';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startBundled } from './helpers/bundled.ts';
-import { connect, sleep, waitUntil, type Hrmr } from './helpers/hrmr.ts';
+import { admin, connect, sleep, waitUntil, type Hrmr } from './helpers/hrmr.ts';
 import { frame, httpRequest, lhttpStatus, parseFrame, subscribed } from './helpers/lhttp-client.ts';
 
 let h: Hrmr;
@@ -119,5 +121,20 @@ test('a peer that never answers pings is closed within two intervals; its subscr
   await httpRequest(h.port, '/publish', 'POST', frame('m', { publish: 'room.alive' }, 'still here'));
   assert.equal(parseFrame(await alive!.next()).body, 'still here');
   assert.equal(alive!.closeCode, null);
+  alive!.close();
+});
+
+test('after a RELOAD of lhttp the one timer goes on (kept state): mute peers from before and after it are cut', async () => {
+  const [alive] = await subscribed(h.port, 'room.alive2');
+  const before = await MuteClient.open(h.port);
+  const dead0 = (await lhttpStatus(h.port)).deadPeers as number;
+  appendFileSync(join(h.dir, 'lhttp.mjs'), '\n// reloaded by test\n');
+  assert.match(await admin(h.port, 'RELOAD'), /^OK /);
+  const afterReload = await MuteClient.open(h.port);
+  await waitUntil(() => before.closed && afterReload.closed, 'both mute clients to be closed', 15_000);
+  assert.ok((await lhttpStatus(h.port)).deadPeers >= dead0 + 2);
+  await sleep(600);
+  await httpRequest(h.port, '/publish', 'POST', frame('m', { publish: 'room.alive2' }, 'still here'));
+  assert.equal(parseFrame(await alive!.next()).body, 'still here');
   alive!.close();
 });

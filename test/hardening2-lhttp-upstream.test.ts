@@ -78,6 +78,12 @@ describe('default configuration: upstream refused', () => {
     assert.equal(d.closeCode, null);
     for (const x of [sub!, c, d]) x.close();
   });
+
+  test('defaults in STATUS: nothing allowed, pings every 30 s', async () => {
+    const s = await lhttpStatus(h.port);
+    assert.equal(s.pingInterval, 30000);
+    assert.equal(typeof s.upstream.refused, 'number');
+  });
 });
 
 describe('lhttp.upstream_allow set', () => {
