@@ -20,7 +20,7 @@ import { after, before, test } from 'node:test';
 import { buildModule } from './helpers/build-module.ts';
 import { request } from './helpers/http-client.ts';
 import { chromium } from 'playwright-core';
-import { ROOT, sleep, startHrmr, tempDir, waitUntil, type Hrmr } from './helpers/hrmr.ts';
+import { admin, ROOT, sleep, startHrmr, tempDir, waitUntil, type Hrmr } from './helpers/hrmr.ts';
 
 const MIB = 1024 * 1024;
 let base: string;
@@ -88,6 +88,14 @@ test('100 spellings of one cached 1 MiB file read it from disk once, not 100 tim
   const read = rchar(h.proc.pid!) - before;
   // Before the fix: every new spelling re-read the file (>= 100 MiB). Requests themselves are a few KiB.
   assert.ok(read < 8 * MIB, `the server read ${(read / MIB).toFixed(1)} MiB for 100 spellings of a cached 1 MiB file`);
+  // STATUS: one file in memory, every spelling pointing at it.
+  const reply = await admin(h.port, 'STATUS');
+  const mods = (JSON.parse(reply.slice(3)) as { modules: Array<{ name: string; status?: { cache: { files: number; paths: number; bytes: number; loads: number } } }> }).modules;
+  const cache = mods.find((m) => m.name === 'http')!.status!.cache;
+  assert.equal(cache.files, 1);
+  assert.equal(cache.loads, 1);
+  assert.equal(cache.bytes, MIB);
+  assert.equal(cache.paths, 101);
 });
 
 test('concurrent first requests through 40 spellings read the file once', async () => {
