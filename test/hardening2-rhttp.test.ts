@@ -184,6 +184,35 @@ test('the subscriber killed (CLIENT KILL) while Redis is paused: requests in fli
   }
 });
 
+test('CLIENT KILL TYPE pubsub (the services lose their subscriptions too): requests in flight and right after are answered', async () => {
+  const r = await rig(20);
+  try {
+    const before = (await gatewaySub(r.probe))!.id;
+    const slow = slowCalls(r, 2);
+    await waitUntil(() => r.svc.received.filter((q) => q.path === '/slow').length === 2, 'the service holding two /slow requests');
+    await r.probe.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    // At once, while the gateway and the service resubscribe (in either order).
+    const right = [1, 2, 3, 4, 5].map(() => call(r.h.port, 'GET', '/api/ping', { timeoutMs: 30_000 }));
+    const got = await Promise.all(right);
+    assert.deepEqual(
+      got.map((x) => [x.status, x.text]),
+      [1, 2, 3, 4, 5].map(() => [200, 'pong']),
+    );
+    await resubscribed(r.probe, before);
+    r.release();
+    const answers = await Promise.all(slow);
+    assert.deepEqual(
+      answers.map((x) => [x.status, x.text]),
+      [1, 2].map((n) => [200, `slow ${n}`]),
+    );
+    const st = rhttpStatus(await admin(r.h.port, 'STATUS'));
+    assert.equal(st.brokerUnavailable, 0);
+    assert.equal(st.lost, 0);
+  } finally {
+    await r.close();
+  }
+});
+
 test('Redis gone for good: requests in flight and new ones get 503 at once, not at their timeout', async () => {
   const r = await rig(30);
   try {

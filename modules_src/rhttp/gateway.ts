@@ -77,6 +77,9 @@ export interface Held {
   readonly run: () => void;
 }
 
+/** Longest a blip may last before Redis counts as unreachable (a reconnect takes about 50 ms); also how long after one a request that reached no service is published again. */
+export const BLIP_GRACE_MS = 2000;
+
 /** Most requests held during a blip (more get 503). */
 export const MAX_HELD = 10_000;
 
@@ -92,6 +95,8 @@ export interface State {
   held: Held[];
   /** Ends a blip that lasts too long (the link goes down). */
   grace: NodeJS.Timeout | null;
+  /** When the last blip ended (ms since the epoch; 0: none yet). */
+  blipEnded: number;
   /** X-Socket-ID prefix of this process (see request.ts). */
   readonly prefix: string;
   counter: number;
@@ -115,6 +120,7 @@ export function newState(): State {
     link: 'starting',
     held: [],
     grace: null,
+    blipEnded: 0,
     prefix: newInstancePrefix(),
     counter: 0,
     services: new Map(),
@@ -189,7 +195,7 @@ export function failAll(st: State, env: Env): void {
     finishJson(st, env, p, 503, BODIES.brokerDown);
   }
   for (const h of st.held.splice(0)) {
-    if (h.res.destroyed) continue;
+    if (h.res.destroyed || h.res.headersSent) continue;
     st.stats.brokerUnavailable++;
     answerJson(h.res, env, 503, BODIES.brokerDown);
   }
@@ -231,9 +237,31 @@ export function forward(st: State, env: Env, req: IncomingMessage, res: ServerRe
     // The client went away before its answer: forget the request (a late answer is dropped).
     take(st, p);
   });
+  publish(st, env, p, payload);
+}
+
+/**
+ * Publishes a waiting request. Reaching no receiver just after a blip means
+ * the services are still resubscribing (Redis dropped their subscribers
+ * too): nobody got it, so it is published again shortly, within the grace.
+ */
+function publish(st: State, env: Env, p: Pending, payload: Buffer | string): void {
+  const id = p.id;
   st.pub!.publish(CHANNELS.request, payload).then(
     (receivers) => {
       if (st.pending.get(id) !== p) return;
+      if (receivers === 0 && st.services.size > 0 && Date.now() - (st.blipEnded ?? 0) < BLIP_GRACE_MS) {
+        setTimeout(() => {
+          if (st.pending.get(id) !== p) return;
+          if (brokerReady(st)) publish(st, env, p, payload);
+          else if (st.link === 'blip') st.held.push({ res: p.res, run: () => publish(st, env, p, payload) });
+          else {
+            st.stats.brokerUnavailable++;
+            finishJson(st, env, p, 503, BODIES.brokerDown);
+          }
+        }, 50);
+        return;
+      }
       if (receivers < p.liveAtPublish) p.liveAtPublish = receivers;
       if (isLost(p.rejections, p.liveAtPublish, st.services.size)) {
         st.stats.lost++;

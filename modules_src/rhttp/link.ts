@@ -20,10 +20,7 @@
  * by them.
  */
 import { Redis } from 'ioredis';
-import { CHANNELS, failAll, onMessage, redactUrl, releaseHeld, tick, brokerReady, type Env, type State } from './gateway.ts';
-
-/** Longest a blip may last before Redis counts as unreachable (a reconnect takes about 50 ms). */
-export const BLIP_GRACE_MS = 2000;
+import { BLIP_GRACE_MS, brokerReady, CHANNELS, failAll, onMessage, redactUrl, releaseHeld, tick, type Env, type State } from './gateway.ts';
 
 function retry(times: number): number {
   return Math.min(50 * times, 1000);
@@ -59,6 +56,7 @@ function upgrade(st: State): void {
   const s = st as Partial<State> & State;
   s.held ??= [];
   s.grace ??= null;
+  s.blipEnded ??= 0;
   s.link ??= brokerReady(st) ? 'ready' : 'starting';
 }
 
@@ -98,7 +96,10 @@ function up(st: State, env: Env): void {
   else if (was === 'blip') env.log.info({ redis, pending: st.pending.size, held: st.held.length }, 'rhttp: resubscribed to Redis');
   else env.log.info({ redis, instance: st.prefix }, 'rhttp: connected to Redis');
   // The services could not be heard during the blip: each gets a whole window from now to acknowledge again.
-  if (was === 'blip') for (const s of st.services.values()) s.lastAck = Date.now();
+  if (was === 'blip') {
+    st.blipEnded = Date.now();
+    for (const s of st.services.values()) s.lastAck = st.blipEnded;
+  }
   // Discover services now rather than at the next beat.
   tick(st, env);
   releaseHeld(st);
