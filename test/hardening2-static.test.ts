@@ -17,6 +17,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { MAX_PATHS, ResourceCache } from '../modules_src/http/cache.ts';
+import { FileStore, sameFiles, type Located } from '../modules_src/http/file-store.ts';
 import { buildModule } from './helpers/build-module.ts';
 import { request } from './helpers/http-client.ts';
 import { chromium } from 'playwright-core';
@@ -195,4 +197,35 @@ test('the chat page makes headless Chromium ask for no /favicon.ico (a control p
     await browser.close();
     await web.kill();
   }
+});
+
+test('ResourceCache (in process): spellings share one entry, are bounded, and go with their entry', async () => {
+  const dir = join(base, 'unit');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'a.txt'), 'aaa');
+  const store = new FileStore(dir, 1024);
+  const cache = new ResourceCache(store, 1024 * 1024, false);
+  const loc = (await store.locate(['a.txt'], false)) as Located;
+  assert.equal(loc.kind, 'file');
+  const first = (await cache.obtain(loc))!;
+  assert.ok(first.e !== null);
+  for (let i = 0; i <= MAX_PATHS; i++) cache.alias(`/${'/'.repeat(i % 7)}a.txt?${i}`, first.e);
+  const st = cache.status();
+  assert.equal(st.files, 1);
+  assert.equal(st.loads, 1);
+  assert.equal(st.paths, MAX_PATHS);
+  // The same files: the cached resource, no second read.
+  const again = (await cache.obtain((await store.locate(['a.txt'], false)) as Located))!;
+  assert.equal(again.r, first.r);
+  assert.equal(cache.status().loads, 1);
+  // Changed on disk: the identity differs, so it is read again and the old spellings are gone.
+  writeFileSync(join(dir, 'a.txt'), 'bbbb');
+  const loc2 = (await store.locate(['a.txt'], false)) as Located;
+  assert.equal(sameFiles(first.r, loc2), false);
+  const fresh = (await cache.obtain(loc2))!;
+  assert.equal(fresh.r.identity.body!.toString(), 'bbbb');
+  assert.deepEqual({ files: cache.status().files, paths: cache.status().paths, loads: cache.status().loads }, { files: 1, paths: 0, loads: 2 });
+  // A missing file: found missing without a read.
+  assert.deepEqual(await store.locate(['nope.txt'], false), { kind: 'missing' });
+  cache.close();
 });
