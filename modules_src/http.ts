@@ -20,7 +20,7 @@ const request = (req: IncomingMessage, res: ServerResponse): void => {
   server.handle(req, res);
 };
 
-const mod: Module = {
+const mod = {
   name: 'http',
   // Validated again (with every error) in setup; here only the mount matters.
   routes: (config): HttpRoute[] => [{ http: parseOptions(config, process.cwd()).mount, methods: ['GET'], request }],
@@ -36,6 +36,10 @@ const mod: Module = {
     server?.close();
     server = null;
   },
-};
+  /** What STATUS shows: the memory cache (files held, request spellings pointing at them, bytes, files read so far). */
+  status(): unknown {
+    return server === null ? null : { cache: server.cache.status() };
+  },
+} satisfies Module & { status(): unknown };
 
 export default mod;

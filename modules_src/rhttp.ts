@@ -9,7 +9,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, HttpRoute, Logger, Module, SetupContext } from '../shared/index.ts';
 import { normalizeMount, parseOptions, unknownKeys, type RhttpOptions } from './rhttp/config.ts';
-import { answerJson, attach, BODIES, ensureClients, forward, newState, readBody, release, statusOf, type Env, type State } from './rhttp/gateway.ts';
+import { answerJson, BODIES, forward, newState, readBody, statusOf, type Env, type State } from './rhttp/gateway.ts';
+import { attach, ensureClients, release } from './rhttp/link.ts';
 
 /** This version's identity (ownership of the Redis listeners and the heartbeat). */
 const me = Symbol('rhttp version');

@@ -11,13 +11,10 @@ import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
 import type { HttpOptions } from './config.ts';
 import { ifRangeMatches, isNotModified, parseRange, pickEncoding } from './conditional.ts';
-import { dirname } from 'node:path';
-import { DirWatch } from './dir-watch.ts';
+import { ResourceCache } from './cache.ts';
 import { baseHeaders, FileStore, isFresh, type Resource, type Variant } from './file-store.ts';
-import { rawPath, resolveUrlPath } from './url-path.ts';
+import { rawPath, resolveUrlPath, type SafePath } from './url-path.ts';
 
-/** Most distinct request paths remembered (a bound against cache-filling with path spellings). */
-const MAX_KEYS = 10_000;
 const STREAM_CHUNK = 64 * 1024;
 
 const ALLOW = ['Allow', 'GET, HEAD'];
@@ -41,13 +38,6 @@ interface Wanted {
   ifRange: string | undefined;
 }
 
-/** A cache entry; `watched`: a folder watcher invalidates it, so no stat per request. */
-interface Entry {
-  readonly r: Resource;
-  readonly watched: boolean;
-  readonly dirs: readonly string[];
-}
-
 function eq(name: string, lower: string): boolean {
   return name === lower || name.toLowerCase() === lower;
 }
@@ -58,9 +48,7 @@ export class StaticServer {
   readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
   /** Length of the mount cut off request paths (0 for `/`). */
   private readonly cut: number;
-  private readonly cache = new Map<string, Entry>();
-  private readonly watch: DirWatch | null;
-  private cachedBytes = 0;
+  readonly cache: ResourceCache;
   private readonly logLevel: Exclude<HttpOptions['accessLog'], 'off'> | null;
   /** Reused for every request: serve() is synchronous up to the point it reads it. */
   private readonly wanted: Wanted = { host: false, acceptEncoding: undefined, ifNoneMatch: undefined, ifModifiedSince: undefined, range: undefined, ifRange: undefined };
@@ -70,22 +58,29 @@ export class StaticServer {
     private readonly log: Logger,
   ) {
     this.store = new FileStore(opts.root, opts.cacheMaxFile);
-    this.watch = opts.cacheCheck === 'watch' ? new DirWatch((keys) => this.onStale(keys)) : null;
+    this.cache = new ResourceCache(this.store, opts.cacheSize, opts.cacheCheck === 'watch');
     this.logLevel = opts.accessLog !== 'off' && log.isLevelEnabled(opts.accessLog) ? opts.accessLog : null;
     this.cut = opts.mount.length - 1;
-    this.handle = this.logLevel === null ? (req, res) => void this.serve(req, res) : (req, res) => this.serveLogged(req, res);
+    this.handle =
+      this.logLevel === null
+        ? (req, res) => {
+            const out = this.serve(req, res);
+            if (typeof out !== 'number') out.catch(() => res.destroy());
+          }
+        : (req, res) => this.serveLogged(req, res);
   }
 
   /** Stops the folder watchers and empties the cache. */
   close(): void {
-    this.watch?.close();
-    this.cache.clear();
-    this.cachedBytes = 0;
+    this.cache.close();
   }
 
   private serveLogged(req: IncomingMessage, res: ServerResponse): void {
     const t0 = performance.now();
-    const bytes = this.serve(req, res);
+    const out = this.serve(req, res);
+    let bytes = -1;
+    if (typeof out === 'number') bytes = out;
+    else out.then((n) => (bytes = n), () => res.destroy());
     res.once('close', () => {
       this.log[this.logLevel!](
         { method: req.method, path: req.url, status: res.statusCode, bytes: res.writableFinished ? bytes : -1, ms: Math.round((performance.now() - t0) * 100) / 100, peer: req.socket.remoteAddress },
@@ -94,8 +89,8 @@ export class StaticServer {
     });
   }
 
-  /** Answers one request; returns the body bytes it sends (for the access log). */
-  private serve(req: IncomingMessage, res: ServerResponse): number {
+  /** Answers one request; returns the body bytes it sends (for the access log), later for a cache miss. */
+  private serve(req: IncomingMessage, res: ServerResponse): number | Promise<number> {
     const method = req.method;
     const head = method === 'HEAD';
     if (method !== 'GET' && !head) return this.simple(res, 405, false, ALLOW);
@@ -107,28 +102,42 @@ export class StaticServer {
     if (req.httpVersionMajor !== 1 || (!w.host && req.httpVersionMinor === 1)) return this.simple(res, 400, head);
 
     const e = this.cache.get(key);
-    let r: Resource | undefined;
-    let v: Variant | undefined;
     if (e !== undefined) {
-      v = choose(e.r, w.acceptEncoding);
-      if (e.watched || isFresh(v)) r = e.r;
-      else this.forget(key);
+      const v = choose(e.r, w.acceptEncoding);
+      if (e.watched || isFresh(v)) return this.answer(res, v, w, head); // the hot path
+      this.cache.forget(e.key);
     }
-    if (r === undefined) {
-      const p = resolveUrlPath(url);
-      if (p.status !== 0) return this.simple(res, p.status, head, p.status === 400 ? undefined : null);
-      const found = this.store.lookup(p.segments, p.trailingSlash);
+    const p = resolveUrlPath(url);
+    if (p.status !== 0) return this.simple(res, p.status, head, p.status === 400 ? undefined : null);
+    // A miss: resolved and (if need be) read asynchronously; `w` is shared by every request, so it is copied.
+    return this.miss(req, res, url, key, p, { ...w }, head);
+  }
+
+  /** A spelling not in the cache: one resolution (stat, realpath); the file is read only if no entry holds it yet. */
+  private async miss(req: IncomingMessage, res: ServerResponse, url: string, key: string, p: SafePath, w: Wanted, head: boolean): Promise<number> {
+    let r: Resource;
+    try {
+      const found = await this.store.locate(p.segments, p.trailingSlash);
       if (found.kind === 'missing') return this.simple(res, 404, head);
       if (found.kind === 'redirect') return this.redirect(res, this.cut === 0 ? found.location : req.url!.slice(0, this.cut) + found.location, url, head);
-      r = found.resource;
-      this.remember(key, r);
-      v = choose(r, w.acceptEncoding);
+      const got = await this.cache.obtain(found);
+      // Changed or gone while being read: as missing as a file that never was.
+      if (got === null) return this.simple(res, 404, head);
+      if (got.e !== null) this.cache.alias(key, got.e);
+      r = got.r;
+    } catch (err) {
+      this.log.warn({ path: url, err: String(err) }, 'http: file lookup failed');
+      if (res.headersSent) {
+        res.destroy();
+        return -1;
+      }
+      return this.simple(res, 500, head);
     }
-    v = v!;
+    return this.answer(res, choose(r, w.acceptEncoding), w, head);
+  }
 
-    if (w.ifNoneMatch === undefined && w.ifModifiedSince === undefined && w.range === undefined) {
-      return this.full(res, v, head); // the hot path
-    }
+  private answer(res: ServerResponse, v: Variant, w: Wanted, head: boolean): number {
+    if (w.ifNoneMatch === undefined && w.ifModifiedSince === undefined && w.range === undefined) return this.full(res, v, head);
     return this.conditional(res, v, w, head);
   }
 
@@ -245,37 +254,6 @@ export class StaticServer {
     }
     return w;
   }
-
-  private remember(key: string, r: Resource): void {
-    if (r.bytes > this.opts.cacheSize) return;
-    this.forget(key);
-    const dirs: string[] = [];
-    for (const v of [r.identity, r.br, r.gzip]) if (v !== null && !dirs.includes(dirname(v.file))) dirs.push(dirname(v.file));
-    let watched = false;
-    if (this.watch !== null) {
-      watched = true;
-      for (const d of dirs) if (!this.watch.add(d, key)) watched = false;
-      // A change between our read and the watcher's start would be missed: check once, now that the watchers run.
-      for (const v of [r.identity, r.br, r.gzip]) if (v !== null && !isFresh(v)) return;
-    }
-    this.cache.set(key, { r, watched, dirs });
-    this.cachedBytes += r.bytes;
-    // Oldest first (insertion order): cheap, and good enough for a static site.
-    while (this.cachedBytes > this.opts.cacheSize || this.cache.size > MAX_KEYS) this.forget(this.cache.keys().next().value as string);
-  }
-
-  private forget(key: string): void {
-    const e = this.cache.get(key);
-    if (e === undefined) return;
-    this.cache.delete(key);
-    this.cachedBytes -= e.r.bytes;
-    if (this.watch !== null) for (const d of e.dirs) this.watch.remove(d, key);
-  }
-
-  private onStale(keys: Iterable<string>): void {
-    for (const k of keys) this.forget(k);
-  }
-
 }
 
 function choose(r: Resource, acceptEncoding: string | undefined): Variant {

@@ -6,19 +6,17 @@
  * flight.
  *
  * The state is plain data kept with `ctx.keep`, so it outlives a RELOAD of
- * the module; the functions are each version's own. Exactly one version
- * listens on the Redis connections and runs the heartbeat at a time (the
- * newest): `attach` takes them over from the previous one, so a message is
- * never handled twice and a retired version's code is not pinned by them.
+ * the module; the functions are each version's own. The connections and
+ * their states (link.ts) are watched by one version at a time.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../../shared/index.ts';
 import type { RhttpOptions } from './config.ts';
 import { forwardTarget } from './config.ts';
 import { isLost, recordAck, sweep, type Registry } from './registry.ts';
 import { newInstancePrefix, ownsId, serializeRequest } from './request.ts';
-import { parseResponse, rejectId, responseId } from './response.ts';
+import { parseResponse, rejectId, responseIds } from './response.ts';
 
 export const CHANNELS = {
   request: 'REQUEST_PIPE',
@@ -64,6 +62,27 @@ export interface Stats {
   rejections: number;
 }
 
+/**
+ * The broker link: `starting` until both connections are first ready and
+ * subscribed; `ready`; `blip` when a connection dropped and is coming back
+ * (requests in flight stay pending, new ones are held); `down` when Redis is
+ * unreachable (a reconnection failed, or the blip outlasted its grace):
+ * requests get 503.
+ */
+export type Link = 'starting' | 'ready' | 'blip' | 'down';
+
+/** A request that arrived during a blip, published once the link is back. */
+export interface Held {
+  readonly res: ServerResponse;
+  readonly run: () => void;
+}
+
+/** Longest a blip may last before Redis counts as unreachable (a reconnect takes about 50 ms); also how long after one a request that reached no service is published again. */
+export const BLIP_GRACE_MS = 2000;
+
+/** Most requests held during a blip (more get 503). */
+export const MAX_HELD = 10_000;
+
 /** Everything that survives a reload (see the file comment). */
 export interface State {
   url: string | null;
@@ -71,8 +90,13 @@ export interface State {
   sub: Redis | null;
   /** The subscriber has its SUBSCRIBE confirmed since its last (re)connect. */
   subscribed: boolean;
-  /** Logged that the broker is down (reset when it is back): one warning per outage. */
-  downLogged: boolean;
+  link: Link;
+  /** Requests waiting for a blip to end. */
+  held: Held[];
+  /** Ends a blip that lasts too long (the link goes down). */
+  grace: NodeJS.Timeout | null;
+  /** When the last blip ended (ms since the epoch; 0: none yet). */
+  blipEnded: number;
   /** X-Socket-ID prefix of this process (see request.ts). */
   readonly prefix: string;
   counter: number;
@@ -93,7 +117,10 @@ export function newState(): State {
     pub: null,
     sub: null,
     subscribed: false,
-    downLogged: false,
+    link: 'starting',
+    held: [],
+    grace: null,
+    blipEnded: 0,
     prefix: newInstancePrefix(),
     counter: 0,
     services: new Map(),
@@ -161,12 +188,22 @@ function onTimeout(st: State, env: Env, p: Pending): void {
   answerJson(p.res, env, 408, BODIES.timeout);
 }
 
-/** Every request still waiting gets 503 (the broker went away: no answer can arrive). */
+/** Every request still waiting, or held, gets 503 (the broker is unreachable: no answer can arrive). */
 export function failAll(st: State, env: Env): void {
   for (const p of [...st.pending.values()]) {
     st.stats.brokerUnavailable++;
     finishJson(st, env, p, 503, BODIES.brokerDown);
   }
+  for (const h of st.held.splice(0)) {
+    if (h.res.destroyed || h.res.headersSent) continue;
+    st.stats.brokerUnavailable++;
+    answerJson(h.res, env, 503, BODIES.brokerDown);
+  }
+}
+
+/** The link is back: the held requests are published now, in order. */
+export function releaseHeld(st: State): void {
+  for (const h of st.held.splice(0)) if (!h.res.destroyed) h.run();
 }
 
 // ---------------------------------------------------------------------------
@@ -176,6 +213,11 @@ export function failAll(st: State, env: Env): void {
 export function forward(st: State, env: Env, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   if (res.destroyed) return;
   if (!brokerReady(st)) {
+    // A blip (a connection dropped, reconnecting): wait for it rather than fail.
+    if (st.link === 'blip' && st.held.length < MAX_HELD) {
+      st.held.push({ res, run: () => forward(st, env, req, res, body) });
+      return;
+    }
     st.stats.brokerUnavailable++;
     answerJson(res, env, 503, BODIES.brokerDown);
     return;
@@ -195,9 +237,31 @@ export function forward(st: State, env: Env, req: IncomingMessage, res: ServerRe
     // The client went away before its answer: forget the request (a late answer is dropped).
     take(st, p);
   });
+  publish(st, env, p, payload);
+}
+
+/**
+ * Publishes a waiting request. Reaching no receiver just after a blip means
+ * the services are still resubscribing (Redis dropped their subscribers
+ * too): nobody got it, so it is published again shortly, within the grace.
+ */
+function publish(st: State, env: Env, p: Pending, payload: Buffer | string): void {
+  const id = p.id;
   st.pub!.publish(CHANNELS.request, payload).then(
     (receivers) => {
       if (st.pending.get(id) !== p) return;
+      if (receivers === 0 && st.services.size > 0 && Date.now() - (st.blipEnded ?? 0) < BLIP_GRACE_MS) {
+        setTimeout(() => {
+          if (st.pending.get(id) !== p) return;
+          if (brokerReady(st)) publish(st, env, p, payload);
+          else if (st.link === 'blip') st.held.push({ res: p.res, run: () => publish(st, env, p, payload) });
+          else {
+            st.stats.brokerUnavailable++;
+            finishJson(st, env, p, 503, BODIES.brokerDown);
+          }
+        }, 50);
+        return;
+      }
       if (receivers < p.liveAtPublish) p.liveAtPublish = receivers;
       if (isLost(p.rejections, p.liveAtPublish, st.services.size)) {
         st.stats.lost++;
@@ -257,9 +321,21 @@ const EMPTY = Buffer.alloc(0);
 // Messages from the services
 
 function onResponse(st: State, env: Env, msg: Buffer): void {
-  const id = responseId(msg);
-  if (id === null) {
+  const ids = responseIds(msg);
+  if (ids.length === 0) {
     env.log.warn({ head: msg.toString('latin1', 0, Math.min(msg.length, 200)) }, 'rhttp: response without X-Socket-ID dropped');
+    return;
+  }
+  const id = ids[0]!;
+  if (ids.some((x) => x !== id)) {
+    // Malformed, and the first id may be another gateway's: every waiting request of ours it names gets 502.
+    for (const x of new Set(ids)) {
+      const p = ownsId(st.prefix, x) ? st.pending.get(x) : undefined;
+      if (p === undefined) continue;
+      st.stats.badResponses++;
+      env.log.warn({ id: x, error: 'two different X-Socket-ID headers', head: msg.toString('latin1', 0, Math.min(msg.length, 200)) }, 'rhttp: malformed response from a service: 502');
+      finishJson(st, env, p, 502, BODIES.badResponse);
+    }
     return;
   }
   // Another gateway's request (several hrmr servers, or the original, on one Redis).
@@ -317,7 +393,7 @@ function onAck(st: State, env: Env, msg: Buffer): void {
   else if (r !== 'seen') env.log.info({ service: r.name, description: r.description }, 'rhttp service joined');
 }
 
-function onMessage(st: State, env: Env, channel: Buffer, msg: Buffer): void {
+export function onMessage(st: State, env: Env, channel: Buffer, msg: Buffer): void {
   const ch = channel.toString('latin1');
   if (ch === CHANNELS.response) onResponse(st, env, msg);
   else if (ch === CHANNELS.reject) onReject(st, env, msg);
@@ -329,7 +405,8 @@ function onMessage(st: State, env: Env, channel: Buffer, msg: Buffer): void {
 
 /** Drops services silent for too long (their waiting requests may become lost), then publishes BEAT. */
 export function tick(st: State, env: Env, now = Date.now()): void {
-  const dropped = sweep(st.services, now, env.opts.heartbeatMs * env.opts.deadBeats);
+  // Not subscribed, services cannot be heard: nobody is judged on that time.
+  const dropped = st.link === 'ready' ? sweep(st.services, now, env.opts.heartbeatMs * env.opts.deadBeats) : [];
   for (const s of dropped) env.log.info({ service: s.name, lastAck: new Date(s.lastAck).toISOString() }, 'rhttp service left');
   if (dropped.length > 0) recheck(st, env);
   if (brokerReady(st)) st.pub!.publish(CHANNELS.heartbeat, 'BEAT').catch(() => undefined);
@@ -346,123 +423,14 @@ function recheck(st: State, env: Env): void {
   }
 }
 
-// ---------------------------------------------------------------------------
-// Connections and ownership
-
-function retry(times: number): number {
-  return Math.min(50 * times, 1000);
-}
-
-/** Creates the Redis clients for `url` (closing others first). They connect and reconnect by themselves. */
-export function ensureClients(st: State, url: string): void {
-  if (st.url === url && st.pub !== null && st.sub !== null) return;
-  closeClients(st);
-  st.url = url;
-  // Publishing fails at once while disconnected (no queue): the request gets 503 rather than waiting.
-  st.pub = new Redis(url, { enableOfflineQueue: false, enableAutoPipelining: true, maxRetriesPerRequest: 1, retryStrategy: retry, connectionName: 'hrmr-rhttp-pub' });
-  // Subscriptions are (re)made by the owner on every 'ready' (see attach).
-  st.sub = new Redis(url, { autoResubscribe: false, maxRetriesPerRequest: null, retryStrategy: retry, connectionName: 'hrmr-rhttp-sub' });
-}
-
-export function closeClients(st: State): void {
-  for (const c of [st.pub, st.sub]) {
-    if (c === null) continue;
-    c.removeAllListeners();
-    c.on('error', () => undefined);
-    c.disconnect();
-  }
-  st.pub = st.sub = null;
-  st.subscribed = false;
-}
-
-/**
- * Makes this version the one that listens on the Redis connections and runs
- * the heartbeat (the previous owner's listeners and timer are removed).
- */
-export function attach(st: State, env: Env, me: symbol): void {
-  st.detach?.();
-  const pub = st.pub!;
-  const sub = st.sub!;
-  const down = (why: string, err?: unknown): void => {
-    const wasReady = st.subscribed;
-    st.subscribed = false;
-    if (wasReady || !st.downLogged) {
-      env.log.warn({ redis: redactUrl(st.url ?? ''), why, err: err === undefined ? undefined : String(err) }, 'rhttp: Redis unavailable: requests get 503 until it is back (reconnecting)');
-      st.downLogged = true;
-    }
-    if (st.services.size > 0) st.services.clear();
-    failAll(st, env);
-  };
-  const subscribe = (): void => {
-    sub.subscribe(CHANNELS.response, CHANNELS.reject, CHANNELS.acknowledge).then(
-      () => {
-        if (sub.status !== 'ready') return;
-        st.subscribed = true;
-        if (st.downLogged) env.log.info({ redis: redactUrl(st.url ?? '') }, 'rhttp: Redis is back');
-        else env.log.info({ redis: redactUrl(st.url ?? ''), instance: st.prefix }, 'rhttp: connected to Redis');
-        st.downLogged = false;
-        // Discover services now rather than at the next beat.
-        tick(st, env);
-      },
-      (err: unknown) => env.log.debug({ err: String(err) }, 'rhttp: subscribe failed (will retry on reconnect)'),
-    );
-  };
-  const onMsg = (channel: Buffer, msg: Buffer): void => onMessage(st, env, channel, msg);
-  const onSubReady = (): void => subscribe();
-  const onSubClose = (): void => down('connection closed');
-  const onSubError = (err: unknown): void => {
-    if (st.subscribed || !st.downLogged) down('error', err);
-  };
-  const onPubError = (err: unknown): void => env.log.debug({ err: String(err) }, 'rhttp: publisher connection error');
-  const onPubReady = (): void => {
-    if (brokerReady(st)) tick(st, env);
-  };
-  sub.on('messageBuffer', onMsg);
-  sub.on('ready', onSubReady);
-  sub.on('close', onSubClose);
-  sub.on('error', onSubError);
-  pub.on('error', onPubError);
-  pub.on('ready', onPubReady);
-  if (st.beat !== null) clearInterval(st.beat);
-  st.beat = setInterval(tick, env.opts.heartbeatMs, st, env);
-  // Already connected (a reload): nothing to redo. Connected but not subscribed yet: subscribe now.
-  if (sub.status === 'ready' && !st.subscribed) subscribe();
-  st.owner = me;
-  st.shutdown = () => shutdown(st, env);
-  st.detach = () => {
-    sub.off('messageBuffer', onMsg);
-    sub.off('ready', onSubReady);
-    sub.off('close', onSubClose);
-    sub.off('error', onSubError);
-    pub.off('error', onPubError);
-    pub.off('ready', onPubReady);
-    if (st.beat !== null) clearInterval(st.beat);
-    st.beat = null;
-    st.owner = null;
-    st.detach = null;
-  };
-}
-
-/** The version `me` is retired: if it still owns the connections (no newer version took them), it lets go. */
-export function release(st: State, me: symbol): void {
-  if (st.owner === me) st.detach?.();
-}
-
-/** The module leaves for good (or the server stops): every request waiting gets 503, the connections close. */
-export function shutdown(st: State, env: Env): void {
-  st.detach?.();
-  failAll(st, env);
-  closeClients(st);
-  st.services.clear();
-}
-
 /** What STATUS shows. */
 export function statusOf(st: State | null, opts: RhttpOptions | null): unknown {
   if (st === null || opts === null) return { broker: 'not set up' };
   return {
     mount: opts.mount,
     strip: opts.strip,
-    broker: opts.redis === null ? 'none (start hrmr with --redis)' : brokerReady(st) ? 'connected' : 'unavailable',
+    broker: opts.redis === null ? 'none (start hrmr with --redis)' : brokerReady(st) ? 'connected' : st.link === 'blip' ? 'reconnecting' : 'unavailable',
+    held: st.held?.length ?? 0,
     redis: opts.redis === null ? null : redactUrl(opts.redis),
     instance: st.prefix,
     services: [...st.services.values()].map((s) => ({ name: s.name, description: s.description, lastAck: new Date(s.lastAck).toISOString(), since: new Date(s.since).toISOString() })),

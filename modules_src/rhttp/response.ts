@@ -36,25 +36,32 @@ export type ParseResult = { readonly ok: true; readonly response: ParsedResponse
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
 /**
- * The X-Socket-ID of a response, found cheaply (without parsing the rest),
- * so responses meant for another gateway on the same Redis cost little.
- * Null when the head has none.
+ * Every X-Socket-ID value in a response's head, in order, found cheaply
+ * (without parsing the rest), so responses meant for another gateway on the
+ * same Redis cost little. Empty when the head has none. A well-formed
+ * response has one (or the same one repeated).
  */
-export function responseId(msg: Buffer): string | null {
+export function responseIds(msg: Buffer): string[] {
   let end = msg.indexOf(CRLFCRLF);
   if (end < 0) end = msg.length;
   const head = msg.toString('latin1', 0, end);
+  const ids: string[] = [];
   let at = 0;
   for (;;) {
     const nl = head.indexOf('\r\n', at);
-    if (nl < 0) return null;
+    if (nl < 0) return ids;
     at = nl + 2;
     // 'x-socket-id:' is 12 characters.
     if (head.length - at >= 12 && (head.charCodeAt(at) | 0x20) === 0x78 && head.slice(at, at + 12).toLowerCase() === 'x-socket-id:') {
       const stop = head.indexOf('\r\n', at);
-      return head.slice(at + 12, stop < 0 ? head.length : stop).trim();
+      ids.push(head.slice(at + 12, stop < 0 ? head.length : stop).trim());
     }
   }
+}
+
+/** The first X-Socket-ID of a response, or null. */
+export function responseId(msg: Buffer): string | null {
+  return responseIds(msg)[0] ?? null;
 }
 
 export function parseResponse(msg: Buffer): ParseResult {
