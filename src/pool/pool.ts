@@ -34,6 +34,8 @@ export interface PoolOptions {
   pretty?: boolean;
   /** Server processes sharing the port (SetupContext.processes in workers). */
   processes?: number;
+  /** --setup-timeout: a version's load in a worker is aborted (the worker replaced) past it; 0 = never. Default 10000. */
+  setupTimeoutMs?: number;
   /** Keep a spare generation warm so a reload that needs new threads does not wait for them (watch mode). */
   spare?: boolean;
   /**
@@ -107,6 +109,8 @@ export class WorkerPool {
   private closed = false;
   /** Task timeouts (null: --task-timeout 0). */
   private readonly deadlines: Deadlines | null;
+  /** Version loads in workers (null: --setup-timeout 0): a hung `setup` must not hold a thread for good. */
+  private readonly loadDeadlines: Deadlines | null;
 
   readonly hooks: VersionHooks = {
     prepare: (v) => this.prepare(v),
@@ -125,7 +129,12 @@ export class WorkerPool {
     const channel = `hrmr-pool-${process.pid}-${++channels}`;
     this.channel = new BroadcastChannel(channel);
     this.channel.unref();
-    this.deadlines = opts.taskTimeoutMs > 0 ? new Deadlines(opts.taskTimeoutMs, () => { for (const g of this.generations) g.expireWaiting(); }) : null;
+    const sweep = (): void => {
+      for (const g of this.generations) g.expireWaiting();
+    };
+    this.deadlines = opts.taskTimeoutMs > 0 ? new Deadlines(opts.taskTimeoutMs, sweep) : null;
+    const setupMs = opts.setupTimeoutMs ?? 10_000;
+    this.loadDeadlines = setupMs > 0 ? new Deadlines(setupMs, sweep) : null;
     this.workerFile = opts.workerFile ?? fileURLToPath(new URL('./worker.cjs', import.meta.url));
     // Workers log with the main thread's settings (level, pretty or JSON, bindings).
     this.workerData = { log: { level: opts.logLevel ?? opts.log.level, pretty: opts.pretty ?? isPretty(opts.log), bindings: opts.log.bindings() }, channel };
@@ -209,7 +218,7 @@ export class WorkerPool {
    * goes on; the caller uses another generation).
    */
   private async load(g: PoolGeneration, v: ModuleVersion, quickMs: number): Promise<boolean> {
-    const timeout = this.deadlines?.start(Math.max(this.opts.taskTimeoutMs, 10_000));
+    const timeout = this.loadDeadlines?.start();
     const p = g.run({ op: 'load', v: this.ref(v) }, undefined, timeout, undefined, true).finally(() => timeout?.done());
     if (quickMs <= 0) {
       await p;
