@@ -297,14 +297,16 @@ export class ModuleRegistry {
       if (!attempt.late) this.snapshots.remove(snap.path);
       const name = old?.name ?? attempt.name;
       const message = err instanceof Error ? err.message : String(err);
-      // A module that never loaded and fails again the same way (relay without Redis under --workers) was
-      // reported when it first failed: a later RELOAD that changed nothing is not a failure because of it.
+      // A module whose setup declines to run here (relay without Redis under --workers) and that never
+      // loaded was reported when it first failed: a later RELOAD that changed nothing (same file, same
+      // refusal) is not a failure because of it. A broken file (import, shape, routes) stays a failure.
+      const refusal = err instanceof ModuleSetupError || err instanceof ModuleSetupTimeoutError;
       const prev = this.failedFirst.get(key);
-      if (!old && prev !== undefined && prev.hash === hash && prev.error === message) {
+      if (!old && refusal && prev !== undefined && prev.hash === hash && prev.error === message) {
         log.debug({ module: name }, `module ${name}: ${message}; still not loaded (reported before)`);
         return;
       }
-      if (!old) this.failedFirst.set(key, { hash, error: message });
+      if (!old && refusal) this.failedFirst.set(key, { hash, error: message });
       report.failed.push({ module: name, error: message });
       // One line: the step and reason in the message, the original error (with its stack) once, no doubled text.
       const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
