@@ -8,74 +8,13 @@
  */
 import { Piscina } from 'piscina';
 import type { TaskDeadline } from './deadlines.ts';
+import { batchable, MAX_BATCH, MAX_BATCH_BYTES, taskBytes, type Owner, type Running, type Waiting } from './waiting.ts';
 import { SKIPPED, type BatchOutcome, type BatchTask, type DisposeTask, type HttpTask, type MessageTask, type PoolTask, type PoolWorkerData } from './protocol.ts';
 
 export interface GenerationOptions {
   workerFile: string;
   threads: number;
   workerData?: PoolWorkerData;
-}
-
-/** A task waiting in the generation's own queue for a free worker. */
-interface Waiting {
-  task: PoolTask;
-  transfer: ArrayBuffer[] | undefined;
-  deadline: TaskDeadline | undefined;
-  cancel: AbortSignal | undefined;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  /** Taken off the queue (submitted, dropped, held or timed out). */
-  settled: boolean;
-  /** Queue order (held tasks go back in it). */
-  seq: number;
-  /** The one task of a held connection let run (Owner.released). */
-  probe: boolean;
-}
-
-/**
- * A connection with tasks here: one 'abort' listener for all of them (not
- * one per task). After its client's FIN (suspend()) its tasks not yet
- * started are held and run one at a time, each only after a zero-byte write
- * found the client still there: a client that closed answers the reply
- * before with a reset, so that write fails, the socket closes and the held
- * tasks are dropped; a client that half-closed (`nc -N`) gets every reply.
- */
-interface Owner {
-  readonly cancel: AbortSignal;
-  /** Its tasks waiting, batched or held. */
-  n: number;
-  readonly onAbort: () => void;
-  /** null until suspend(); then its held tasks in queue order. */
-  held: Waiting[] | null;
-  /** Calls `alive` if a zero-byte write to its client succeeds. */
-  probe: ((alive: () => void) => void) | null;
-  /** Its task let run (or about to be), not yet settled. */
-  released: Waiting | null;
-  driveSoon: boolean;
-}
-
-/** A batch on a worker: its tasks, and the flags shared with that worker (protocol.ts BatchTask). */
-interface Running {
-  /** A batch's tasks; none for a task sent alone. */
-  members: Waiting[];
-  flags: Int32Array | null;
-  /** Aborts it (piscina then ends its worker) when the task running in it times out. */
-  controller: AbortController;
-  /** A task sent alone: its deadline. */
-  deadline?: TaskDeadline | undefined;
-}
-
-/** Tasks in one batch at most, and their bytes (bodies and messages). */
-const MAX_BATCH = 64;
-const MAX_BATCH_BYTES = 1 << 20;
-
-function batchable(t: PoolTask): t is MessageTask | HttpTask {
-  return t.op === 'msg' || t.op === 'http';
-}
-
-function taskBytes(t: MessageTask | HttpTask): number {
-  const b = t.op === 'msg' ? t.msg : t.body;
-  return typeof b === 'string' ? b.length : b.byteLength;
 }
 
 export class PoolGeneration {
@@ -369,6 +308,7 @@ export class PoolGeneration {
     for (let i = this.head; i < this.waiting.length; i++) {
       const w = this.waiting[i];
       if (w && !w.settled && w.deadline?.expired) {
+        if (w.probe) this.touch(w);
         this.unqueue(w);
         w.reject(w.deadline.reason);
       }
@@ -389,6 +329,7 @@ export class PoolGeneration {
       w.settled = true;
       this.queued--;
       if (w.deadline?.expired) {
+        if (w.probe) this.touch(w);
         this.release(w);
         w.reject(w.deadline.reason);
         continue;
