@@ -63,7 +63,7 @@ export class ModuleSetupTimeoutError extends HrmrError {
     readonly step: string,
     readonly timeoutMs: number,
   ) {
-    super('HRMR_SETUP_TIMEOUT', `setup timed out: ${step} of ${module} did not finish within ${timeoutMs} ms (--setup-timeout)`);
+    super('HRMR_SETUP_TIMEOUT', `setup timed out (HRMR_SETUP_TIMEOUT): ${step} of ${module} did not finish within ${timeoutMs} ms (--setup-timeout)`);
   }
 }
 

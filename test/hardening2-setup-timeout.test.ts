@@ -30,11 +30,11 @@ test('RELOAD of a module whose setup never settles answers ERR HRMR_SETUP_TIMEOU
   h.writeModule('svc', hung('v2'));
   const started = Date.now();
   const reply = await admin(h.port, 'RELOAD', 20_000);
-  assert.match(reply, /^ERR reload failed for 1 module: svc: setup timed out: setup of svc did not finish within 600 ms/);
+  assert.match(reply, /^ERR reload failed for 1 module: svc: setup timed out \(HRMR_SETUP_TIMEOUT\): setup of svc did not finish within 600 ms/);
   assert.ok(Date.now() - started < 15_000);
   // The default 503 mode: the swap is over, the old version answers (not 503).
   assert.equal(await ask(h.port), 'svc v1\n');
-  const err = h.logs.find((l) => l.level >= 50 && /setup timed out/.test(l.msg));
+  const err = h.logs.find((l) => l.level >= 50 && /setup timed out \(HRMR_SETUP_TIMEOUT\)/.test(l.msg));
   assert.ok(err, 'the failure is logged');
   assert.match(err.msg, /svc/);
   // The same hung file again: not loaded a second time, still named.
@@ -68,7 +68,7 @@ test('a pool route whose setup hangs in the workers: the pool preparation times 
   t.after(() => h.kill());
   assert.equal(await ask(h.port), 'svc v1\n');
   h.writeModule('svc', pooled('v2', true));
-  assert.match(await admin(h.port, 'RELOAD', 20_000), /^ERR reload failed for 1 module: svc: (setup timed out: pool preparation of svc did not finish within 800 ms|pool workers could not load it)/);
+  assert.match(await admin(h.port, 'RELOAD', 20_000), /^ERR reload failed for 1 module: svc: (setup timed out \(HRMR_SETUP_TIMEOUT\): pool preparation of svc did not finish within 800 ms|pool workers could not load it)/);
   assert.equal(await ask(h.port), 'svc v1\n');
   // The hung loads do not keep the pool's threads: the pool still serves, and a fixed version loads.
   h.writeModule('svc', pooled('v3', false));
@@ -82,7 +82,7 @@ test('at start-up a module whose setup never settles is skipped; the others serv
   t.after(() => h.kill());
   assert.ok(Date.now() - started < 15_000);
   assert.equal(await ask(h.port), 'svc v1\n');
-  const err = h.logs.find((l) => l.level >= 50 && /stuck/.test(String(l.msg)) && /setup timed out/.test(String(l.msg)));
+  const err = h.logs.find((l) => l.level >= 50 && /stuck/.test(String(l.msg)) && /setup timed out \(HRMR_SETUP_TIMEOUT\)/.test(String(l.msg)));
   assert.ok(err, 'the skipped module is logged');
   const st = JSON.parse((await admin(h.port, 'STATUS')).slice(3)) as { modules: Array<{ name: string }> };
   assert.deepEqual(st.modules.map((m) => m.name), ['svc']);
@@ -104,7 +104,7 @@ test('--workers 2: the bound holds in every worker (the flag reaches them); RELO
   h.writeModule('svc', hung('v2'));
   const reply = await admin(h.port, 'RELOAD', 60_000);
   assert.match(reply, /^ERR reload failed on 2 of 2 workers: /);
-  assert.equal(reply.match(/svc: setup timed out: setup of svc did not finish within 700 ms/g)?.length, 2, reply);
+  assert.equal(reply.match(/svc: setup timed out \(HRMR_SETUP_TIMEOUT\): setup of svc did not finish within 700 ms/g)?.length, 2, reply);
   for (let i = 0; i < 4; i++) assert.equal(await ask(h.port), 'svc v1\n');
   h.writeModule('svc', good('v3'));
   assert.match(await admin(h.port, 'RELOAD', 60_000), /^OK reloaded 1 modules in \d+ ms on 2 workers$/);

@@ -199,7 +199,7 @@ export class ModuleRegistry {
       if (this.hanging.get(key) === hash) {
         // Its earlier load of this same file still hangs past --setup-timeout: loading it again would only add one.
         const name = slot?.current?.name ?? key;
-        const error = `setup timed out: an earlier load of this file has not finished (--setup-timeout ${this.opts.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS} ms)`;
+        const error = `setup timed out (HRMR_SETUP_TIMEOUT): an earlier load of this file has not finished (--setup-timeout ${this.opts.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS} ms)`;
         if (slot?.current) report.failed.push({ module: name, error });
         else this.opts.log.debug({ module: name }, `module ${name}: ${error}; still not loaded (reported before)`);
         continue;
