@@ -114,3 +114,40 @@ test('nc -N on a backed-up pool: the request and FIN together still get the repl
   for (const r of replies) assert.match(r, /^[0-9a-f]{64}\n$/);
   busy.destroy();
 });
+
+test('mixed: in shared batches, clients that close lose their work, clients that half-close get every reply in order', async (t) => {
+  const SLOW = `export default { routes: [
+    { prefix: 'SLOW', pool: true, message(m) { const end = Date.now() + 40; while (Date.now() < end); return 'done ' + m.toString().trim() + '\\n'; } },
+  ] };`;
+  const { startHrmr } = await import('./helpers/hrmr.ts');
+  const h = await startHrmr({ modules: { slow: SLOW }, args: ['--threads', '2'] });
+  t.after(() => h.kill());
+  const before = await pool(h);
+  const socks = await Promise.all(Array.from({ length: 10 }, () => connect(h.port)));
+  const got = socks.map(() => '');
+  for (const [i, s] of socks.entries()) {
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (got[i] += d));
+    s.on('error', () => undefined);
+    s.write(Array.from({ length: 10 }, (_, k) => `SLOW ${i}.${k}\n`).join(''));
+  }
+  await waitUntil(async () => (await pool(h)).batches > before.batches, 'batches on the workers', 10_000);
+  const closed = socks.map((s) => new Promise<void>((r) => s.once('close', () => r())));
+  // Even ones close (gone), odd ones half-close (waiting for their replies).
+  for (const [i, s] of socks.entries()) {
+    if (i % 2 === 0) s.destroy();
+    else s.end();
+  }
+  await Promise.race([Promise.all(closed.filter((_, i) => i % 2 === 1)), new Promise((_, rej) => setTimeout(() => rej(new Error(`half-closed clients not answered: ${JSON.stringify(got)}`)), 60_000))]);
+  for (let i = 1; i < 10; i += 2) assert.equal(got[i], Array.from({ length: 10 }, (_, k) => `done SLOW ${i}.${k}\n`).join(''), `client ${i}`);
+  const st = await waitUntil(async () => {
+    const p = await pool(h);
+    return p.queued === 0 && p.running === 0 && p.connections === before.connections ? p : null;
+  }, 'the pool idle and every connection closed', 20_000);
+  // The 50 tasks of the half-closed clients ran; of the closed ones' 50, those already done or running when they left and a few more.
+  const ran = st.completed - before.completed;
+  const dropped = st.dropped - before.dropped;
+  assert.equal(ran + dropped, 100);
+  assert.ok(dropped >= 20, `only ${dropped} tasks of the 5 closed clients were dropped`);
+  t.diagnostic(`${ran} ran, ${dropped} dropped`);
+});
