@@ -16,6 +16,7 @@ interface PoolStatus {
   running: number;
   completed: number;
   dropped: number;
+  batches: number;
 }
 
 async function pool(h: Hrmr): Promise<PoolStatus & { connections: number }> {
