@@ -78,12 +78,14 @@ test('a pool route whose setup hangs in the workers: the pool preparation times 
 
 test('at start-up a module whose setup never settles is skipped; the others serve', async (t) => {
   const started = Date.now();
-  const h = await startHrmr({ modules: { svc: good('v1'), stuck: hung('x').replace("'SVC'", "'STUCK'") }, args: ['--setup-timeout', '700'] });
+  const stuckImport = `await new Promise(() => {});\nexport default { routes: [{ prefix: 'IMP', message: () => 'imp\\n' }] };`;
+  const h = await startHrmr({ modules: { svc: good('v1'), stuck: hung('x').replace("'SVC'", "'STUCK'"), stuckimp: stuckImport }, args: ['--setup-timeout', '700'] });
   t.after(() => h.kill());
   assert.ok(Date.now() - started < 15_000);
   assert.equal(await ask(h.port), 'svc v1\n');
   const err = h.logs.find((l) => l.level >= 50 && /stuck/.test(String(l.msg)) && /setup timed out \(HRMR_SETUP_TIMEOUT\)/.test(String(l.msg)));
   assert.ok(err, 'the skipped module is logged');
+  assert.ok(h.logs.some((l) => l.level >= 50 && /import of stuckimp did not finish within 700 ms/.test(String(l.msg))), 'a hung import is named too');
   const st = JSON.parse((await admin(h.port, 'STATUS')).slice(3)) as { modules: Array<{ name: string }> };
   assert.deepEqual(st.modules.map((m) => m.name), ['svc']);
 });
