@@ -4,6 +4,7 @@
 // the module and the timeout, the old version keeps serving (no 503 once it
 // is over), RELOAD answers ERR, later reloads proceed; at start-up the module
 // is skipped. A load that finishes late is disposed, never served.
+import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { admin, exchange, runCli, startHrmr, waitUntil } from './helpers/hrmr.ts';
@@ -100,8 +101,12 @@ test('--setup-timeout and HRMR_SETUP_TIMEOUT are validated', async () => {
 });
 
 test('--workers 2: the bound holds in every worker (the flag reaches them); RELOAD names the module', async (t) => {
-  const h = await startHrmr({ dir: repoTempDir('setup-timeout-'), modules: { svc: good('v1') }, env: { HRMR_SETUP_TIMEOUT: '700' }, args: ['--workers', '2'] });
-  t.after(() => h.kill());
+  const dir = repoTempDir('setup-timeout-');
+  const h = await startHrmr({ dir, modules: { svc: good('v1') }, env: { HRMR_SETUP_TIMEOUT: '700' }, args: ['--workers', '2'] });
+  t.after(async () => {
+    await h.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
   await waitUntil(async () => (await ask(h.port)) === 'svc v1\n', 'the workers serving', 30_000);
   h.writeModule('svc', hung('v2'));
   const reply = await admin(h.port, 'RELOAD', 60_000);
