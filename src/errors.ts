@@ -51,6 +51,22 @@ export class ModuleSetupError extends ModuleStepError {
   }
 }
 
+/**
+ * A module's load (import, `setup`, the pool's preparation) did not finish
+ * within --setup-timeout: the load fails, the version serving keeps serving.
+ */
+export class ModuleSetupTimeoutError extends HrmrError {
+  override name = 'ModuleSetupTimeoutError';
+  constructor(
+    readonly module: string,
+    /** The step still running: import, setup or pool preparation. */
+    readonly step: string,
+    readonly timeoutMs: number,
+  ) {
+    super('HRMR_SETUP_TIMEOUT', `setup timed out (HRMR_SETUP_TIMEOUT): ${step} of ${module} did not finish within ${timeoutMs} ms (--setup-timeout)`);
+  }
+}
+
 /** Two modules claim the same prefix; the later in name order loses it. */
 export class RouteConflictError extends HrmrError {
   override name = 'RouteConflictError';

@@ -41,6 +41,8 @@ export interface ServerOptions {
   redis?: string | null;
   /** Server processes sharing the port (1 without --workers). */
   processes?: number;
+  /** --setup-timeout (registry.ts DEFAULT_SETUP_TIMEOUT_MS when unset). */
+  setupTimeoutMs?: number;
   httpKeepAliveTimeoutMs?: number;
   httpHeadersTimeoutMs?: number;
   httpMaxHeaderSize?: number;
@@ -80,6 +82,7 @@ export class HrmrServer implements AdminControl {
       log: opts.log,
       config: (name) => withRedis(opts.config.get(name) ?? EMPTY_CONFIG, opts.redis ?? null),
       processes: opts.processes ?? 1,
+      ...(opts.setupTimeoutMs !== undefined ? { setupTimeoutMs: opts.setupTimeoutMs } : {}),
       ...(pool ? { hooks: pool.hooks } : {}),
     });
     this.http = new HttpHost(this.registry, pool, {

@@ -102,12 +102,16 @@ test('a task that throws closes only its connection with ERR; the pool stays hea
 });
 
 test('a task past --task-timeout gets ERR timeout and the stuck worker is replaced', async () => {
-  await withServer(['--task-timeout', '300', '--threads', '1'], async (h) => {
+  // The timeout leaves room for a loaded machine: the replacement worker starts and imports the module within
+  // the next task's own timeout (300 ms once made that TID time out too: 2 timeouts, not 1).
+  await withServer(['--task-timeout', '2500', '--threads', '1'], async (h) => {
     const c = await LineClient.open(h.port);
     const before = (await c.request('TID'))!.split(' ')[1];
     const stuck = await LineClient.open(h.port);
-    assert.equal(await stuck.request('BURN 5000', 20_000), 'ERR timeout');
+    assert.equal(await stuck.request('BURN 15000', 30_000), 'ERR timeout');
     assert.equal(await stuck.read(), null);
+    // The stuck worker is gone and its replacement is up before the next task's timeout starts.
+    await waitUntil(async () => ((await poolStatus(h.port)) as unknown as { liveThreads: number }).liveThreads === 1, 'the replacement worker', 15_000);
     const d = await LineClient.open(h.port);
     const after = (await d.request('TID'))!.split(' ')[1];
     assert.notEqual(after, before, 'a new worker replaced the stuck one');

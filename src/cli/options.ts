@@ -16,6 +16,7 @@ export const SERVER_FLAGS = [
   'port', 'threads', 'host', 'modules', 'peek-timeout', 'max-peek', 'drain-timeout', 'log-level', 'admin-token', 'pretty',
   'watch', 'src', 'max-connections', 'idle-timeout', 'reload-mode', 'task-timeout', 'max-queue', 'max-message', 'set',
   'redis', 'http-keep-alive-timeout', 'http-headers-timeout', 'http-max-header-size', 'workers', 'hang-timeout', 'recycle-after',
+  'setup-timeout',
 ] as const;
 
 /** Flags of the client and build subcommands, also accepted in single-dash form. */
@@ -49,6 +50,7 @@ export interface RawServerOptions {
   workers?: string;
   hangTimeout: string;
   recycleAfter: string;
+  setupTimeout: string;
 }
 
 export interface CliServerOptions {
@@ -80,6 +82,8 @@ export interface CliServerOptions {
   workers: number | null;
   hangTimeoutMs: number;
   recycleAfter: number;
+  /** A module version's import + setup + pool preparation, at most (0 = no bound). */
+  setupTimeoutMs: number;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -121,6 +125,7 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(opt('--workers <n|auto>', 'worker processes under a supervisor (auto = one per core); without it, one process', 'HRMR_WORKERS'))
     .addOption(opt('--hang-timeout <ms>', 'with --workers: replace a worker whose event loop is blocked this long (0 = off)', 'HRMR_HANG_TIMEOUT', '10000'))
     .addOption(opt('--recycle-after <n>', 'with --workers: replace a worker after this many reloads of changed modules (0 = never)', 'HRMR_RECYCLE_AFTER', '100'))
+    .addOption(opt('--setup-timeout <ms>', "a module version's import, setup and pool preparation must finish within this; past it the load fails and the version serving keeps serving (0 = no bound)", 'HRMR_SETUP_TIMEOUT', '10000'))
     .addOption(new Option('--set <module.key=value>', 'module configuration (repeatable); also HRMR_CFG_MODULE_KEY=value').argParser(collect).default([]));
 }
 
@@ -213,6 +218,7 @@ export function validateServerOptions(raw: RawServerOptions, env: NodeJS.Process
     workers: workerCount(raw.workers),
     hangTimeoutMs: int('hang-timeout', raw.hangTimeout, 0, 86_400_000),
     recycleAfter: int('recycle-after', raw.recycleAfter, 0, 1_000_000),
+    setupTimeoutMs: int('setup-timeout', raw.setupTimeout, 0, 86_400_000),
   };
 }
 

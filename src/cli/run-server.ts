@@ -33,7 +33,7 @@ export async function runServer(o: CliServerOptions): Promise<void> {
   });
 
   let closeWatch: (() => Promise<void>) | null = null;
-  const pool = createPool({ threads: o.threads, taskTimeoutMs: o.taskTimeoutMs, maxQueue: o.maxQueue, log, processes, logLevel: o.logLevel, pretty: o.pretty, spare: o.watch });
+  const pool = createPool({ threads: o.threads, taskTimeoutMs: o.taskTimeoutMs, maxQueue: o.maxQueue, log, processes, logLevel: o.logLevel, pretty: o.pretty, spare: o.watch, setupTimeoutMs: o.setupTimeoutMs });
   const server = new HrmrServer(
     {
       port,
@@ -53,6 +53,7 @@ export async function runServer(o: CliServerOptions): Promise<void> {
       httpHeadersTimeoutMs: o.httpHeadersTimeoutMs,
       httpMaxHeaderSize: o.httpMaxHeaderSize,
       processes,
+      setupTimeoutMs: o.setupTimeoutMs,
       ...(agent ? { adminControl: agent } : {}),
       log,
       // Watch mode's chokidar watchers and esbuild contexts close before the exit.

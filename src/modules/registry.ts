@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { firstLine, ModuleImportError, ModuleSetupError, type RouteConflictError } from '../errors.ts';
+import { firstLine, ModuleImportError, ModuleSetupError, ModuleSetupTimeoutError, type RouteConflictError } from '../errors.ts';
 import type { PrefixTable } from '../router/prefix-table.ts';
 import type { PathTable } from '../http/path-table.ts';
 import { adminPrefixes } from '../admin/reserved.ts';
@@ -40,6 +40,33 @@ export interface RegistryOptions {
   hooks?: VersionHooks;
   /** Server processes sharing the port (SetupContext.processes). */
   processes?: number;
+  /** --setup-timeout: import + setup + pool preparation of one version, at most (0 = no bound). */
+  setupTimeoutMs?: number;
+}
+
+export const DEFAULT_SETUP_TIMEOUT_MS = 10_000;
+
+/** How far one version's load got (what a timeout names), and whether it timed out. */
+interface LoadAttempt {
+  name: string;
+  step: 'import' | 'setup' | 'pool preparation';
+  late: boolean;
+}
+
+/** A load that finished after its timeout: it undid itself. */
+const LATE = Symbol('late load');
+
+/** `p`, or the error `onTimeout` makes if `ms` pass first. */
+async function deadline<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface ModuleFailure {
@@ -93,6 +120,10 @@ export class ModuleRegistry {
   private loadedOnce = false;
   /** RELOADs done since start (the start-up load is not counted). */
   reloads = 0;
+  /** Modules whose first load failed: the file's hash and the error (reported once). */
+  private readonly failedFirst = new Map<string, { hash: string; error: string }>();
+  /** Modules whose load passed --setup-timeout and has not settled yet: the hash being loaded. */
+  private readonly hanging = new Map<string, string>();
 
   constructor(private readonly opts: RegistryOptions) {
     this.dir = resolve(opts.dir);
@@ -165,6 +196,14 @@ export class ModuleRegistry {
       const hash = createHash('sha256').update(bytes).digest('hex');
       let slot = this.slots.get(key);
       if (slot?.current?.hash === hash) continue;
+      if (this.hanging.get(key) === hash) {
+        // Its earlier load of this same file still hangs past --setup-timeout: loading it again would only add one.
+        const name = slot?.current?.name ?? key;
+        const error = `setup timed out (HRMR_SETUP_TIMEOUT): an earlier load of this file has not finished (--setup-timeout ${this.opts.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS} ms)`;
+        if (slot?.current) report.failed.push({ module: name, error });
+        else this.opts.log.debug({ module: name }, `module ${name}: ${error}; still not loaded (reported before)`);
+        continue;
+      }
       if (!slot) {
         slot = new Slot(key, file);
         this.slots.set(key, slot);
@@ -175,6 +214,7 @@ export class ModuleRegistry {
 
     // Forget slots whose first load failed.
     for (const [key, slot] of this.slots) if (!slot.current) this.slots.delete(key);
+    for (const key of this.failedFirst.keys()) if (!files.has(key) && (!wanted || wanted.has(key))) this.failedFirst.delete(key);
 
     this.rebuildTable();
     for (const c of this._conflicts) {
@@ -224,38 +264,14 @@ export class ModuleRegistry {
     slot.swapping = old !== null;
     const load = ++this.loadCounter;
     const snap = this.snapshots.save(slot.file, bytes, hash, load);
-    let version: ModuleVersion | null = null;
+    const timeoutMs = this.opts.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS;
+    const attempt: LoadAttempt = { name: old?.name ?? key, step: 'import', late: false };
+    const loading = this.loadVersion(slot, snap.url, hash, attempt);
     try {
-      let exported: unknown;
-      const watch = new VersionWatch();
-      try {
-        const mod = (await watch.run(() => import(snap.url))) as { default?: unknown };
-        exported = mod.default;
-      } catch (err) {
-        throw new ModuleImportError(key, err);
-      }
-      const declared = (exported as { name?: unknown } | null)?.name;
-      const config = this.opts.config(typeof declared === 'string' ? declared : key);
-      const spec = validateModule(exported, key, config);
-      const clash = [...this.slots.values()].find((s) => s !== slot && s.current?.name === spec.name);
-      if (clash) throw new ModuleImportError(key, new Error(`module name "${spec.name}" is already used by ${basename(clash.file)}`));
-      const number = (this.versionCounter.get(spec.name) ?? 0) + 1;
-      const keep = this.kept.for(spec.name).keep;
-      version = new ModuleVersion(slot.file, number, hash, snap.url, spec, config, log.child({ module: spec.name, version: number }), keep);
-      const v = version;
-      try {
-        await watch.run(() => spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0, keep, processes: this.opts.processes ?? 1 }));
-      } catch (err) {
-        throw new ModuleSetupError(spec.name, err);
-      }
-      try {
-        await this.opts.hooks?.prepare(v);
-      } catch (err) {
-        // setup ran: undo it.
-        await Promise.resolve(spec.dispose?.()).catch(() => undefined);
-        throw err;
-      }
-      this.versionCounter.set(spec.name, number);
+      const { v, watch } = timeoutMs > 0 ? await deadline(loading, timeoutMs, () => this.timedOut(slot, hash, snap.path, loading, attempt, timeoutMs)) : await loading;
+      const spec = v.spec;
+      this.versionCounter.set(spec.name, v.number);
+      this.failedFirst.delete(key);
       v.onPurge = async () => {
         await this.opts.hooks?.purge(v);
         this.snapshots.remove(snap.path);
@@ -275,11 +291,22 @@ export class ModuleRegistry {
       this.rebuildTable();
       if (old) this.retire(slot, old);
       (old ? report.reloaded : report.loaded).push(spec.name);
-      log[level]({ module: spec.name, version: number, file: slot.file, routes: spec.routes.map((r) => r.label) }, old ? 'module reloaded' : 'module loaded');
+      log[level]({ module: spec.name, version: v.number, file: slot.file, routes: spec.routes.map((r) => r.label) }, old ? 'module reloaded' : 'module loaded');
     } catch (err) {
-      this.snapshots.remove(snap.path);
-      const name = old?.name ?? key;
+      // A load still running past its timeout keeps its snapshot until it settles (timedOut).
+      if (!attempt.late) this.snapshots.remove(snap.path);
+      const name = old?.name ?? attempt.name;
       const message = err instanceof Error ? err.message : String(err);
+      // A module whose setup declines to run here (relay without Redis under --workers) and that never
+      // loaded was reported when it first failed: a later RELOAD that changed nothing (same file, same
+      // refusal) is not a failure because of it. A broken file (import, shape, routes) stays a failure.
+      const refusal = err instanceof ModuleSetupError || err instanceof ModuleSetupTimeoutError;
+      const prev = this.failedFirst.get(key);
+      if (!old && refusal && prev !== undefined && prev.hash === hash && prev.error === message) {
+        log.debug({ module: name }, `module ${name}: ${message}; still not loaded (reported before)`);
+        return;
+      }
+      if (!old && refusal) this.failedFirst.set(key, { hash, error: message });
       report.failed.push({ module: name, error: message });
       // One line: the step and reason in the message, the original error (with its stack) once, no doubled text.
       const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
@@ -287,6 +314,84 @@ export class ModuleRegistry {
     } finally {
       slot.swapping = false;
     }
+  }
+
+  /**
+   * Imports, validates and sets up one version, and lets the pool prepare
+   * it. If the load has timed out meanwhile (`attempt.late`), what it set up
+   * is undone and it rejects with LATE: that version never serves.
+   */
+  private async loadVersion(slot: Slot, url: string, hash: string, attempt: LoadAttempt): Promise<{ v: ModuleVersion; watch: VersionWatch }> {
+    const key = slot.key;
+    const log = this.opts.log;
+    let exported: unknown;
+    const watch = new VersionWatch();
+    try {
+      const mod = (await watch.run(() => import(url))) as { default?: unknown };
+      exported = mod.default;
+    } catch (err) {
+      throw new ModuleImportError(key, err);
+    }
+    if (attempt.late) throw LATE;
+    const declared = (exported as { name?: unknown } | null)?.name;
+    const config = this.opts.config(typeof declared === 'string' ? declared : key);
+    const spec = validateModule(exported, key, config);
+    const clash = [...this.slots.values()].find((s) => s !== slot && s.current?.name === spec.name);
+    if (clash) throw new ModuleImportError(key, new Error(`module name "${spec.name}" is already used by ${basename(clash.file)}`));
+    const number = (this.versionCounter.get(spec.name) ?? 0) + 1;
+    const keep = this.kept.for(spec.name).keep;
+    const v = new ModuleVersion(slot.file, number, hash, url, spec, config, log.child({ module: spec.name, version: number }), keep);
+    attempt.name = spec.name;
+    attempt.step = 'setup';
+    try {
+      await watch.run(() => spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0, keep, processes: this.opts.processes ?? 1 }));
+    } catch (err) {
+      throw new ModuleSetupError(spec.name, err);
+    }
+    const undo = async (): Promise<void> => {
+      await Promise.resolve(spec.dispose?.()).catch((err: unknown) => v.log.error({ err }, 'dispose failed'));
+    };
+    if (attempt.late) {
+      await undo();
+      throw LATE;
+    }
+    attempt.step = 'pool preparation';
+    try {
+      await this.opts.hooks?.prepare(v);
+    } catch (err) {
+      // setup ran: undo it.
+      await undo();
+      throw err;
+    }
+    if (attempt.late) {
+      await undo();
+      // Workers that loaded it dispose it too.
+      await this.opts.hooks?.purge(v).catch(() => undefined);
+      throw LATE;
+    }
+    return { v, watch };
+  }
+
+  /**
+   * A load passed --setup-timeout. It cannot be cancelled: it goes on in the
+   * background, and if it ever finishes, what it set up is disposed
+   * (loadVersion) and it never serves. Until then the same file is not
+   * loaded again (a second hung setup would only pile up).
+   */
+  private timedOut(slot: Slot, hash: string, snapPath: string | null, loading: Promise<unknown>, attempt: LoadAttempt, timeoutMs: number): Error {
+    attempt.late = true;
+    const started = performance.now();
+    this.hanging.set(slot.key, hash);
+    loading.then(
+      () => undefined,
+      (err: unknown) => {
+        if (err === LATE) this.opts.log.warn({ module: attempt.name, lateMs: Math.round(performance.now() - started) }, `module ${attempt.name}: its ${attempt.step} finished after --setup-timeout; that version was disposed and never served`);
+      },
+    ).finally(() => {
+      if (this.hanging.get(slot.key) === hash) this.hanging.delete(slot.key);
+      this.snapshots.remove(snapPath);
+    });
+    return new ModuleSetupTimeoutError(attempt.name, attempt.step, timeoutMs);
   }
 
   private retire(slot: Slot, v: ModuleVersion): void {

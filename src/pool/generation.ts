@@ -8,48 +8,13 @@
  */
 import { Piscina } from 'piscina';
 import type { TaskDeadline } from './deadlines.ts';
+import { batchable, MAX_BATCH, MAX_BATCH_BYTES, taskBytes, type Owner, type Running, type Waiting } from './waiting.ts';
 import { SKIPPED, type BatchOutcome, type BatchTask, type DisposeTask, type HttpTask, type MessageTask, type PoolTask, type PoolWorkerData } from './protocol.ts';
 
 export interface GenerationOptions {
   workerFile: string;
   threads: number;
   workerData?: PoolWorkerData;
-}
-
-/** A task waiting in the generation's own queue for a free worker. */
-interface Waiting {
-  task: PoolTask;
-  transfer: ArrayBuffer[] | undefined;
-  deadline: TaskDeadline | undefined;
-  cancel: AbortSignal | undefined;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  /** Taken off the queue (submitted, dropped or timed out). */
-  settled: boolean;
-}
-
-/** A batch on a worker: its tasks, and the flags shared with that worker (protocol.ts BatchTask). */
-interface Running {
-  /** A batch's tasks; none for a task sent alone. */
-  members: Waiting[];
-  flags: Int32Array | null;
-  /** Aborts it (piscina then ends its worker) when the task running in it times out. */
-  controller: AbortController;
-  /** A task sent alone: its deadline. */
-  deadline?: TaskDeadline | undefined;
-}
-
-/** Tasks in one batch at most, and their bytes (bodies and messages). */
-const MAX_BATCH = 64;
-const MAX_BATCH_BYTES = 1 << 20;
-
-function batchable(t: PoolTask): t is MessageTask | HttpTask {
-  return t.op === 'msg' || t.op === 'http';
-}
-
-function taskBytes(t: MessageTask | HttpTask): number {
-  const b = t.op === 'msg' ? t.msg : t.body;
-  return typeof b === 'string' ? b.length : b.byteLength;
 }
 
 export class PoolGeneration {
@@ -98,8 +63,13 @@ export class PoolGeneration {
    */
   private readonly waiting: Array<Waiting | undefined> = [];
   private head = 0;
-  /** One 'abort' listener per connection with waiting or batched tasks (not one per task), and how many it has. */
-  private readonly owners = new Map<AbortSignal, { n: number; onAbort: () => void; last: number }>();
+  /** Connections with waiting, batched or held tasks. */
+  private readonly owners = new Map<AbortSignal, Owner>();
+  /** Owners in suspend()'s hold (only then does settling a batch look its members' owners up). */
+  private suspects = 0;
+  /** Tasks held (suspend()). */
+  private held = 0;
+  private seq = 0;
   /** Batches on workers now (at most one per thread). */
   private readonly running = new Set<Running>();
   /** Tasks that ran to a value or an error (a batch counts its tasks; skipped and timed-out ones do not count). */
@@ -165,6 +135,17 @@ export class PoolGeneration {
       });
   }
 
+  /** One waiting task on its own. */
+  private submitOne(w: Waiting): void {
+    this.release(w);
+    const p = this.submit(w.task, w.transfer, w.deadline);
+    p.then(w.resolve, w.reject);
+    if (w.probe) {
+      const next = (): void => this.touch(w);
+      p.then(next, next);
+    }
+  }
+
   private submitBatch(members: Waiting[]): void {
     this.active++;
     this.batches++;
@@ -199,8 +180,9 @@ export class PoolGeneration {
     for (let i = 0; i < b.members.length; i++) {
       const m = b.members[i]!;
       const o = out[i];
+      if (this.suspects > 0) this.touch(m);
       if (o === SKIPPED || o === undefined) {
-        m.reject(m.cancel?.reason ?? new Error('connection closed'));
+        if (!this.hold(m)) m.reject(m.cancel?.reason ?? new Error('connection closed'));
         continue;
       }
       this.completed++;
@@ -222,6 +204,8 @@ export class PoolGeneration {
     const back: Waiting[] = [];
     for (let i = 0; i < b.members.length; i++) {
       const m = b.members[i]!;
+      if (this.suspects > 0) this.touch(m);
+      if (i > at && !m.deadline?.expired && this.hold(m)) continue;
       if (i > at && timedOut && !m.deadline?.expired && !m.cancel?.aborted) back.push(m);
       else if (i > at && m.cancel?.aborted) m.reject(m.cancel.reason);
       else m.reject(i > at && m.deadline?.expired ? m.deadline.reason : timedOut ? b.controller.signal.reason : err);
@@ -244,16 +228,15 @@ export class PoolGeneration {
     return new Promise((resolve, reject) => {
       // No 'abort' listener per waiting task (EventTarget listeners cost microseconds each):
       // a timed-out waiting task is found by expireWaiting() (the pool's timeout sweep) or at pump time.
-      const w: Waiting = { task, transfer, deadline, cancel, resolve, reject, settled: false };
+      const w: Waiting = { task, transfer, deadline, cancel, resolve, reject, settled: false, seq: this.seq++, probe: false };
       if (cancel) {
         let o = this.owners.get(cancel);
         if (!o) {
           const onAbort = (): void => this.dropWaiting(cancel);
-          this.owners.set(cancel, (o = { n: 0, onAbort, last: 0 }));
+          this.owners.set(cancel, (o = { cancel, n: 0, onAbort, held: null, probe: null, released: null, driveSoon: false }));
           cancel.addEventListener('abort', onAbort, { once: true });
         }
         o.n++;
-        o.last = Date.now();
       }
       if (first) this.waiting.splice(this.head, 0, w);
       else this.waiting.push(w);
@@ -273,13 +256,24 @@ export class PoolGeneration {
       const o = this.owners.get(w.cancel);
       if (o && --o.n === 0) {
         this.owners.delete(w.cancel);
+        if (o.held !== null) this.suspects--;
         w.cancel.removeEventListener('abort', o.onAbort);
       }
     }
   }
 
-  /** Drops every waiting task of one connection (its `cancel` signal fired), and tells workers to skip its batched ones. */
+  /** Drops every waiting and held task of one connection (its `cancel` signal fired), and tells workers to skip its batched ones. */
   private dropWaiting(cancel: AbortSignal): void {
+    const o = this.owners.get(cancel);
+    if (o?.held) {
+      const held = o.held;
+      o.held = [];
+      this.held -= held.length;
+      for (const w of held) {
+        this.release(w);
+        w.reject(cancel.reason);
+      }
+    }
     for (let i = this.head; i < this.waiting.length; i++) {
       const w = this.waiting[i];
       if (w && !w.settled && w.cancel === cancel) {
@@ -299,9 +293,22 @@ export class PoolGeneration {
    * still waiting inside a batch runs late rather than costing a worker).
    */
   expireWaiting(): void {
+    if (this.suspects > 0) {
+      for (const o of this.owners.values()) {
+        if (!o.held?.some((w) => w.deadline?.expired)) continue;
+        const expired = o.held.filter((w) => w.deadline?.expired);
+        o.held = o.held.filter((w) => !w.deadline?.expired);
+        this.held -= expired.length;
+        for (const w of expired) {
+          this.release(w);
+          w.reject(w.deadline!.reason);
+        }
+      }
+    }
     for (let i = this.head; i < this.waiting.length; i++) {
       const w = this.waiting[i];
       if (w && !w.settled && w.deadline?.expired) {
+        if (w.probe) this.touch(w);
         this.unqueue(w);
         w.reject(w.deadline.reason);
       }
@@ -322,6 +329,7 @@ export class PoolGeneration {
       w.settled = true;
       this.queued--;
       if (w.deadline?.expired) {
+        if (w.probe) this.touch(w);
         this.release(w);
         w.reject(w.deadline.reason);
         continue;
@@ -352,8 +360,7 @@ export class PoolGeneration {
       const w = this.next();
       if (w === null) break;
       if (!batchable(w.task) || this.queued === 0) {
-        this.release(w);
-        this.submit(w.task, w.transfer, w.deadline).then(w.resolve, w.reject);
+        this.submitOne(w);
         continue;
       }
       const free = this.opts.threads - this.active;
@@ -366,10 +373,8 @@ export class PoolGeneration {
         members.push(m);
         bytes += taskBytes(m.task as MessageTask | HttpTask);
       }
-      if (members.length === 1) {
-        this.release(w);
-        this.submit(w.task, w.transfer, w.deadline).then(w.resolve, w.reject);
-      } else this.submitBatch(members);
+      if (members.length === 1) this.submitOne(w);
+      else this.submitBatch(members);
     }
     if (this.head === this.waiting.length) {
       this.waiting.length = 0;
@@ -380,49 +385,147 @@ export class PoolGeneration {
     }
   }
 
-  /**
-   * Tasks of other connections waiting ahead of the first waiting task with
-   * this `cancel` signal (one connection's), or -1 if none of its tasks waits.
-   */
-  waitingAhead(cancel: AbortSignal): number {
-    let ahead = 0;
-    // Tasks in a batch that have not started are waiting too; batches run before anything still queued.
+  /** Tasks not started: waiting in the queue, held, or in a batch behind the task its worker runs (STATUS `queued`). */
+  get notStarted(): number {
+    let n = this.queued + this.held;
     for (const b of this.running) {
       if (b.flags === null) continue;
-      let before = 0;
-      for (let i = Atomics.load(b.flags, 0) + 1; i < b.members.length; i++) {
-        if (b.members[i]!.cancel === cancel) return before;
-        before++;
-      }
-      ahead += before;
+      // Skipped ones of a closed connection are not waiting any more (held ones are).
+      for (let i = Atomics.load(b.flags, 0) + 1; i < b.members.length; i++) if (Atomics.load(b.flags, 1 + i) === 0 || !b.members[i]!.cancel?.aborted) n++;
     }
+    return n;
+  }
+
+  /** Tasks a worker runs now: at most one per thread (a batch whose tasks all ran is waiting to cross back). STATUS `running`. */
+  get runningNow(): number {
+    let n = this.active;
+    for (const b of this.running) if (b.flags !== null && Atomics.load(b.flags, 0) >= b.members.length) n--;
+    return n;
+  }
+
+  /** `completed`, counting the tasks of batches still out that already ran (STATUS: a task counts when it ends). */
+  get completedNow(): number {
+    let n = this.completed;
+    for (const b of this.running) {
+      if (b.flags === null) continue;
+      const at = Math.min(Atomics.load(b.flags, 0), b.members.length);
+      for (let i = 0; i < at; i++) if (Atomics.load(b.flags, 1 + i) === 0) n++;
+    }
+    return n;
+  }
+
+  /**
+   * The client of `cancel`'s connection sent FIN: it may have closed (gone)
+   * or half-closed (waiting for its replies). Its tasks not yet started are
+   * held (see Owner); `probe` tells whether it is still there. False if it
+   * has no task here.
+   */
+  suspend(cancel: AbortSignal, probe: (alive: () => void) => void): boolean {
+    const o = this.owners.get(cancel);
+    if (o === undefined || o.held !== null || cancel.aborted) return false;
+    o.held = [];
+    o.probe = probe;
+    this.suspects++;
+    // Its tasks in batches come first; those not started are skipped by the worker and held when the batch returns.
+    let ahead = false;
+    for (const b of this.running) {
+      if (b.flags === null) continue;
+      const at = Atomics.load(b.flags, 0);
+      for (let i = 0; i < b.members.length; i++) {
+        if (b.members[i]!.cancel !== cancel) continue;
+        ahead = true;
+        if (i > at) Atomics.store(b.flags, 1 + i, 1);
+      }
+    }
+    // In the queue: held, except its first when nothing of it is ahead (its reply is the next one the client gets).
     for (let i = this.head; i < this.waiting.length; i++) {
       const w = this.waiting[i];
-      if (!w || w.settled) continue;
-      if (w.cancel === cancel) return ahead;
-      ahead++;
+      if (!w || w.settled || w.cancel !== cancel) continue;
+      if (!ahead) {
+        ahead = true;
+        w.probe = true;
+        o.released = w;
+        continue;
+      }
+      w.settled = true;
+      this.queued--;
+      o.held.push(w);
+      this.held++;
     }
-    return -1;
+    return true;
   }
 
-  /** Date.now() when this connection (its `cancel` signal) last queued a task that is still pending; 0 if none. */
-  lastQueued(cancel: AbortSignal): number {
-    return this.owners.get(cancel)?.last ?? 0;
+  /** Whether the connection of `cancel` has tasks here not yet settled (waiting, batched or held). */
+  pending(cancel: AbortSignal): boolean {
+    return this.owners.has(cancel);
   }
 
-  /** Tasks not started: waiting in the queue, or in a batch behind the task its worker runs (STATUS `queued`). */
-  get notStarted(): number {
-    let n = this.queued;
-    for (const b of this.running) if (b.flags !== null) n += Math.max(0, b.members.length - 1 - Atomics.load(b.flags, 0));
-    return n;
+  /** A batch member skipped for a held connection: held (true), or false to reject it. Keeps its claim on the owner. */
+  private hold(m: Waiting): boolean {
+    const c = m.cancel;
+    if (c === undefined || c.aborted) return false;
+    const o = this.owners.get(c);
+    if (!o?.held) return false;
+    // The batch's claim is released in its finally(); the hold keeps its own.
+    o.n++;
+    m.settled = true;
+    m.probe = false;
+    let i = o.held.length;
+    while (i > 0 && o.held[i - 1]!.seq > m.seq) i--;
+    o.held.splice(i, 0, m);
+    this.held++;
+    return true;
+  }
+
+  /** A task of a held connection settled or came back: maybe let its next one run. */
+  private touch(m: Waiting): void {
+    const o = m.cancel === undefined ? undefined : this.owners.get(m.cancel);
+    if (o?.held == null) return;
+    if (o.released === m) o.released = null;
+    if (o.driveSoon) return;
+    o.driveSoon = true;
+    // After this turn: the session has written the reply by then, so a gone client has answered it with a reset.
+    setImmediate(() => {
+      o.driveSoon = false;
+      this.drive(o);
+    });
+  }
+
+  /** Lets a held connection's next task run, once nothing of it is ahead and a zero-byte write says its client is there. */
+  private drive(o: Owner): void {
+    if (o.cancel.aborted || o.held === null || o.released !== null || o.held.length === 0) return;
+    for (const b of this.running) if (b.flags !== null && b.members.some((m) => m.cancel === o.cancel)) return;
+    const w = o.held[0]!;
+    o.released = w;
+    o.probe!(() => {
+      if (o.cancel.aborted || o.released !== w) return;
+      if (o.held![0] !== w) {
+        o.released = null;
+        return this.drive(o);
+      }
+      o.held!.shift();
+      this.held--;
+      w.settled = false;
+      w.probe = true;
+      this.queued++;
+      this.waiting.splice(this.head, 0, w);
+      this.pump();
+    });
   }
 
   get threads(): number {
     return this.opts.threads;
   }
 
-  /** Rejects every waiting task (the generation is being destroyed). */
+  /** Rejects every waiting and held task (the generation is being destroyed). */
   private rejectWaiting(err: Error): void {
+    for (const o of this.owners.values()) {
+      if (!o.held) continue;
+      const held = o.held;
+      o.held = [];
+      this.held -= held.length;
+      for (const w of held) w.reject(err);
+    }
     for (let i = this.head; i < this.waiting.length; i++) {
       const w = this.waiting[i];
       if (w && !w.settled) {

@@ -34,6 +34,8 @@ export interface PoolOptions {
   pretty?: boolean;
   /** Server processes sharing the port (SetupContext.processes in workers). */
   processes?: number;
+  /** --setup-timeout: a version's load in a worker is aborted (the worker replaced) past it; 0 = never. Default 10000. */
+  setupTimeoutMs?: number;
   /** Keep a spare generation warm so a reload that needs new threads does not wait for them (watch mode). */
   spare?: boolean;
   /**
@@ -55,19 +57,14 @@ export class PoolTaskError extends Error {
   }
 }
 
-/**
- * A FIN this long after a connection's last request, while that request
- * still waits behind others' work, is a client giving up; a FIN sooner is a
- * client that half-closed after sending (`nc -N`) and waits for its replies.
- */
-const GIVE_UP_MS = 200;
-
 /** A reload waits this long for the current generation to load the new version, then starts a new generation. */
 const QUICK_LOAD_MS = 50;
 
 function loadError(err: unknown): Error {
   return new Error(`pool workers could not load it: ${err instanceof Error ? err.message : String(err)}`);
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** Why a queued task was dropped: its connection closed before a worker was free. */
 const GONE = Object.freeze(new Error('connection closed'));
@@ -97,7 +94,7 @@ export class WorkerPool {
   private busy = 0;
   /** Queued tasks dropped because their connection closed first. */
   private dropped = 0;
-  /** Connections closed because their client sent FIN while its requests waited behind other connections' work. */
+  /** Connections whose client sent FIN and turned out gone (a failed write) while tasks of theirs were held. */
   private abandoned = 0;
   /** Per connection bound to a generation: aborted when it closes, which drops its queued tasks. */
   private readonly gone = new WeakMap<Socket, AbortController>();
@@ -107,6 +104,8 @@ export class WorkerPool {
   private closed = false;
   /** Task timeouts (null: --task-timeout 0). */
   private readonly deadlines: Deadlines | null;
+  /** Version loads in workers (null: --setup-timeout 0): a hung `setup` must not hold a thread for good. */
+  private readonly loadDeadlines: Deadlines | null;
 
   readonly hooks: VersionHooks = {
     prepare: (v) => this.prepare(v),
@@ -125,7 +124,12 @@ export class WorkerPool {
     const channel = `hrmr-pool-${process.pid}-${++channels}`;
     this.channel = new BroadcastChannel(channel);
     this.channel.unref();
-    this.deadlines = opts.taskTimeoutMs > 0 ? new Deadlines(opts.taskTimeoutMs, () => { for (const g of this.generations) g.expireWaiting(); }) : null;
+    const sweep = (): void => {
+      for (const g of this.generations) g.expireWaiting();
+    };
+    this.deadlines = opts.taskTimeoutMs > 0 ? new Deadlines(opts.taskTimeoutMs, sweep) : null;
+    const setupMs = opts.setupTimeoutMs ?? 10_000;
+    this.loadDeadlines = setupMs > 0 ? new Deadlines(setupMs, sweep) : null;
     this.workerFile = opts.workerFile ?? fileURLToPath(new URL('./worker.cjs', import.meta.url));
     // Workers log with the main thread's settings (level, pretty or JSON, bindings).
     this.workerData = { log: { level: opts.logLevel ?? opts.log.level, pretty: opts.pretty ?? isPretty(opts.log), bindings: opts.log.bindings() }, channel };
@@ -209,7 +213,7 @@ export class WorkerPool {
    * goes on; the caller uses another generation).
    */
   private async load(g: PoolGeneration, v: ModuleVersion, quickMs: number): Promise<boolean> {
-    const timeout = this.deadlines?.start(Math.max(this.opts.taskTimeoutMs, 10_000));
+    const timeout = this.loadDeadlines?.start();
     const p = g.run({ op: 'load', v: this.ref(v) }, undefined, timeout, undefined, true).finally(() => timeout?.done());
     if (quickMs <= 0) {
       await p;
@@ -253,18 +257,21 @@ export class WorkerPool {
     g.refs++;
     const gone = new AbortController();
     this.gone.set(socket, gone);
-    // A FIN does not tell a client that closed (gone: it will answer our next write with a reset)
-    // from one that half-closed to read its replies (`nc -N`). Load shedding decides: while its
-    // requests wait behind at least a full round (one task per thread) of other connections' work,
-    // a client that sends FIN (not together with its last request: GIVE_UP_MS) is taken as gone,
-    // its connection closed and its queued tasks dropped; otherwise it is served in full.
+    // A FIN does not tell a client that closed (gone: it answers our next write with a reset) from
+    // one that half-closed to read its replies (`nc -N`). So after a FIN its tasks not yet started
+    // are held and run one by one, each after a zero-byte write found it still there (generation.ts
+    // Owner): a closed client is found by a failed write within a task or two, never by timing.
+    let suspect = false;
     socket.once('end', () => {
-      if (g.waitingAhead(gone.signal) >= g.threads && Date.now() - g.lastQueued(gone.signal) >= GIVE_UP_MS) {
-        this.abandoned++;
-        socket.destroy();
-      }
+      suspect = g.suspend(gone.signal, (alive) => {
+        if (socket.destroyed || socket.writableEnded) return;
+        socket.write(EMPTY, (err) => {
+          if (!err) alive();
+        });
+      });
     });
     socket.once('close', () => {
+      if (suspect && g.pending(gone.signal)) this.abandoned++;
       // Its tasks still waiting for a worker are dropped now (running ones finish; the session discards their results).
       gone.abort(GONE);
       g.refs--;
@@ -353,7 +360,7 @@ export class WorkerPool {
 
   status(): unknown {
     let queued = 0;
-    let inFlight = 0;
+    let running = 0;
     let completed = this.completedClosed;
     let threads = 0;
     let batches = this.closedBatches;
@@ -362,8 +369,8 @@ export class WorkerPool {
       batches += g.batches;
       batchedTasks += g.batchedTasks;
       queued += g.notStarted + g.piscina.queueSize;
-      inFlight += g.inFlight;
-      completed += g.completed;
+      running += g.runningNow;
+      completed += g.completedNow;
       threads += g.piscina.threads.length;
     }
     return {
@@ -372,7 +379,7 @@ export class WorkerPool {
       generations: this.generations.size,
       generation: this.current?.id ?? null,
       queued,
-      running: Math.max(0, inFlight - queued),
+      running,
       completed,
       timeouts: this.timeouts,
       batches,

@@ -497,7 +497,8 @@ export class Supervisor {
     const results = await Promise.all(
       targets.map(async (p): Promise<FanoutResult> => {
         const id = this.nextId++;
-        const r = await this.request(p, { hrmr: 1, t: 'reload', id, ...(only ? { only: [...only] } : {}) }, RELOAD_TIMEOUT_MS);
+        // A worker's reload can take up to --setup-timeout (a hung module's load) before it answers.
+        const r = await this.request(p, { hrmr: 1, t: 'reload', id, ...(only ? { only: [...only] } : {}) }, Math.max(RELOAD_TIMEOUT_MS, this.o.setupTimeoutMs + 30_000));
         if (r === null) return { worker: p.slot.index, pid: p.pid, report: null, error: p.alive ? 'no answer in time' : 'the worker exited during the reload' };
         const m = r as Extract<ToSupervisor, { t: 'reloaded' }>;
         if (m.report) p.imports += importsOf(m.report);
