@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * The certificates TLS is terminated with: `--tls-cert`/`--tls-key` pairs,
+ * an optional `--tls-ca` for client certificates. A handshake's certificate
+ * is picked by SNI against each certificate's SAN names (exact, then `*.`
+ * wildcard), else the first pair. Reload re-reads every file; a pair (or the
+ * CA) that fails to load keeps its previous context serving.
+ */
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import tls, { type SecureContext } from 'node:tls';
+import { SniTable } from '../router/matcher-sni.ts';
+
+export interface CertPair {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface CertFiles {
+  readonly pairs: readonly CertPair[];
+  readonly ca: string | null;
+}
+
+/** A file that could not be loaded; the message names it. */
+export class CertLoadError extends Error {
+  constructor(
+    readonly file: string,
+    why: string,
+  ) {
+    super(`${file}: ${why}`);
+  }
+}
+
+interface Loaded {
+  readonly context: SecureContext;
+  readonly names: readonly string[];
+  /** The PEM files' bytes (the TLS server's default context is made from the first pair's). */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+function read(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new CertLoadError(file, e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message);
+  }
+}
+
+/** The DNS names a certificate serves: its SAN DNS entries, else its subject CN. */
+export function certNames(pem: Buffer): string[] {
+  const x = new X509Certificate(pem);
+  const san = x.subjectAltName ?? '';
+  const names = san
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith('DNS:'))
+    .map((s) => s.slice(4).toLowerCase());
+  if (names.length > 0) return names;
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(x.subject);
+  return cn ? [cn[1]!.toLowerCase()] : [];
+}
+
+function loadPair(pair: CertPair, ca: Buffer | null): Loaded {
+  const cert = read(pair.cert);
+  const key = read(pair.key);
+  let names: string[];
+  try {
+    names = certNames(cert);
+  } catch (err) {
+    throw new CertLoadError(pair.cert, `not a PEM certificate (${(err as Error).message})`);
+  }
+  try {
+    tls.createSecureContext({ key });
+  } catch (err) {
+    throw new CertLoadError(pair.key, `not a usable private key (${firstLine(err)})`);
+  }
+  try {
+    return { context: tls.createSecureContext({ cert, key, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) }), names, cert, key };
+  } catch (err) {
+    throw new CertLoadError(pair.key, `does not fit ${pair.cert} (${firstLine(err)})`);
+  }
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+export class CertStore {
+  private loaded: Loaded[] = [];
+  private names = new SniTable<SecureContext>();
+  private caPem: Buffer | null = null;
+
+  constructor(readonly files: CertFiles) {}
+
+  /** Loads every file; throws CertLoadError (naming the file) at the first that fails. For start-up. */
+  load(): void {
+    const ca = this.files.ca === null ? null : this.readCa();
+    this.caPem = ca;
+    this.loaded = this.files.pairs.map((p) => loadPair(p, ca));
+    this.index();
+  }
+
+  /** Re-reads every file. Pairs that fail keep their previous context; returns the failures. */
+  reload(): CertLoadError[] {
+    const errors: CertLoadError[] = [];
+    let ca = this.caPem;
+    if (this.files.ca !== null) {
+      try {
+        ca = this.readCa();
+      } catch (err) {
+        errors.push(err as CertLoadError);
+      }
+    }
+    this.caPem = ca;
+    this.loaded = this.files.pairs.map((p, i) => {
+      try {
+        return loadPair(p, ca);
+      } catch (err) {
+        errors.push(err instanceof CertLoadError ? err : new CertLoadError(p.cert, firstLine(err)));
+        return this.loaded[i]!;
+      }
+    });
+    this.index();
+    return errors;
+  }
+
+  private readCa(): Buffer {
+    const pem = read(this.files.ca!);
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      throw new CertLoadError(this.files.ca!, `not a PEM certificate (${firstLine(err)})`);
+    }
+    return pem;
+  }
+
+  private index(): void {
+    const t = new SniTable<SecureContext>();
+    // Earlier pairs win a name both serve.
+    for (const l of this.loaded) for (const n of l.names) t.add(n, l.context);
+    this.names = t;
+  }
+
+  /** The context for a handshake: by SNI (exact, then wildcard), else the first pair. */
+  select(servername: string | null | undefined): SecureContext {
+    return (servername ? this.names.lookup(servername.toLowerCase()) : undefined) ?? this.loaded[0]!.context;
+  }
+
+  /** Options for the TLS server's default context (handshakes without SNI): the first pair. */
+  defaultOptions(): tls.SecureContextOptions {
+    const first = this.loaded[0]!;
+    return { cert: first.cert, key: first.key, minVersion: 'TLSv1.2', ...(this.caPem ? { ca: this.caPem } : {}) };
+  }
+
+  get ca(): Buffer | null {
+    return this.caPem;
+  }
+}
