@@ -58,7 +58,9 @@ export class CidrList {
       const addr = slash < 0 ? item : item.slice(0, slash);
       const ip = toBits(addr);
       const width = ip?.family === 4 ? 32 : 128;
-      const prefix = slash < 0 ? width : /^\d{1,3}$/.test(item.slice(slash + 1)) ? Number(item.slice(slash + 1)) : -1;
+      // An IPv4-mapped block (::ffff:a.b.c.d/n) is the IPv4 block /n-96.
+      const mapped = ip?.family === 4 && addr.includes(':') ? 96 : 0;
+      const prefix = slash < 0 ? width : /^\d{1,3}$/.test(item.slice(slash + 1)) ? Number(item.slice(slash + 1)) - mapped : -1;
       if (ip === null || prefix < 0 || prefix > width) throw new Error(`bad CIDR ${JSON.stringify(item)}`);
       const shift = BigInt(width - prefix);
       blocks.push({ family: ip.family, bits: (ip.bits >> shift) << shift, prefix });
