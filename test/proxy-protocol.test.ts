@@ -80,7 +80,7 @@ for (const variant of ['v1', 'v2'] as const) {
 
   test(`haproxy send-proxy${variant === 'v2' ? '-v2' : ''}: TLS behind PROXY (header, then ClientHello)`, async () => {
     const s = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const c = tls.connect({ port: hap.ports[variant]!, host: '127.0.0.1', localAddress: '127.0.0.7', servername: 'localhost', ca: kit.caPem }, () => resolve(c));
+      const c = tls.connect({ port: hap.ports[variant]!, host: '127.0.0.1', localAddress: '127.0.0.7', servername: 'localhost', ca: kit.caPem } as tls.ConnectionOptions, () => resolve(c));
       c.once('error', reject);
     });
     s.write('INFO\n');
