@@ -8,8 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import tls, { type SecureContext } from 'node:tls';
-import { SniTable } from '../router/matcher-sni.ts';
+import tls from 'node:tls';
+import { SniTable, sniPattern } from '../router/matcher-sni.ts';
 
 export interface CertPair {
   readonly cert: string;
@@ -32,7 +32,6 @@ export class CertLoadError extends Error {
 }
 
 interface Loaded {
-  readonly context: SecureContext;
   readonly names: readonly string[];
   /** The PEM files' bytes (the TLS server's default context is made from the first pair's). */
   readonly cert: Buffer;
@@ -77,7 +76,9 @@ function loadPair(pair: CertPair, ca: Buffer | null): Loaded {
     throw new CertLoadError(pair.key, `not a usable private key (${firstLine(err)})`);
   }
   try {
-    return { context: tls.createSecureContext({ cert, key, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) }), names, cert, key };
+    // Made here only to prove the pair fits; the TLS servers make their own from the same bytes.
+    tls.createSecureContext({ cert, key, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) });
+    return { names, cert, key };
   } catch (err) {
     throw new CertLoadError(pair.key, `does not fit ${pair.cert} (${firstLine(err)})`);
   }
@@ -89,7 +90,7 @@ function firstLine(err: unknown): string {
 
 export class CertStore {
   private loaded: Loaded[] = [];
-  private names = new SniTable<SecureContext>();
+  private names = new SniTable<number>();
   private caPem: Buffer | null = null;
 
   constructor(readonly files: CertFiles) {}
@@ -137,21 +138,26 @@ export class CertStore {
   }
 
   private index(): void {
-    const t = new SniTable<SecureContext>();
+    const t = new SniTable<number>();
     // Earlier pairs win a name both serve.
-    for (const l of this.loaded) for (const n of l.names) t.add(n, l.context);
+    this.loaded.forEach((l, i) => {
+      for (const n of l.names) {
+        const p = sniPattern(n);
+        if (p !== null) t.add(p, i);
+      }
+    });
     this.names = t;
   }
 
-  /** The context for a handshake: by SNI (exact, then wildcard), else the first pair. */
-  select(servername: string | null | undefined): SecureContext {
-    return (servername ? this.names.lookup(servername.toLowerCase()) : undefined) ?? this.loaded[0]!.context;
+  /** The pair for a handshake: by SNI (exact, then wildcard), else the first pair (0). */
+  select(servername: string | null | undefined): number {
+    return (servername ? this.names.lookup(servername.toLowerCase()) : undefined) ?? 0;
   }
 
-  /** Options for the TLS server's default context (handshakes without SNI): the first pair. */
-  defaultOptions(): tls.SecureContextOptions {
-    const first = this.loaded[0]!;
-    return { cert: first.cert, key: first.key, minVersion: 'TLSv1.2', ...(this.caPem ? { ca: this.caPem } : {}) };
+  /** Secure-context options of pair `i` (with the CA, for client certificates). */
+  options(i: number): tls.SecureContextOptions {
+    const l = this.loaded[i]!;
+    return { cert: l.cert, key: l.key, minVersion: 'TLSv1.2', ...(this.caPem ? { ca: this.caPem } : {}) };
   }
 
   get ca(): Buffer | null {

@@ -11,6 +11,7 @@ import tls, { type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { giveBack } from '../router/peek.ts';
 import type { CertLoadError, CertStore } from './certs.ts';
+import { parseClientHello } from './client-hello.ts';
 
 export type ClientAuth = 'none' | 'request' | 'require';
 
@@ -54,45 +55,61 @@ function rawOf(secure: TLSSocket): Socket | null {
   return ((secure as unknown as { _parent?: Socket })._parent ?? null) as Socket | null;
 }
 
+/**
+ * One never-listening `tls.Server` per certificate pair and ALPN kind,
+ * made on first use. The peek has already read the ClientHello's SNI and
+ * ALPN, so the pair and the kind are picked before the handshake: node's
+ * SNICallback and ALPNCallback (a trip from OpenSSL to JavaScript per
+ * handshake, measurable on new connections) are only used by the server for
+ * clients that offer protocols other than http/1.1.
+ */
 export class TlsFront {
-  private readonly server: tls.Server;
+  private readonly servers = new Map<string, { pair: number; server: tls.Server }>();
   private handshakes = 0;
   private readonly failures: Record<string, number> = {};
   /** Raw connections in a handshake (to count the ones closed without an error event). */
   private readonly pending = new WeakSet<Socket>();
 
-  constructor(private readonly o: TlsFrontOptions) {
-    const requestCert = o.clientAuth !== 'none';
-    this.server = tls.createServer({
-      ...o.store.defaultOptions(),
-      requestCert,
-      rejectUnauthorized: o.clientAuth === 'require',
-      handshakeTimeout: o.handshakeTimeoutMs,
-      SNICallback: (name, cb) => cb(null, o.store.select(name)),
-      ALPNCallback: ({ protocols }) => selectAlpn(protocols),
+  constructor(private readonly o: TlsFrontOptions) {}
+
+  /** `custom`: the client offers ALPN protocols but not http/1.1 (the callback picks one of its own). */
+  private serverFor(pair: number, custom: boolean): tls.Server {
+    const key = `${pair}:${custom ? 'c' : 'h'}`;
+    const known = this.servers.get(key);
+    if (known !== undefined) return known.server;
+    const server = tls.createServer({
+      ...this.o.store.options(pair),
+      requestCert: this.o.clientAuth !== 'none',
+      rejectUnauthorized: this.o.clientAuth === 'require',
+      handshakeTimeout: this.o.handshakeTimeoutMs,
+      ...(custom ? { ALPNCallback: ({ protocols }: { protocols: string[] }) => selectAlpn(protocols) } : { ALPNProtocols: ['http/1.1'] }),
     });
-    this.server.on('secureConnection', (s: TLSSocket) => this.onSecure(s));
-    this.server.on('tlsClientError', (err: NodeJS.ErrnoException, s: TLSSocket) => {
+    server.on('secureConnection', (s: TLSSocket) => this.onSecure(s));
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, s: TLSSocket) => {
       const raw = rawOf(s);
       if (raw !== null) this.pending.delete(raw);
       this.fail(failureReason(err), err, s.remoteAddress);
     });
+    this.servers.set(key, { pair, server });
+    return server;
   }
 
   /** Takes a connection routed to TLS; `data`: the peeked bytes (the ClientHello so far). */
   accept(raw: Socket, data: Buffer | null, action: 'terminate' | 'incomplete' | 'malformed'): void {
-    if (action !== 'terminate') {
-      this.fail(action, null, raw.remoteAddress);
+    const hello = action === 'terminate' && data !== null ? parseClientHello(data) : null;
+    if (hello === null || hello.state !== 'ok') {
+      this.fail(action === 'terminate' ? 'malformed' : action, null, raw.remoteAddress);
       raw.destroy();
       return;
     }
+    const server = this.serverFor(this.o.store.select(hello.servername), hello.alpn.length > 0 && !hello.alpn.includes('http/1.1'));
     this.pending.add(raw);
     raw.once('close', () => {
       // Closed mid-handshake with no error event: a client certificate refused after the handshake, or the client left.
       if (this.pending.delete(raw)) this.fail(this.o.clientAuth === 'require' ? 'client-certificate' : 'closed', null, raw.remoteAddress);
     });
     giveBack(raw, data);
-    this.server.emit('connection', raw);
+    server.emit('connection', raw);
   }
 
   private onSecure(s: TLSSocket): void {
@@ -113,9 +130,7 @@ export class TlsFront {
   /** Re-reads every certificate file; the errors name the files that kept their old certificate. */
   reload(): CertLoadError[] {
     const errors = this.o.store.reload();
-    this.server.setSecureContext({
-      ...this.o.store.defaultOptions(),
-    });
+    for (const { pair, server } of this.servers.values()) server.setSecureContext(this.o.store.options(pair));
     return errors;
   }
 
