@@ -53,7 +53,7 @@ export interface Context {
   /**
    * The connection's TLS, when hrmr terminated it (`--tls-cert`); `null` for
    * a plain connection. On an `sni` passthrough route only `servername` is
-   * set (nothing is decrypted). Absent on pool routes.
+   * set (nothing is decrypted).
    */
   readonly tls?: TlsInfo | null;
 }

@@ -130,6 +130,14 @@ test('openssl s_client: SNI and ALPN reach ctx.tls; a line protocol works over T
   assert.equal(await exchange(h.port, 'HASH sha256 abc\n', { end: true }), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n');
 });
 
+test('pool routes get ctx.tls too (message and HTTP)', async () => {
+  const out = await sClient(h.port, ['-servername', 'localhost'], 'PINFO\n', 1);
+  assert.equal(JSON.parse(out.split('\n')[0]!).tls.servername, 'localhost');
+  const https = await run('curl', ['-sS', '--cacert', kit.ca, '--resolve', `localhost:${h.port}:127.0.0.1`, `https://localhost:${h.port}/pool`]);
+  assert.equal(JSON.parse(https.stdout).tls.alpnProtocol, 'http/1.1');
+  assert.equal(JSON.parse(await exchange(h.port, 'PINFO\n', { end: true })).tls, null);
+});
+
 test('wss:// WebSocket upgrades work over TLS', async () => {
   const ws = new WebSocket(`wss://localhost:${h.port}/`, { ca: kit.caPem });
   const msgs: string[] = [];

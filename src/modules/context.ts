@@ -45,9 +45,10 @@ export class ConnectionContext implements Context {
   get remotePort(): number {
     return this.socket.remotePort ?? 0;
   }
-  /** See TlsInfo: computed on first use. */
+  private _tls: TlsInfo | null | undefined = undefined;
+  /** See TlsInfo: computed on first use (a message route's pool tasks carry it with every message). */
   get tls(): TlsInfo | null {
-    return tlsInfo(this.socket);
+    return this._tls === undefined ? (this._tls = tlsInfo(this.socket)) : this._tls;
   }
   get log(): Logger {
     return (this._log ??= this.source.log.child({ peer: `${this.remoteAddress}:${this.remotePort}` }));

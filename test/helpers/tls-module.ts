@@ -10,6 +10,8 @@ export default {
       upgrade(req, socket, head, ctx) { wss.handleUpgrade(req, socket, head, (ws) => { ws.send(info(ctx)); ws.on('message', (m) => ws.send('echo:' + m)); }); } },
     { prefix: 'HASH ', message(msg) { const [, alg, text] = msg.toString().split(' '); return createHash(alg).update(text).digest('hex') + '\\n'; } },
     { prefix: 'INFO', message(msg, ctx) { return info(ctx) + '\\n'; } },
+    { prefix: 'PINFO', pool: true, message(msg, ctx) { return info(ctx) + '\\n'; } },
+    { http: '/pool', pool: true, request(req, ctx) { return { body: info(ctx) }; } },
   ],
   setup(ctx) { if (ctx.thread === 'main') wss = new WebSocketServer({ noServer: true }); },
   dispose() { wss?.close(); },
