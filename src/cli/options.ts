@@ -8,9 +8,9 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { UsageError } from '../errors.ts';
+import { TlsFileError, UsageError } from '../errors.ts';
 import { LOG_LEVELS } from '../log.ts';
-import { CertLoadError, CertStore } from '../tls/certs.ts';
+import { CertStore } from '../tls/certs.ts';
 import type { ClientAuth } from '../tls/front.ts';
 import { CidrList } from '../proxy/cidr.ts';
 
@@ -253,7 +253,7 @@ function tlsOptions(raw: RawServerOptions): CliServerOptions['tls'] {
   try {
     store.load();
   } catch (err) {
-    if (err instanceof CertLoadError) throw new UsageError(`cannot load TLS file ${err.message}`);
+    if (err instanceof TlsFileError) throw new UsageError(`cannot load TLS file ${err.message}`);
     throw err;
   }
   return { store, clientAuth: mode };

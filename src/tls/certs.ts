@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { SniTable, sniPattern } from '../router/matcher-sni.ts';
+import { TlsFileError } from '../errors.ts';
 
 export interface CertPair {
   readonly cert: string;
@@ -21,15 +22,6 @@ export interface CertFiles {
   readonly ca: string | null;
 }
 
-/** A file that could not be loaded; the message names it. */
-export class CertLoadError extends Error {
-  constructor(
-    readonly file: string,
-    why: string,
-  ) {
-    super(`${file}: ${why}`);
-  }
-}
 
 interface Loaded {
   readonly names: readonly string[];
@@ -43,7 +35,7 @@ function read(file: string): Buffer {
     return readFileSync(file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new CertLoadError(file, e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message);
+    throw new TlsFileError(file, e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message);
   }
 }
 
@@ -68,19 +60,19 @@ function loadPair(pair: CertPair, ca: Buffer | null): Loaded {
   try {
     names = certNames(cert);
   } catch (err) {
-    throw new CertLoadError(pair.cert, `not a PEM certificate (${(err as Error).message})`);
+    throw new TlsFileError(pair.cert, `not a PEM certificate (${(err as Error).message})`);
   }
   try {
     tls.createSecureContext({ key });
   } catch (err) {
-    throw new CertLoadError(pair.key, `not a usable private key (${firstLine(err)})`);
+    throw new TlsFileError(pair.key, `not a usable private key (${firstLine(err)})`);
   }
   try {
     // Made here only to prove the pair fits; the TLS servers make their own from the same bytes.
     tls.createSecureContext({ cert, key, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) });
     return { names, cert, key };
   } catch (err) {
-    throw new CertLoadError(pair.key, `does not fit ${pair.cert} (${firstLine(err)})`);
+    throw new TlsFileError(pair.key, `does not fit ${pair.cert} (${firstLine(err)})`);
   }
 }
 
@@ -95,7 +87,7 @@ export class CertStore {
 
   constructor(readonly files: CertFiles) {}
 
-  /** Loads every file; throws CertLoadError (naming the file) at the first that fails. For start-up. */
+  /** Loads every file; throws TlsFileError (naming the file) at the first that fails. For start-up. */
   load(): void {
     const ca = this.files.ca === null ? null : this.readCa();
     this.caPem = ca;
@@ -104,14 +96,14 @@ export class CertStore {
   }
 
   /** Re-reads every file. Pairs that fail keep their previous context; returns the failures. */
-  reload(): CertLoadError[] {
-    const errors: CertLoadError[] = [];
+  reload(): TlsFileError[] {
+    const errors: TlsFileError[] = [];
     let ca = this.caPem;
     if (this.files.ca !== null) {
       try {
         ca = this.readCa();
       } catch (err) {
-        errors.push(err as CertLoadError);
+        errors.push(err as TlsFileError);
       }
     }
     this.caPem = ca;
@@ -119,7 +111,7 @@ export class CertStore {
       try {
         return loadPair(p, ca);
       } catch (err) {
-        errors.push(err instanceof CertLoadError ? err : new CertLoadError(p.cert, firstLine(err)));
+        errors.push(err instanceof TlsFileError ? err : new TlsFileError(p.cert, firstLine(err)));
         return this.loaded[i]!;
       }
     });
@@ -132,7 +124,7 @@ export class CertStore {
     try {
       new X509Certificate(pem);
     } catch (err) {
-      throw new CertLoadError(this.files.ca!, `not a PEM certificate (${firstLine(err)})`);
+      throw new TlsFileError(this.files.ca!, `not a PEM certificate (${firstLine(err)})`);
     }
     return pem;
   }

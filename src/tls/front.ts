@@ -10,7 +10,8 @@ import type { Socket } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { giveBack } from '../router/peek.ts';
-import type { CertLoadError, CertStore } from './certs.ts';
+import type { CertStore } from './certs.ts';
+import type { TlsFileError } from '../errors.ts';
 import { parseClientHello } from './client-hello.ts';
 
 export type ClientAuth = 'none' | 'request' | 'require';
@@ -128,7 +129,7 @@ export class TlsFront {
   }
 
   /** Re-reads every certificate file; the errors name the files that kept their old certificate. */
-  reload(): CertLoadError[] {
+  reload(): TlsFileError[] {
     const errors = this.o.store.reload();
     for (const { pair, server } of this.servers.values()) server.setSecureContext(this.o.store.options(pair));
     return errors;
