@@ -267,7 +267,8 @@ export class HrmrServer implements AdminControl {
       return;
     }
     this.rejected.maxConnections++;
-    if (outcome === PeekOutcome.Closed) socket.destroy();
+    // A TLS client cannot read an answer in clear: it is closed.
+    if (outcome === PeekOutcome.Closed || entry?.target.kind === 'tls') socket.destroy();
     else endBusy(socket, data, ended, Math.min(this.opts.peekTimeoutMs, OVER_LIMIT_PEEK_MS));
   }
 

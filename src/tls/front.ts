@@ -90,6 +90,8 @@ export class TlsFront {
       const raw = rawOf(s);
       if (raw !== null) this.pending.delete(raw);
       this.fail(failureReason(err), err, s.remoteAddress);
+      // Node reports a handshake timeout but leaves the socket open.
+      s.destroy();
     });
     this.servers.set(key, { pair, server });
     return server;
