@@ -137,3 +137,27 @@ test('ALPN choice and failure reasons', () => {
   assert.equal(failureReason(Object.assign(new Error('x'), { code: 'ECONNRESET' })), 'reset');
   assert.equal(failureReason(Object.assign(new Error('x'), { code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' })), 'client-certificate');
 });
+
+test('route table: the prefix table alone without TLS; a first-byte split with TLS; sni routes conflict by name; PROXY headers refused', async () => {
+  const { buildRouteTable } = await import('../src/modules/route-table.ts');
+  const { validateModule } = await import('../src/modules/validate.ts');
+  const { adminPrefixes } = await import('../src/admin/reserved.ts');
+  const conn = (): void => undefined;
+  const mk = (name: string, routes: unknown[]) => ({ swapping: false, current: { name, spec: validateModule({ name, routes }, name) } });
+  const plain = buildRouteTable([mk('a', [{ prefix: 'PING', message: () => 'x' }])] as never, adminPrefixes());
+  assert.ok(plain.table instanceof PrefixTable, 'no TLS: the peek matches with the prefix table itself');
+  assert.equal(plain.table, plain.plain);
+  const term = buildRouteTable([] as never, adminPrefixes(), new Map(), { tlsTerminate: true });
+  assert.ok(term.table instanceof FirstByteSplit);
+  const hello = await nodeHello({ servername: 'db.internal' });
+  const tgt = term.table.match(hello).entry!.target;
+  assert.deepEqual(tgt, { kind: 'tls', action: 'terminate' });
+  // The decrypted stream is matched by the prefix table alone: a TLS record inside TLS is not terminated twice.
+  assert.equal(term.plain.match(hello).state, MatchState.NoMatch);
+  const both = buildRouteTable([mk('zeta', [{ sni: 'db.internal', connection: conn }]), mk('alpha', [{ sni: 'DB.internal', connection: conn }, { sni: '*.bots.internal', connection: conn }])] as never, adminPrefixes());
+  const winner = both.table.match(hello).entry!.target;
+  assert.equal(winner.kind === 'module' && winner.version.name, 'alpha');
+  assert.equal(both.conflicts.length, 1);
+  assert.match(both.conflicts[0]!.message, /sni:db\.internal of zeta is already claimed by alpha/);
+  for (const p of ['PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n', '\r\n\r\n\x00\r\nQUIT\n\x21']) assert.equal(plain.table.match(Buffer.from(p, 'latin1')).entry!.target.kind, 'proxy-refused');
+});
