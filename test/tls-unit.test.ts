@@ -161,3 +161,12 @@ test('route table: the prefix table alone without TLS; a first-byte split with T
   assert.match(both.conflicts[0]!.message, /sni:db\.internal of zeta is already claimed by alpha/);
   for (const p of ['PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n', '\r\n\r\n\x00\r\nQUIT\n\x21']) assert.equal(plain.table.match(Buffer.from(p, 'latin1')).entry!.target.kind, 'proxy-refused');
 });
+
+test('--workers STATUS sums the tls and proxy counters of every worker', async () => {
+  const { sumCounters } = await import('../src/supervisor/policy.ts');
+  assert.deepEqual(sumCounters({ handshakes: 2, failures: { timeout: 1 }, clientAuth: 'none' }, { handshakes: 3, failures: { timeout: 1, malformed: 4 }, clientAuth: 'none' }), {
+    handshakes: 5,
+    failures: { timeout: 2, malformed: 4 },
+    clientAuth: 'none',
+  });
+});
