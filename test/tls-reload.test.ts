@@ -74,6 +74,8 @@ test('RELOAD rotates the certificate for new handshakes; an open connection is k
   assert.match(await admin(h.port, 'RELOAD'), /^OK /);
   const newPrint = await fingerprintNow();
   assert.notEqual(newPrint, oldPrint);
+  const st = JSON.parse((await admin(h.port, 'STATUS')).slice(3));
+  assert.deepEqual(st.tls.certificates.map((c: { cert: string; names: string[]; fingerprint256: string }) => [c.cert, c.names, c.fingerprint256]), [[certFile, ['localhost'], newPrint]]);
   // The connection opened before the rotation still works.
   assert.equal(JSON.parse(await open.ask('INFO')).servername, 'localhost');
   open.s.destroy();

@@ -25,6 +25,9 @@ export interface CertFiles {
 
 interface Loaded {
   readonly names: readonly string[];
+  /** For STATUS: when the certificate expires and its fingerprint (tells a rotation happened). */
+  readonly validTo: string;
+  readonly fingerprint256: string;
   /** The PEM files' bytes (the TLS server's default context is made from the first pair's). */
   readonly cert: Buffer;
   readonly key: Buffer;
@@ -70,7 +73,8 @@ function loadPair(pair: CertPair, ca: Buffer | null): Loaded {
   try {
     // Made here only to prove the pair fits; the TLS servers make their own from the same bytes.
     tls.createSecureContext({ cert, key, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) });
-    return { names, cert, key };
+    const x = new X509Certificate(cert);
+    return { names, cert, key, validTo: new Date(x.validTo).toISOString(), fingerprint256: x.fingerprint256 };
   } catch (err) {
     throw new TlsFileError(pair.key, `does not fit ${pair.cert} (${firstLine(err)})`);
   }
@@ -150,6 +154,11 @@ export class CertStore {
   options(i: number): tls.SecureContextOptions {
     const l = this.loaded[i]!;
     return { cert: l.cert, key: l.key, minVersion: 'TLSv1.2', ...(this.caPem ? { ca: this.caPem } : {}) };
+  }
+
+  /** STATUS: each pair's certificate file, names, expiry and fingerprint (what serves now). */
+  status(): unknown[] {
+    return this.loaded.map((l, i) => ({ cert: this.files.pairs[i]!.cert, names: l.names, validTo: l.validTo, fingerprint256: l.fingerprint256 }));
   }
 
   get ca(): Buffer | null {

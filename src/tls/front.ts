@@ -138,6 +138,6 @@ export class TlsFront {
   }
 
   status(): unknown {
-    return { handshakes: this.handshakes, failures: { ...this.failures }, clientAuth: this.o.clientAuth };
+    return { handshakes: this.handshakes, failures: { ...this.failures }, clientAuth: this.o.clientAuth, certificates: this.o.store.status() };
   }
 }
