@@ -153,13 +153,17 @@ test('wss:// WebSocket upgrades work over TLS', async () => {
   ws.close();
 });
 
-test('TLS 1.2 works, TLS 1.1 is refused', async () => {
+test('TLS 1.2 works, TLS 1.1 and h2-only clients are refused', async () => {
   const s = await tlsConnect(h.port, { servername: 'localhost', maxVersion: 'TLSv1.2' });
   assert.equal(s.getProtocol(), 'TLSv1.2');
   s.write('INFO\n');
   assert.equal(JSON.parse(await readLine(s)).tls.servername, 'localhost');
   s.destroy();
   await assert.rejects(tlsConnect(h.port, { servername: 'localhost', maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }));
+  // A client offering only h2 (which hrmr cannot carry) is refused with an alert, and counted.
+  await assert.rejects(tlsConnect(h.port, { servername: 'localhost', ALPNProtocols: ['h2'] }));
+  const st = JSON.parse((await admin(h.port, 'STATUS')).slice(3));
+  assert.ok(st.tls.failures.alpn >= 1 && st.tls.failures.protocol >= 1, JSON.stringify(st.tls.failures));
 });
 
 test('garbage after 0x16 and half-sent ClientHellos are closed and counted, never a crash', async () => {

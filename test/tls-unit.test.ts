@@ -135,6 +135,7 @@ test('ALPN choice and failure reasons', () => {
   assert.equal(selectAlpn(['h2']), undefined);
   assert.equal(failureReason(Object.assign(new Error('x'), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' })), 'timeout');
   assert.equal(failureReason(Object.assign(new Error('x'), { code: 'ECONNRESET' })), 'reset');
+  assert.equal(failureReason(Object.assign(new Error('x'), { code: 'ERR_SSL_NO_APPLICATION_PROTOCOL' })), 'alpn');
   assert.equal(failureReason(Object.assign(new Error('x'), { code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' })), 'client-certificate');
 });
 

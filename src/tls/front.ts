@@ -45,6 +45,7 @@ export function failureReason(err: NodeJS.ErrnoException): string {
   if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'timeout';
   if (code === 'ECONNRESET' || code === 'EPIPE') return 'reset';
   if (/CERTIFICATE|PEER_DID_NOT_RETURN/.test(code)) return 'client-certificate';
+  if (/APPLICATION_PROTOCOL/.test(code)) return 'alpn';
   if (/ALERT/.test(code)) return 'alert';
   if (/VERSION|PROTOCOL/.test(code)) return 'protocol';
   if (/CIPHER|SIGNATURE|SIGALG/.test(code)) return 'no-shared-cipher';
