@@ -55,7 +55,7 @@ export interface Context {
    * a plain connection. On an `sni` passthrough route only `servername` is
    * set (nothing is decrypted).
    */
-  readonly tls?: TlsInfo | null;
+  readonly tls: TlsInfo | null;
 }
 
 /** What a terminated TLS connection tells its handlers (`ctx.tls`). */
