@@ -50,6 +50,26 @@ export interface Context {
   readonly threadId: number;
   /** See {@link Keep}: state shared by every version of this module in this thread. */
   readonly keep: Keep;
+  /**
+   * The connection's TLS, when hrmr terminated it (`--tls-cert`); `null` for
+   * a plain connection. On an `sni` passthrough route only `servername` is
+   * set (nothing is decrypted).
+   */
+  readonly tls: TlsInfo | null;
+}
+
+/** What a terminated TLS connection tells its handlers (`ctx.tls`). */
+export interface TlsInfo {
+  /** The SNI name the client asked for (lower case), or null. */
+  readonly servername: string | null;
+  /** The ALPN protocol selected (`http/1.1`, or the client's own), or null. */
+  readonly alpnProtocol: string | null;
+  /** True when the client sent a certificate that `--tls-ca` signed. */
+  readonly authorized: boolean;
+  /** The client certificate's subject (`{ CN: 'bot1', O: '...' }`), or null without one. */
+  readonly subject: Readonly<Record<string, string | string[]>> | null;
+  /** The client certificate's SHA-256 fingerprint (`AB:CD:...`), or null. */
+  readonly fingerprint256: string | null;
 }
 
 /**
@@ -214,8 +234,29 @@ export interface PoolHttpRoute extends HttpRouteBase {
   readonly upgrade?: never;
 }
 
-/** A route: a byte-prefix stream or message route, or an HTTP path route. */
-export type Route = StreamRoute | MessageRoute | HttpRoute | PoolHttpRoute;
+/**
+ * A TLS passthrough route: connections whose ClientHello asks for this
+ * server name get the raw TLS stream from byte 0 (the ClientHello
+ * included), undecrypted, e.g. to forward to a backend holding its own
+ * certificate. `'db.internal'` matches that name exactly; `'*.bots.internal'`
+ * one more label (`a.bots.internal`). An exact name beats a wildcard, and an
+ * `sni` route beats termination (`--tls-cert`) for its names.
+ */
+export interface SniRoute {
+  readonly sni: string;
+  /** Called once per connection, on the main thread; `ctx.tls.servername` holds the name asked for. */
+  connection(socket: Socket, ctx: Context): void;
+  /** See {@link RouteBase.maxConnections}. */
+  readonly maxConnections?: number;
+  /** See {@link RouteBase.idleTimeout}. */
+  readonly idleTimeout?: number;
+  readonly prefix?: never;
+  readonly http?: never;
+  readonly message?: never;
+}
+
+/** A route: a byte-prefix stream or message route, an HTTP path route, or a TLS server-name route. */
+export type Route = StreamRoute | MessageRoute | HttpRoute | PoolHttpRoute | SniRoute;
 
 /** The default export of a module file (`modules/NAME.mjs`). */
 export interface Module {

@@ -79,6 +79,17 @@ export class RouteConflictError extends HrmrError {
   }
 }
 
+/** A TLS certificate, key or CA file that cannot be loaded (missing, not PEM, a key not fitting its certificate); the message names the file. */
+export class TlsFileError extends HrmrError {
+  override name = 'TlsFileError';
+  constructor(
+    readonly file: string,
+    why: string,
+  ) {
+    super('HRMR_TLS_FILE', `${file}: ${why}`);
+  }
+}
+
 /** Bad command-line value; the CLI exits with status 2. */
 export class UsageError extends HrmrError {
   override name = 'UsageError';

@@ -20,6 +20,11 @@ import { giveBack, peek, PeekOutcome, type Peeker } from './router/peek.ts';
 import type { PrefixEntry } from './router/prefix-table.ts';
 import { busyReply, discardUntilClosed, endBusy, endWith, ERR_NO_ROUTE, HTTP_503 } from './router/responses.ts';
 import { HttpHost } from './http/host.ts';
+import type { TLSSocket } from 'node:tls';
+import { TlsFront, type ClientAuth } from './tls/front.ts';
+import type { CertStore } from './tls/certs.ts';
+import { notePassthrough } from './tls/info.ts';
+import { inheritPeer, ProxyGate, startProxyRead } from './proxy/gate.ts';
 
 export interface ServerOptions {
   port: number;
@@ -51,6 +56,10 @@ export interface ServerOptions {
   onStopped?: () => void;
   /** Answers this server's admin sessions instead of the server itself (the `--workers` agent, which acts for every worker). */
   adminControl?: AdminControl;
+  /** TLS termination (`--tls-cert`/`--tls-key`, loaded); null/absent = none. */
+  tls?: { store: CertStore; clientAuth: ClientAuth } | null;
+  /** `--proxy-protocol-from`: CIDRs whose connections must start with a PROXY header. */
+  proxyProtocolFrom?: string | null;
 }
 
 const EMPTY_CONFIG: Readonly<Record<string, string>> = Object.freeze({});
@@ -68,9 +77,15 @@ export class HrmrServer implements AdminControl {
   private shutdownPromise: Promise<void> | null = null;
   private readonly peeker: Peeker<RouteTarget>;
   private readonly started = Date.now();
-  private rejected = { maxConnections: 0, routeMaxConnections: 0, noRoute: 0, peekTimeout: 0, reloading: 0 };
+  private rejected = { maxConnections: 0, routeMaxConnections: 0, noRoute: 0, peekTimeout: 0, reloading: 0, proxyRefused: 0 };
   private accepted = 0;
   port = 0;
+  /** TLS termination (null without --tls-cert). */
+  private readonly tls: TlsFront | null;
+  /** PROXY protocol headers from trusted balancers (null without --proxy-protocol-from). */
+  private readonly proxy: ProxyGate | null;
+  /** Routes a decrypted TLS stream: the byte-prefix table alone. */
+  private readonly securePeeker: Peeker<RouteTarget>;
 
   constructor(
     private readonly opts: ServerOptions,
@@ -84,7 +99,10 @@ export class HrmrServer implements AdminControl {
       processes: opts.processes ?? 1,
       ...(opts.setupTimeoutMs !== undefined ? { setupTimeoutMs: opts.setupTimeoutMs } : {}),
       ...(pool ? { hooks: pool.hooks } : {}),
+      tlsTerminate: !!opts.tls,
     });
+    this.tls = opts.tls ? new TlsFront({ ...opts.tls, handshakeTimeoutMs: opts.peekTimeoutMs, log: opts.log, onSecure: (raw, s) => this.onSecure(raw, s) }) : null;
+    this.proxy = opts.proxyProtocolFrom ? new ProxyGate(opts.proxyProtocolFrom, opts.peekTimeoutMs, opts.log) : null;
     this.http = new HttpHost(this.registry, pool, {
       onPersistent: (socket) => {
         const rec = records.get(socket as Socket);
@@ -101,6 +119,7 @@ export class HrmrServer implements AdminControl {
       limits: { timeoutMs: opts.peekTimeoutMs, maxBytes: opts.maxPeek },
       done: (socket, outcome, entry, data, ended) => this.onPeeked(socket as ConnSocket, outcome, entry, data, ended),
     };
+    this.securePeeker = { ...this.peeker, table: () => this.registry.plainTable, clock: undefined };
     // allowHalfOpen: 'whole' framing reads until the client half-closes; every other route ends its side itself.
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
   }
@@ -140,6 +159,13 @@ export class HrmrServer implements AdminControl {
   async reload(only?: readonly string[], opts?: { source: 'watch' }): Promise<ReloadReport> {
     const quiet = opts?.source === 'watch';
     const report = await this.registry.reload(only, quiet);
+    // RELOAD and SIGHUP re-read the certificates too (not watch mode's module saves); a file that fails keeps its old certificate.
+    if (this.tls !== null && !quiet) {
+      for (const e of this.tls.reload()) {
+        report.failed.push({ module: 'tls', error: `certificate not reloaded, the old one still serves: ${e.message}` });
+        report.ok = false;
+      }
+    }
     this.opts.log[report.ok ? (quiet ? 'debug' : 'info') : 'warn']({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
     return report;
   }
@@ -168,7 +194,31 @@ export class HrmrServer implements AdminControl {
     // One record and one shared 'close' listener per connection: no closures on the accept path.
     records.set(socket, new ConnRecord(this.sockets));
     socket.on('close', onConnClose);
-    peek(socket, this.peeker);
+    this.startPeek(socket, this.peeker);
+  }
+
+  /** Peeks, after reading the PROXY header of a connection from a trusted balancer. */
+  private startPeek(socket: ConnSocket, peeker: Peeker<RouteTarget>): void {
+    if (this.proxy !== null && this.proxy.trusts(socket.remoteAddress)) startProxyRead(this.proxy, socket, (rest) => peek(socket, peeker, rest));
+    else peek(socket, peeker);
+  }
+
+  /** A TLS handshake is done: the decrypted socket takes the raw one's place and is peeked like a plain connection. */
+  private onSecure(raw: ConnSocket, secure: TLSSocket): void {
+    const rec = records.get(raw);
+    if (rec === undefined || this.shutdownPromise) {
+      secure.destroy();
+      return;
+    }
+    inheritPeer(raw, secure);
+    raw.removeListener('close', onConnClose);
+    this.sockets.delete(raw);
+    this.sockets.add(secure);
+    records.set(secure, rec);
+    rec.peeking = true;
+    secure.on('close', onConnClose);
+    secure.on('error', onSocketError);
+    peek(secure, this.securePeeker);
   }
 
   private guardObj: ConnectionGuard | null = null;
@@ -200,7 +250,7 @@ export class HrmrServer implements AdminControl {
       limits: { timeoutMs: Math.min(this.opts.peekTimeoutMs, OVER_LIMIT_PEEK_MS), maxBytes: Math.min(this.opts.maxPeek, 4096) },
       done: (s, outcome, entry, data, ended) => this.onOverLimitPeeked(s as ConnSocket, outcome, entry, data, ended),
     };
-    peek(socket, this.overLimitPeeker);
+    this.startPeek(socket, this.overLimitPeeker);
   }
 
   private onOverLimitPeeked(socket: ConnSocket, outcome: PeekOutcome, entry: PrefixEntry<RouteTarget> | null, data: Buffer | null, ended: boolean): void {
@@ -220,7 +270,8 @@ export class HrmrServer implements AdminControl {
       return;
     }
     this.rejected.maxConnections++;
-    if (outcome === PeekOutcome.Closed) socket.destroy();
+    // A TLS client cannot read an answer in clear: it is closed.
+    if (outcome === PeekOutcome.Closed || entry?.target.kind === 'tls') socket.destroy();
     else endBusy(socket, data, ended, Math.min(this.opts.peekTimeoutMs, OVER_LIMIT_PEEK_MS));
   }
 
@@ -245,6 +296,19 @@ export class HrmrServer implements AdminControl {
       return;
     }
     const target = entry.target;
+    if (target.kind === 'tls') {
+      // The ClientHello (or what came of it): terminated, or closed and counted.
+      rec.peeking = true;
+      if (this.tls !== null) this.tls.accept(socket, data, ended ? 'incomplete' : target.action);
+      else socket.destroy();
+      return;
+    }
+    if (target.kind === 'proxy-refused') {
+      if (this.proxy !== null) this.proxy.refused++;
+      this.rejected.proxyRefused++;
+      socket.destroy();
+      return;
+    }
     if (target.kind === 'admin') {
       rec.admin = true;
       new AdminSession(socket, this.opts.adminControl ?? this, this.guard).start(data, ended);
@@ -279,7 +343,8 @@ export class HrmrServer implements AdminControl {
     if (idle > 0) socket.setTimeout(idle, onIdle);
     const ctx = new ConnectionContext(version, socket);
 
-    if (route.kind === 'stream') {
+    if (route.kind === 'sni') notePassthrough(socket, data);
+    if (route.kind !== 'message') {
       if (ended) {
         // The client half-closed before the route was decided; a stream handler can no longer see its 'end'.
         socket.destroy();
@@ -336,6 +401,8 @@ export class HrmrServer implements AdminControl {
       modules: this.registry.status(),
       conflicts: this.registry.conflicts.map((c) => c.message),
       http: this.http.status(),
+      ...(this.tls ? { tls: this.tls.status() } : {}),
+      ...(this.proxy ? { proxy: this.proxy.status() } : {}),
       ...(this.pool ? { pool: this.pool.status() } : {}),
       memory: { rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed },
     };

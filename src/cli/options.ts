@@ -8,8 +8,11 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { UsageError } from '../errors.ts';
+import { TlsFileError, UsageError } from '../errors.ts';
 import { LOG_LEVELS } from '../log.ts';
+import { CertStore } from '../tls/certs.ts';
+import type { ClientAuth } from '../tls/front.ts';
+import { CidrList } from '../proxy/cidr.ts';
 
 /** Every long option the server takes; the argv normalizer rewrites `-name` for these. */
 export const SERVER_FLAGS = [
@@ -17,6 +20,7 @@ export const SERVER_FLAGS = [
   'watch', 'src', 'max-connections', 'idle-timeout', 'reload-mode', 'task-timeout', 'max-queue', 'max-message', 'set',
   'redis', 'http-keep-alive-timeout', 'http-headers-timeout', 'http-max-header-size', 'workers', 'hang-timeout', 'recycle-after',
   'setup-timeout',
+  'tls-cert', 'tls-key', 'tls-ca', 'tls-client-auth', 'proxy-protocol-from',
 ] as const;
 
 /** Flags of the client and build subcommands, also accepted in single-dash form. */
@@ -51,6 +55,12 @@ export interface RawServerOptions {
   hangTimeout: string;
   recycleAfter: string;
   setupTimeout: string;
+
+  tlsCert: string[];
+  tlsKey: string[];
+  tlsCa?: string;
+  tlsClientAuth: string;
+  proxyProtocolFrom?: string;
 }
 
 export interface CliServerOptions {
@@ -84,6 +94,10 @@ export interface CliServerOptions {
   recycleAfter: number;
   /** A module version's import + setup + pool preparation, at most (0 = no bound). */
   setupTimeoutMs: number;
+  /** `--tls-cert`/`--tls-key` pairs, loaded (null: no TLS termination). */
+  tls: { store: CertStore; clientAuth: ClientAuth } | null;
+  /** `--proxy-protocol-from` CIDRs, validated (null: no source is trusted). */
+  proxyProtocolFrom: string | null;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -126,6 +140,11 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(opt('--hang-timeout <ms>', 'with --workers: replace a worker whose event loop is blocked this long (0 = off)', 'HRMR_HANG_TIMEOUT', '10000'))
     .addOption(opt('--recycle-after <n>', 'with --workers: replace a worker after this many reloads of changed modules (0 = never)', 'HRMR_RECYCLE_AFTER', '100'))
     .addOption(opt('--setup-timeout <ms>', "a module version's import, setup and pool preparation must finish within this; past it the load fails and the version serving keeps serving (0 = no bound)", 'HRMR_SETUP_TIMEOUT', '10000'))
+    .addOption(new Option('--tls-cert <file>', 'PEM certificate (chain) to terminate TLS with; repeatable, paired in order with --tls-key (env HRMR_TLS_CERT: one)').env('HRMR_TLS_CERT').argParser(collect).default([]))
+    .addOption(new Option('--tls-key <file>', 'PEM private key of the --tls-cert at the same position (env HRMR_TLS_KEY)').env('HRMR_TLS_KEY').argParser(collect).default([]))
+    .addOption(opt('--tls-ca <file>', 'PEM CA certificates that sign accepted client certificates', 'HRMR_TLS_CA'))
+    .addOption(opt('--tls-client-auth <mode>', 'client certificates: none, request (ctx.tls.authorized tells) or require (no valid certificate, no handshake)', 'HRMR_TLS_CLIENT_AUTH', 'none'))
+    .addOption(opt('--proxy-protocol-from <cidr,...>', 'connections from these sources must start with a PROXY protocol v1/v2 header carrying the client address', 'HRMR_PROXY_PROTOCOL_FROM'))
     .addOption(new Option('--set <module.key=value>', 'module configuration (repeatable); also HRMR_CFG_MODULE_KEY=value').argParser(collect).default([]));
 }
 
@@ -219,7 +238,42 @@ export function validateServerOptions(raw: RawServerOptions, env: NodeJS.Process
     hangTimeoutMs: int('hang-timeout', raw.hangTimeout, 0, 86_400_000),
     recycleAfter: int('recycle-after', raw.recycleAfter, 0, 1_000_000),
     setupTimeoutMs: int('setup-timeout', raw.setupTimeout, 0, 86_400_000),
+    tls: tlsOptions(raw),
+    proxyProtocolFrom: proxyFrom(raw.proxyProtocolFrom),
   };
+}
+
+/** Validates the TLS flags and loads every file now: a missing or bad one is a usage error naming it. */
+function tlsOptions(raw: RawServerOptions): CliServerOptions['tls'] {
+  const certs = raw.tlsCert ?? [];
+  const keys = raw.tlsKey ?? [];
+  const mode = String(raw.tlsClientAuth ?? 'none').trim();
+  if (mode !== 'none' && mode !== 'request' && mode !== 'require') throw new UsageError(`--tls-client-auth must be none, request or require (got ${JSON.stringify(raw.tlsClientAuth)})`);
+  if (certs.length !== keys.length) throw new UsageError(`--tls-cert and --tls-key come in pairs (got ${certs.length} certificate${certs.length === 1 ? '' : 's'} and ${keys.length} key${keys.length === 1 ? '' : 's'})`);
+  if (certs.length === 0) {
+    if (raw.tlsCa !== undefined) throw new UsageError('--tls-ca needs --tls-cert and --tls-key');
+    if (mode !== 'none') throw new UsageError(`--tls-client-auth ${mode} needs --tls-cert, --tls-key and --tls-ca`);
+    return null;
+  }
+  if (mode !== 'none' && raw.tlsCa === undefined) throw new UsageError(`--tls-client-auth ${mode} needs --tls-ca (the CA that signs client certificates)`);
+  const store = new CertStore({ pairs: certs.map((c, i) => ({ cert: resolve(c), key: resolve(keys[i]!) })), ca: raw.tlsCa === undefined ? null : resolve(raw.tlsCa) });
+  try {
+    store.load();
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new UsageError(`cannot load TLS file ${err.message}`);
+    throw err;
+  }
+  return { store, clientAuth: mode };
+}
+
+function proxyFrom(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  try {
+    CidrList.parse(raw);
+  } catch (err) {
+    throw new UsageError(`--proxy-protocol-from takes CIDRs such as 10.0.0.0/8,::1 (${(err as Error).message})`);
+  }
+  return raw;
 }
 
 function redisUrl(raw: string | undefined): string | null {

@@ -54,6 +54,8 @@ export async function runServer(o: CliServerOptions): Promise<void> {
       httpMaxHeaderSize: o.httpMaxHeaderSize,
       processes,
       setupTimeoutMs: o.setupTimeoutMs,
+      tls: o.tls,
+      proxyProtocolFrom: o.proxyProtocolFrom,
       ...(agent ? { adminControl: agent } : {}),
       log,
       // Watch mode's chokidar watchers and esbuild contexts close before the exit.

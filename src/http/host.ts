@@ -226,6 +226,7 @@ export class HttpHost {
         body,
         remoteAddress: ctx.remoteAddress,
         remotePort: ctx.remotePort,
+        tls: ctx.tls,
       })
       .then(
         (out) => {

@@ -7,7 +7,8 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Context, Keep } from '../../shared/index.ts';
+import type { Context, Keep, TlsInfo } from '../../shared/index.ts';
+import { tlsInfo } from '../tls/info.ts';
 
 /** What a context needs from the module version it belongs to. */
 export interface ContextSource {
@@ -43,6 +44,11 @@ export class ConnectionContext implements Context {
   }
   get remotePort(): number {
     return this.socket.remotePort ?? 0;
+  }
+  private _tls: TlsInfo | null | undefined = undefined;
+  /** See TlsInfo: computed on first use (a message route's pool tasks carry it with every message). */
+  get tls(): TlsInfo | null {
+    return this._tls === undefined ? (this._tls = tlsInfo(this.socket)) : this._tls;
   }
   get log(): Logger {
     return (this._log ??= this.source.log.child({ peer: `${this.remoteAddress}:${this.remotePort}` }));

@@ -14,6 +14,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { firstLine, ModuleImportError, ModuleSetupError, ModuleSetupTimeoutError, type RouteConflictError } from '../errors.ts';
 import type { PrefixTable } from '../router/prefix-table.ts';
+import type { Matcher } from '../router/matcher.ts';
 import type { PathTable } from '../http/path-table.ts';
 import { adminPrefixes } from '../admin/reserved.ts';
 import { KeptStates } from './keep.ts';
@@ -42,6 +43,8 @@ export interface RegistryOptions {
   processes?: number;
   /** --setup-timeout: import + setup + pool preparation of one version, at most (0 = no bound). */
   setupTimeoutMs?: number;
+  /** TLS termination is configured (see RouteTableOptions). */
+  tlsTerminate?: boolean;
 }
 
 export const DEFAULT_SETUP_TIMEOUT_MS = 10_000;
@@ -108,7 +111,8 @@ export class ModuleRegistry {
   private loadCounter = 0;
   private versionCounter = new Map<string, number>();
   private chain: Promise<unknown> = Promise.resolve();
-  private _table: PrefixTable<RouteTarget>;
+  private _table: Matcher<RouteTarget>;
+  private _plain: PrefixTable<RouteTarget>;
   private _http: PathTable<HttpTarget>;
   private _hasHttp = false;
   private _conflicts: RouteConflictError[] = [];
@@ -128,14 +132,20 @@ export class ModuleRegistry {
   constructor(private readonly opts: RegistryOptions) {
     this.dir = resolve(opts.dir);
     this.snapshots = new SnapshotStore(this.dir);
-    const t = buildRouteTable([], adminPrefixes());
+    const t = buildRouteTable([], adminPrefixes(), new Map(), { tlsTerminate: opts.tlsTerminate === true });
     this._table = t.table;
+    this._plain = t.plain;
     this._http = t.http;
   }
 
   /** The table new connections are routed with. Replaced whole on every change. */
-  get table(): PrefixTable<RouteTarget> {
+  get table(): Matcher<RouteTarget> {
     return this._table;
+  }
+
+  /** The byte-prefix table alone: what a decrypted TLS stream is routed with. */
+  get plainTable(): PrefixTable<RouteTarget> {
+    return this._plain;
   }
 
   get conflicts(): readonly RouteConflictError[] {
@@ -421,8 +431,9 @@ export class ModuleRegistry {
 
   private rebuildTable(): void {
     // Before the first load completes, name order decides; after, a live owner keeps its routes.
-    const t = buildRouteTable(this.slots.values(), adminPrefixes(), this.loadedOnce ? this.owners : new Map());
+    const t = buildRouteTable(this.slots.values(), adminPrefixes(), this.loadedOnce ? this.owners : new Map(), { tlsTerminate: this.opts.tlsTerminate === true });
     this._table = t.table;
+    this._plain = t.plain;
     this._http = t.http;
     this._hasHttp = t.hasHttp;
     this._conflicts = t.conflicts;

@@ -10,6 +10,10 @@
  * owned it before (start-up) does name order decide.
  */
 import { PrefixTable, type PrefixEntry } from '../router/prefix-table.ts';
+import { FirstByteSplit, type Matcher } from '../router/matcher.ts';
+import { SniMatcher, SniTable } from '../router/matcher-sni.ts';
+import { TLS_HANDSHAKE } from '../tls/client-hello.ts';
+import { PROXY_V1_PREFIX, PROXY_V2_SIGNATURE } from '../proxy/parse.ts';
 import { RouteConflictError } from '../errors.ts';
 import { PathTable } from '../http/path-table.ts';
 import type { ModuleVersion } from './version.ts';
@@ -24,6 +28,10 @@ export interface SlotView {
 export type RouteTarget =
   | { readonly kind: 'admin' }
   | { readonly kind: 'http' }
+  /** A TLS ClientHello to terminate here, or one that cannot be (incomplete when the peek gave up, malformed). */
+  | { readonly kind: 'tls'; readonly action: 'terminate' | 'incomplete' | 'malformed' }
+  /** A PROXY protocol header from a source not trusted to send one: closed and counted. */
+  | { readonly kind: 'proxy-refused' }
   | { readonly kind: 'module'; readonly slot: SlotView; readonly version: ModuleVersion; readonly route: CompiledRoute };
 
 /** An HTTP path route: the host looks the version up per request. */
@@ -35,6 +43,15 @@ export interface HttpTarget {
 
 export const ADMIN_TARGET: RouteTarget = { kind: 'admin' };
 export const HTTP_TARGET: RouteTarget = { kind: 'http' };
+const tlsEntry = (action: 'terminate' | 'incomplete' | 'malformed'): PrefixEntry<RouteTarget> => ({ prefix: Buffer.alloc(0), target: { kind: 'tls', action } });
+const TLS_TERMINATE = tlsEntry('terminate');
+const TLS_OUTCOMES = { incomplete: tlsEntry('incomplete'), malformed: tlsEntry('malformed') };
+const PROXY_REFUSED: RouteTarget = { kind: 'proxy-refused' };
+
+export interface RouteTableOptions {
+  /** A certificate is configured: TLS connections no SNI route takes are terminated here. */
+  readonly tlsTerminate?: boolean;
+}
 
 /** The request-line prefixes the HTTP host claims when any module has an HTTP route. */
 export const HTTP_METHOD_PREFIXES = ['GET ', 'HEAD ', 'POST ', 'PUT ', 'DELETE ', 'PATCH ', 'OPTIONS '] as const;
@@ -43,7 +60,10 @@ export const HTTP_METHOD_PREFIXES = ['GET ', 'HEAD ', 'POST ', 'PUT ', 'DELETE '
 export type Owners = ReadonlyMap<string, string>;
 
 export interface RouteTables {
-  table: PrefixTable<RouteTarget>;
+  /** What the peek matches new connections with: the byte-prefix table, behind a first-byte TLS split when TLS is in use. */
+  table: Matcher<RouteTarget>;
+  /** The byte-prefix table alone (what a decrypted TLS stream is matched with). */
+  plain: PrefixTable<RouteTarget>;
   http: PathTable<HttpTarget>;
   /** True when the HTTP host serves the method prefixes. */
   hasHttp: boolean;
@@ -56,10 +76,10 @@ export interface RouteTables {
 }
 
 export function routeKey(route: CompiledRoute): string {
-  return route.kind === 'http' ? `h:${route.httpKey}` : `b:${route.prefix.toString('latin1')}`;
+  return route.kind === 'http' ? `h:${route.httpKey}` : route.kind === 'sni' ? `s:${route.sni}` : `b:${route.prefix.toString('latin1')}`;
 }
 
-export function buildRouteTable(slots: Iterable<SlotView>, adminPrefixes: readonly string[], previous: Owners = new Map()): RouteTables {
+export function buildRouteTable(slots: Iterable<SlotView>, adminPrefixes: readonly string[], previous: Owners = new Map(), opts: RouteTableOptions = {}): RouteTables {
   const entries: PrefixEntry<RouteTarget>[] = [];
   const owners = new Map<string, string>();
   for (const p of adminPrefixes) {
@@ -67,6 +87,12 @@ export function buildRouteTable(slots: Iterable<SlotView>, adminPrefixes: readon
     owners.set(`b:${prefix.toString('latin1')}`, '(built-in)');
     entries.push({ prefix, target: ADMIN_TARGET });
   }
+  // A PROXY header is only believed from --proxy-protocol-from sources, read before the peek: seen here, it is refused.
+  for (const prefix of [PROXY_V1_PREFIX, PROXY_V2_SIGNATURE]) {
+    owners.set(`b:${prefix.toString('latin1')}`, '(built-in)');
+    entries.push({ prefix, target: PROXY_REFUSED });
+  }
+  const sni = new SniTable<PrefixEntry<RouteTarget>>();
   const live = [...slots].filter((s) => s.current !== null).sort((a, b) => cmp(a.current!.name, b.current!.name));
   // Every claim per key, in name order; the previous owner (if still claiming) first.
   const claims = new Map<string, Array<{ slot: SlotView; route: CompiledRoute }>>();
@@ -96,6 +122,7 @@ export function buildRouteTable(slots: Iterable<SlotView>, adminPrefixes: readon
     const v = winner.slot.current!;
     owners.set(key, v.name);
     if (winner.route.kind === 'http') httpEntries.push([winner.route.httpKey!, { slot: winner.slot, version: v, route: winner.route }]);
+    else if (winner.route.kind === 'sni') sni.add(winner.route.sni!, { prefix: winner.route.prefix, target: { kind: 'module', slot: winner.slot, version: v, route: winner.route } });
     else entries.push({ prefix: winner.route.prefix, target: { kind: 'module', slot: winner.slot, version: v, route: winner.route } });
   }
   const hasHttp = httpEntries.length > 0;
@@ -110,7 +137,11 @@ export function buildRouteTable(slots: Iterable<SlotView>, adminPrefixes: readon
       entries.push({ prefix: Buffer.from(p, 'latin1'), target: HTTP_TARGET });
     }
   }
-  return { table: new PrefixTable(entries), http: new PathTable(httpEntries), hasHttp, conflicts, refused, shadowed, owners };
+  const plain = new PrefixTable(entries);
+  // Without TLS in use the peek matches with the prefix table itself: no extra call for plain connections.
+  const tls = opts.tlsTerminate === true || sni.size > 0;
+  const table: Matcher<RouteTarget> = tls ? new FirstByteSplit(TLS_HANDSHAKE, new SniMatcher(sni, { terminate: opts.tlsTerminate === true ? TLS_TERMINATE : null, ...TLS_OUTCOMES }, plain), plain) : plain;
+  return { table, plain, http: new PathTable(httpEntries), hasHttp, conflicts, refused, shadowed, owners };
 }
 
 function cmp(a: string, b: string): number {

@@ -12,8 +12,9 @@ import { prefixBytes } from '../router/prefix-table.ts';
 import { shadowedWord } from '../admin/reserved.ts';
 import { ModuleShapeError } from '../errors.ts';
 import { prefixKey } from '../http/path-table.ts';
+import { sniPattern } from '../router/matcher-sni.ts';
 
-export type RouteKind = 'stream' | 'message' | 'http';
+export type RouteKind = 'stream' | 'message' | 'http' | 'sni';
 
 export interface CompiledRoute {
   readonly index: number;
@@ -41,6 +42,8 @@ export interface CompiledRoute {
   readonly upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, ctx: Context) => void;
   /** HTTP routes: upgraded sockets outlive the version (see HttpRoute.persistent). */
   readonly persistent?: boolean;
+  /** SNI (TLS passthrough) routes: the server-name pattern, normalised (`db.internal`, `*.bots.internal`). */
+  readonly sni?: string;
 }
 
 export interface ModuleSpec {
@@ -57,6 +60,7 @@ const MODULE_KEYS = new Set(['name', 'routes', 'setup', 'dispose', 'status']);
 const STREAM_KEYS = new Set(['prefix', 'connection', 'maxConnections', 'idleTimeout']);
 const MESSAGE_KEYS = new Set(['prefix', 'message', 'framing', 'pool', 'maxConnections', 'idleTimeout']);
 const HTTP_KEYS = new Set(['http', 'methods', 'request', 'upgrade', 'pool', 'maxBody', 'persistent']);
+const SNI_KEYS = new Set(['sni', 'connection', 'maxConnections', 'idleTimeout']);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
@@ -113,8 +117,8 @@ export function validateModule(exported: unknown, fileBase: string, config: Read
       const where = `routes[${i}]`;
       const compiled = compileRoute(r, i, where, problems);
       if (!compiled) return;
-      const key = compiled.kind === 'http' ? `http:${compiled.httpKey}` : compiled.prefix.toString('latin1');
-      if (seen.has(key)) problems.push(`${where}: ${compiled.kind === 'http' ? 'path' : 'prefix'} ${compiled.label} appears twice in this module`);
+      const key = compiled.kind === 'http' ? `http:${compiled.httpKey}` : compiled.kind === 'sni' ? `sni:${compiled.sni}` : compiled.prefix.toString('latin1');
+      if (seen.has(key)) problems.push(`${where}: ${compiled.kind === 'http' ? 'path' : compiled.kind === 'sni' ? 'server name' : 'prefix'} ${compiled.label} appears twice in this module`);
       seen.add(key);
       routes.push(compiled);
     });
@@ -135,6 +139,7 @@ function compileRoute(r: Route, index: number, where: string, problems: string[]
     return null;
   }
   if ('http' in r && r.http !== undefined) return compileHttpRoute(r, index, where, problems);
+  if ('sni' in r && (r as { sni?: unknown }).sni !== undefined) return compileSniRoute(r, index, where, problems);
   const b = r as Route & { prefix?: unknown; connection?: unknown; message?: unknown; framing?: unknown; pool?: unknown; maxConnections?: unknown; idleTimeout?: unknown };
   if (typeof b.prefix !== 'string' && !(b.prefix instanceof Uint8Array)) {
     problems.push(`${where}.prefix must be a string or Uint8Array (or give an http path for an HTTP route)`);
@@ -216,5 +221,36 @@ function compileHttpRoute(r: Route, index: number, where: string, problems: stri
     ...(pool === true ? { poolRequest: bound as CompiledRoute['poolRequest'] } : { request: bound as CompiledRoute['request'] }),
     ...(typeof h.upgrade === 'function' ? { upgrade: (h.upgrade as NonNullable<CompiledRoute['upgrade']>).bind(r) } : {}),
     ...(h.persistent === true ? { persistent: true } : {}),
+  };
+}
+
+/** A TLS passthrough route: `{ sni: 'db.internal' | '*.bots.internal', connection(socket, ctx) }`. */
+function compileSniRoute(r: Route, index: number, where: string, problems: string[]): CompiledRoute | null {
+  const b = r as unknown as { sni: unknown; connection?: unknown; maxConnections?: unknown; idleTimeout?: unknown };
+  unknownKeys(r, SNI_KEYS, where, problems);
+  const pattern = typeof b.sni === 'string' ? sniPattern(b.sni) : null;
+  if (pattern === null) {
+    problems.push(`${where}.sni must be a server name such as 'db.internal' or '*.bots.internal', got ${JSON.stringify(b.sni)}`);
+    return null;
+  }
+  if (typeof b.connection !== 'function') {
+    problems.push(`${where} needs connection(socket, ctx) (an sni route gets the raw TLS stream)`);
+    return null;
+  }
+  const maxConnections = b.maxConnections ?? Infinity;
+  if (typeof maxConnections !== 'number' || !(maxConnections >= 1)) problems.push(`${where}.maxConnections must be a number >= 1`);
+  const idleTimeout = b.idleTimeout;
+  if (idleTimeout !== undefined && (typeof idleTimeout !== 'number' || !(idleTimeout >= 0))) problems.push(`${where}.idleTimeout must be a number of ms >= 0`);
+  return {
+    index,
+    prefix: Buffer.alloc(0),
+    label: `sni:${pattern}`,
+    kind: 'sni',
+    framing: 'line',
+    pool: false,
+    maxConnections: maxConnections as number,
+    idleTimeout: idleTimeout as number | undefined,
+    sni: pattern,
+    connection: (b.connection as NonNullable<CompiledRoute['connection']>).bind(r),
   };
 }

@@ -293,7 +293,7 @@ export class WorkerPool {
     const small = msg.byteLength <= SMALL_BYTES;
     const own = !small && msg.byteOffset === 0 && msg.byteLength === msg.buffer.byteLength && msg.buffer instanceof ArrayBuffer;
     const bytes = small ? msg.toString('latin1') : own ? new Uint8Array(msg.buffer, 0, msg.byteLength) : new Uint8Array(msg);
-    const task: MessageTask = { op: 'msg', v: this.ref(version), route: route.index, msg: bytes, remoteAddress: ctx.remoteAddress, remotePort: ctx.remotePort };
+    const task: MessageTask = { op: 'msg', v: this.ref(version), route: route.index, msg: bytes, remoteAddress: ctx.remoteAddress, remotePort: ctx.remotePort, tls: ctx.tls ?? null };
     const d = this.deadlines?.start();
     const cancel = socket === undefined ? undefined : this.gone.get(socket)?.signal;
     return g.run(task, typeof bytes === 'string' ? undefined : [bytes.buffer as ArrayBuffer], d, cancel).then(

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /** Messages between the main thread and pool workers (what a piscina task carries). */
+import type { TlsInfo } from '../../shared/index.ts';
 
 /** The main thread's logger settings, given to every pool worker (piscina's workerData) so workers log alike. */
 export interface PoolWorkerData {
@@ -35,6 +36,8 @@ export interface MessageTask {
   msg: Uint8Array | string;
   remoteAddress: string;
   remotePort: number;
+  /** ctx.tls of the connection (null: plain). */
+  tls: TlsInfo | null;
 }
 
 /** One HTTP request for a pool HTTP route (body already read by the host). */
@@ -52,6 +55,8 @@ export interface HttpTask {
   body: Uint8Array | string;
   remoteAddress: string;
   remotePort: number;
+  /** ctx.tls of the connection (null: plain). */
+  tls: TlsInfo | null;
 }
 
 /** What a worker sends back for an HttpTask. */

@@ -99,6 +99,7 @@ function context(t: MessageTask | HttpTask, log: Logger): Context {
     version: t.v.version,
     remoteAddress: t.remoteAddress,
     remotePort: t.remotePort,
+    tls: t.tls,
     config: t.v.config,
     log,
     threadId,

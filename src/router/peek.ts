@@ -5,7 +5,8 @@
  * socket (stream routes) or feeds them to a framer (message routes).
  */
 import type { Socket } from 'node:net';
-import { MatchState, type PrefixEntry, type PrefixTable } from './prefix-table.ts';
+import { MatchState, type PrefixEntry } from './prefix-table.ts';
+import type { Matcher } from './matcher.ts';
 import { ExpirySet } from '../util/expiry-set.ts';
 
 export const PeekOutcome = {
@@ -29,8 +30,8 @@ export type PeekCallback<T> = (socket: Socket, outcome: PeekOutcome, entry: Pref
 
 /** The per-server part of a peek: shared by every connection. */
 export interface Peeker<T> {
-  /** The table new connections are matched against (read per chunk, so a RELOAD mid-peek is seen). */
-  table(): PrefixTable<T>;
+  /** The matcher new connections are matched against (read per chunk, so a RELOAD mid-peek is seen). */
+  table(): Matcher<T>;
   readonly limits: PeekLimits;
   readonly done: PeekCallback<T>;
   /** Set by peek(): the one timer of all this peeker's connections. */
@@ -69,7 +70,7 @@ type PeekingSocket = Socket;
  * hands it at once to a reader such as node's HTTP parser: pausing would cost
  * two system calls for nothing).
  */
-export function peek<T>(socket: Socket, peeker: Peeker<T>): void {
+export function peek<T>(socket: Socket, peeker: Peeker<T>, initial: Buffer | null = null): void {
   const s = socket as PeekingSocket;
   const st: PeekState<unknown> = { peeker: peeker as Peeker<unknown>, data: null, ended: false, at: Date.now() + peeker.limits.timeoutMs, socket: s, expirySlot: -1 };
   peeks.set(s, st);
@@ -77,6 +78,8 @@ export function peek<T>(socket: Socket, peeker: Peeker<T>): void {
   s.on('data', onData);
   s.on('end', onEnd);
   s.on('close', onClose);
+  // Bytes already read by an earlier stage (the rest of a PROXY header's chunk).
+  if (initial !== null && initial.length > 0) onData.call(s, initial);
 }
 
 function finish(s: PeekingSocket, outcome: PeekOutcome, entry: PrefixEntry<unknown> | null): void {

@@ -7,6 +7,8 @@
  * match once more bytes arrive), or no match at all.
  */
 
+import type { Matcher } from './matcher.ts';
+
 export interface PrefixEntry<T> {
   readonly prefix: Buffer;
   readonly target: T;
@@ -27,7 +29,7 @@ export interface MatchResult<T> {
   entry: PrefixEntry<T> | null;
 }
 
-export class PrefixTable<T> {
+export class PrefixTable<T> implements Matcher<T> {
   /** Non-empty prefixes bucketed by first byte, longest first, so the first full match is the longest. */
   private readonly buckets: (PrefixEntry<T>[] | undefined)[] = new Array(256);
   private readonly fallback: PrefixEntry<T> | null;

@@ -190,6 +190,13 @@ export function aggregateStatus(sup: SupervisorInfo, workers: ReadonlyArray<{ in
     for (const [k, v] of Object.entries(status.rejected ?? {})) rejected[k] = (rejected[k] ?? 0) + v;
   }
   const { uptimeSeconds: _u, connections: _c, adminSessions: _s, accepted: _a, rejected: _r, reloads: _l, memory: _m, port: _p, ...rest } = first ?? {};
+  // TLS handshakes and failures, PROXY headers: counters summed over the workers.
+  const counters: Record<string, unknown> = {};
+  for (const key of ['tls', 'proxy']) {
+    let sum: unknown = undefined;
+    for (const { status } of workers) if (status && status[key] !== undefined) sum = sum === undefined ? status[key] : sumCounters(sum, status[key]);
+    if (sum !== undefined) counters[key] = sum;
+  }
   return {
     uptimeSeconds: Math.round((now - sup.started) / 1000),
     port: sup.port,
@@ -199,6 +206,7 @@ export function aggregateStatus(sup: SupervisorInfo, workers: ReadonlyArray<{ in
     rejected,
     reloads: sup.reloads,
     ...rest,
+    ...counters,
     memory: { rssBytes: rss, heapUsedBytes: heapUsed },
     supervisor: {
       pid: sup.pid,
@@ -227,6 +235,15 @@ export function aggregateStatus(sup: SupervisorInfo, workers: ReadonlyArray<{ in
       ...(status ? {} : { answered: false }),
     })),
   };
+}
+
+/** Adds the numbers of two STATUS sections key by key, recursively; other values are the first's. Pure. */
+export function sumCounters(a: unknown, b: unknown): unknown {
+  if (typeof a === 'number' && typeof b === 'number') return a + b;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object' || Array.isArray(a) || Array.isArray(b)) return a ?? b;
+  const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(b as Record<string, unknown>)) out[k] = k in out ? sumCounters(out[k], v) : v;
+  return out;
 }
 
 /**
