@@ -56,8 +56,11 @@ function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promi
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     const tooLarge = (): void => {
-      send(res, errorReply(new DbError(413, 'too_large', `request body over ${max} bytes (db.max_body)`)));
-      req.resume();
+      // 413 then close, as everywhere in hrmr: never read the rest of an oversized body.
+      const r = errorReply(new DbError(413, 'too_large', `request body over ${max} bytes (db.max_body)`));
+      res.shouldKeepAlive = false;
+      send(res, { ...r, headers: { ...r.headers, connection: 'close' } });
+      res.once('finish', () => req.socket.destroySoon());
       resolve(null);
     };
     if (declared > max) return tooLarge();
