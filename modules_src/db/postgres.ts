@@ -213,6 +213,17 @@ export class PgBackend {
     }
   }
 
+  /** Proves the server answers (at setup). */
+  async check(): Promise<void> {
+    const c = await this.pool.connect();
+    c.release();
+  }
+
+  /** STATUS: the pool's connections. */
+  status(): Record<string, number> {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -24,6 +24,15 @@ export interface Backend {
   batch(req: BatchRequest): MaybePromise<BatchResult>;
 }
 
+/** A network engine (PostgreSQL, MySQL): runs on the main thread with its own connection pool. */
+export interface RemoteBackend extends Backend {
+  /** Proves the server answers (at setup; a failure is only logged). */
+  check(): Promise<void>;
+  /** The pool's connections, for STATUS. */
+  status(): Record<string, number>;
+  close(): Promise<void>;
+}
+
 export type Op = 'query' | 'batch';
 
 export interface JsonReply {
