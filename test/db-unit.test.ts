@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_URL, describe as describeCfg, parseConfig, sqliteFile, taskTimeoutFrom } from '../modules_src/db/config.ts';
-import { DbError, errorBody, errorLine, fromPg, fromSqlite } from '../modules_src/db/errors.ts';
+import { DbError, errorBody, errorLine, fromMysql, fromPg, fromSqlite } from '../modules_src/db/errors.ts';
 import { checkBearer, httpReply, lineReply, type Backend } from '../modules_src/db/protocol.ts';
 import { parseBatch, parseLine, parseQuery } from '../modules_src/db/request.ts';
 import { checkStatement, firstKeyword, pgNamed } from '../modules_src/db/sql.ts';
@@ -249,7 +249,7 @@ describe('db session guards', () => {
   });
   it('refuses MySQL session changes', async () => {
     const { checkFor } = await import('../modules_src/db/guard.ts');
-    for (const s of ['SET autocommit=0', 'set @x = 1', 'USE other', 'LOCK TABLES t WRITE', "SELECT GET_LOCK('a', 1)", 'SELECT @x := 1', 'SELECT 1 INTO @v', 'PREPARE s FROM "SELECT 1"', 'START TRANSACTION']) throwsDb(() => checkFor('mysql', s), 400, 'bad_request');
+    for (const s of ['SET autocommit=0', 'set @x = 1', 'USE other', 'LOCK TABLES t WRITE', "SELECT GET_LOCK('a', 1)", 'SELECT @x := 1', 'SELECT 1 INTO @v', 'PREPARE s FROM "SELECT 1"', 'START TRANSACTION', '# hidden\nSET @x = 1', '/*!50000 SET @x = 1 */', 'SELECT /*M! 1, */ 2']) throwsDb(() => checkFor('mysql', s), 400, 'bad_request');
     for (const s of ["SELECT 'SET @x := 1', `get_lock(`", 'UPDATE t SET a = 1 # SET', "SELECT 'it\\'s := '"]) checkFor('mysql', s);
   });
 });
@@ -268,5 +268,33 @@ describe('db result limits', () => {
     const big = new RowCollector(new Budget({ maxRows: 10, maxResultBytes: 1000 }));
     throwsDb(() => big.add([Buffer.alloc(5000)]), 413, 'result_too_large', /db\.max_result_bytes \(1000\)/);
     assert.equal(batchJson({ results: [{ changes: 1, lastInsertRowid: null }, { rows: [], columns: [] }] }), '{"results":[{"changes":1,"lastInsertRowid":null},{"rows":[],"columns":[]}]}');
+  });
+});
+
+describe('db MySQL errors and values', () => {
+  const e = (code: string, errno: number, sqlState: string): Error => Object.assign(new Error('m'), { code, errno, sqlState });
+  it('maps server errors like PostgreSQL SQLSTATEs', () => {
+    const st = (x: Error): [number, string] => [fromMysql(x).status, fromMysql(x).code];
+    assert.deepEqual(st(e('ER_DUP_ENTRY', 1062, '23000')), [400, 'ER_DUP_ENTRY']);
+    assert.deepEqual(st(e('ER_PARSE_ERROR', 1064, '42000')), [400, 'ER_PARSE_ERROR']);
+    assert.deepEqual(st(e('ER_LOCK_DEADLOCK', 1213, '40001')), [503, 'ER_LOCK_DEADLOCK']);
+    assert.deepEqual(st(e('ER_LOCK_WAIT_TIMEOUT', 1205, 'HY000')), [503, 'ER_LOCK_WAIT_TIMEOUT']);
+    assert.deepEqual(st(e('ER_STATEMENT_TIMEOUT', 1969, '70100')), [504, 'timeout']);
+    assert.deepEqual(st(e('ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION', 1792, '25006')), [403, 'readonly']);
+    assert.deepEqual(st(e('ER_DISK_FULL', 1021, 'HY000')), [500, 'ER_DISK_FULL']);
+    assert.deepEqual(st(e('', 4242, 'HY000')), [400, '4242']);
+  });
+  it('maps network and client errors to 503 unavailable', () => {
+    for (const x of [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true })]) {
+      assert.deepEqual([fromMysql(x).status, fromMysql(x).code], [503, 'unavailable']);
+    }
+    assert.equal(fromMysql(new TypeError('Bind parameters must not contain undefined')).status, 400);
+  });
+  it('binds parameters', async () => {
+    const { mysqlParam } = await import('../modules_src/db/mysql.ts');
+    assert.deepEqual(mysqlParam({ $base64: 'AQ==' }, 'p'), Buffer.from([1]));
+    assert.equal(mysqlParam({ a: 1 }, 'p'), '{"a":1}');
+    assert.equal(mysqlParam('9223372036854775807', 'p'), '9223372036854775807');
+    throwsDb(() => mysqlParam([1], 'params[0]'), 400, 'bad_request', /params\[0\]/);
   });
 });

@@ -130,16 +130,21 @@ const STATE = 'it would change the pooled connection for every later client';
 export function checkPgSession(sql: string): void {
   const w = firstKeyword(sql);
   if (w === 'SET' || w === 'RESET') throw badRequest(`${w} is not allowed: ${STATE} (SET LOCAL is not needed either: db.timeout sets the time limit)`);
-  if (/\bset_config\s*\(/i.test(codeOnly(sql, { backslash: false, dollar: true }))) throw badRequest(`set_config() is not allowed: ${STATE}`);
+  // The raw text first: the lexer only runs when the word is there at all.
+  if (/set_config/i.test(sql) && /\bset_config\s*\(/i.test(codeOnly(sql, { backslash: false, dollar: true }))) throw badRequest(`set_config() is not allowed: ${STATE}`);
 }
 
 const MYSQL_WORDS = new Set(['SET', 'USE', 'LOCK', 'UNLOCK', 'PREPARE', 'EXECUTE', 'DEALLOCATE', 'HANDLER', 'XA', 'RESET', 'FLUSH', 'KILL', 'SHUTDOWN']);
 
 /** MySQL/MariaDB: SET, USE, LOCK TABLES, SQL-level PREPARE, user variables, named locks. */
 export function checkMysqlSession(sql: string): void {
-  const w = firstKeyword(sql);
+  // MySQL runs the text of /*! ... */ (and MariaDB's /*M! ... */) comments: no hiding statements there.
+  if (/\/\*M?!/.test(sql)) throw badRequest('executable comments (/*! ... */) are not allowed');
+  // The lexer only runs when something it could change the answer for is there (a hot path: every query).
+  const code = /[#:@'"`]|get_lock|into/i.test(sql) ? codeOnly(sql, { backslash: true, dollar: false }) : sql;
+  // On the code only: MySQL also has # comments.
+  const w = firstKeyword(code);
   if (MYSQL_WORDS.has(w)) throw badRequest(`${w} is not allowed: ${STATE}`);
-  const code = codeOnly(sql, { backslash: true, dollar: false });
   if (/\bget_lock\s*\(/i.test(code)) throw badRequest(`GET_LOCK() is not allowed: the lock would stay with the pooled connection`);
   if (/:=|\binto\s+@/i.test(code)) throw badRequest(`assigning user variables is not allowed: ${STATE}`);
 }

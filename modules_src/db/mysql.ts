@@ -11,9 +11,10 @@
  *
  * A server that does not answer at all (SIGSTOP, a dead host) would leave
  * requests hanging on open connections: a request still waiting after
- * STALL_MS makes the backend probe the server (a fresh TCP connection must
- * receive the server's greeting within PROBE_MS); if it does not, the
- * request is answered 503 and its connection destroyed, all within 2 s.
+ * STALL_MS (seen by a sweep every SWEEP_MS) makes the backend probe the
+ * server (a fresh TCP connection must receive the server's greeting within
+ * PROBE_MS); if it does not, the waiting requests are answered 503 and
+ * their connections destroyed, all within 2 s.
  */
 import net from 'node:net';
 import mysql from 'mysql2';
@@ -27,6 +28,7 @@ import { bareName, blobIn, intOut, type Row } from './values.ts';
 
 const STALL_MS = 700;
 const PROBE_MS = 800;
+const SWEEP_MS = 200;
 /** Statements that only read (db.readonly allows nothing else: DDL would commit the read-only transaction). */
 const READ_WORDS = new Set(['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXPLAIN', 'VALUES', 'TABLE']);
 const DATETIME = 12;
@@ -57,6 +59,11 @@ function bind(st: Statement): unknown[] | Record<string, unknown> {
   return named;
 }
 
+interface Pending {
+  readonly t0: number;
+  fail(e: DbError): void;
+}
+
 interface Prepared {
   readonly sql: string;
   readonly values: unknown[] | Record<string, unknown>;
@@ -68,6 +75,9 @@ export class MysqlBackend {
   private readonly host: string;
   private readonly port: number;
   private probing: Promise<boolean> | null = null;
+  /** Requests not answered yet (watched by `sweep`). */
+  private readonly inflight = new Set<Pending>();
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly cfg: DbConfig,
@@ -108,8 +118,9 @@ export class MysqlBackend {
   private prepare(st: Statement, mode: RowMode): Prepared {
     checkFor('mysql', st.sql);
     if (this.cfg.readonly) {
-      const w = firstKeyword(st.sql);
-      if (!READ_WORDS.has(w) || /\binto\s+(outfile|dumpfile)\b/i.test(codeOnly(st.sql, { backslash: true, dollar: false }))) {
+      const code = codeOnly(st.sql, { backslash: true, dollar: false });
+      const w = firstKeyword(code);
+      if (!READ_WORDS.has(w) || /\binto\s+(outfile|dumpfile)\b/i.test(code)) {
         throw new DbError(403, 'readonly', `database is read-only (db.readonly=true): ${w || 'this statement'} is not a read`);
       }
     }
@@ -225,12 +236,9 @@ export class MysqlBackend {
   private withConnection<T>(fn: (c: mysql.PoolConnection) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let conn: mysql.PoolConnection | null = null;
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
+      const req: Pending = { t0: Date.now(), fail: (e) => finish(e) };
       const finish = (err: DbError | null, value?: T): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+        if (!this.inflight.delete(req)) return;
         if (conn !== null) {
           if (err !== null && (err.status === 503 || err.status === 413 || err.status === 504)) conn.destroy();
           else conn.release();
@@ -238,19 +246,10 @@ export class MysqlBackend {
         if (err !== null) reject(err);
         else resolve(value as T);
       };
-      // Not answered yet: is the server there at all?
-      const watch = (): void => {
-        timer = setTimeout(() => {
-          void this.alive().then((ok) => {
-            if (settled) return;
-            if (ok) return watch();
-            finish(new DbError(503, 'unavailable', `database unreachable: ${this.host}:${this.port} sent no greeting within ${PROBE_MS} ms`));
-          });
-        }, STALL_MS);
-      };
-      watch();
+      this.inflight.add(req);
+      this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
       this.pool.getConnection((err, c) => {
-        if (settled) {
+        if (!this.inflight.has(req)) {
           // Given up on meanwhile: this connection's state is unknown.
           c?.destroy();
           return;
@@ -262,6 +261,23 @@ export class MysqlBackend {
           (e: unknown) => finish(fromMysql(e)),
         );
       });
+    });
+  }
+
+  /**
+   * Requests unanswered for STALL_MS: is the server there at all? One timer
+   * for all requests (a timer per request costs more than the check).
+   */
+  private sweep(): void {
+    const now = Date.now();
+    let stalled = false;
+    for (const r of this.inflight) if (now - r.t0 >= STALL_MS) stalled = true;
+    if (!stalled || this.probing !== null) return;
+    void this.alive().then((ok) => {
+      if (ok) return;
+      const e = new DbError(503, 'unavailable', `database unreachable: ${this.host}:${this.port} sent no greeting within ${PROBE_MS} ms`);
+      const at = Date.now();
+      for (const r of [...this.inflight]) if (at - r.t0 >= STALL_MS) r.fail(e);
     });
   }
 
@@ -295,6 +311,8 @@ export class MysqlBackend {
   }
 
   close(): Promise<void> {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
     return new Promise((resolve) => this.pool.end(() => resolve()));
   }
 }
