@@ -78,6 +78,9 @@ export class MysqlBackend {
   /** Requests not answered yet (watched by `sweep`). */
   private readonly inflight = new Set<Pending>();
   private sweeper: NodeJS.Timeout | null = null;
+  /** The request each checked-out connection serves, and the connections that have our 'error' listener. */
+  private readonly owners = new WeakMap<mysql.PoolConnection, Pending>();
+  private readonly listening = new WeakSet<mysql.PoolConnection>();
 
   constructor(
     private readonly cfg: DbConfig,
@@ -240,6 +243,7 @@ export class MysqlBackend {
       const finish = (err: DbError | null, value?: T): void => {
         if (!this.inflight.delete(req)) return;
         if (conn !== null) {
+          this.owners.delete(conn);
           if (err !== null && (err.status === 503 || err.status === 413 || err.status === 504)) conn.destroy();
           else conn.release();
         }
@@ -256,6 +260,13 @@ export class MysqlBackend {
         }
         if (err) return finish(fromMysql(err));
         conn = c;
+        this.owners.set(c, req);
+        if (!this.listening.has(c)) {
+          this.listening.add(c);
+          // mysql2 reports some failures (a command on a connection that just closed) on the
+          // connection, not the command: answer its request, and never leave the event unhandled.
+          c.on('error', (e: Error) => this.owners.get(c)?.fail(fromMysql(e)));
+        }
         fn(c).then(
           (v) => finish(null, v),
           (e: unknown) => finish(fromMysql(e)),
