@@ -12,11 +12,10 @@
  * A server that does not answer at all (SIGSTOP, a dead host) would leave
  * requests hanging on open connections: a request still waiting after
  * STALL_MS (seen by a sweep every SWEEP_MS) makes the backend probe the
- * server (a fresh TCP connection must receive the server's greeting within
- * PROBE_MS); if it does not, the waiting requests are answered 503 and
- * their connections destroyed, all within 2 s.
+ * server (a ping on a connection of its own must be answered within
+ * PROBE_MS); if it is not, the waiting requests are answered 503 and their
+ * connections destroyed, all within 2 s.
  */
-import net from 'node:net';
 import mysql from 'mysql2';
 import type { DbConfig } from './config.ts';
 import { badRequest, DbError, fromMysql } from './errors.ts';
@@ -75,6 +74,9 @@ export class MysqlBackend {
   private readonly host: string;
   private readonly port: number;
   private probing: Promise<boolean> | null = null;
+  private readonly login: mysql.ConnectionOptions;
+  /** A connection of its own for liveness pings (kept: no connection churn, no aborted handshakes counted against the host). */
+  private probeConn: mysql.Connection | null = null;
   /** Requests not answered yet (watched by `sweep`). */
   private readonly inflight = new Set<Pending>();
   private sweeper: NodeJS.Timeout | null = null;
@@ -89,12 +91,16 @@ export class MysqlBackend {
     const u = new URL(cfg.url.replace(/^mariadb:/i, 'mysql:'));
     this.host = u.hostname.replace(/^\[|\]$/g, '');
     this.port = Number(u.port || 3306);
-    this.pool = mysql.createPool({
+    this.login = {
       host: this.host,
       port: this.port,
       user: decodeURIComponent(u.username),
       password: decodeURIComponent(u.password),
       database: decodeURIComponent(u.pathname.slice(1)) || undefined,
+      charset: 'utf8mb4',
+    };
+    this.pool = mysql.createPool({
+      ...this.login,
       connectionLimit: cfg.poolSize,
       maxIdle: cfg.poolSize,
       idleTimeout: 30_000,
@@ -104,7 +110,6 @@ export class MysqlBackend {
       dateStrings: true,
       namedPlaceholders: true,
       multipleStatements: false,
-      charset: 'utf8mb4',
     });
     const secs = cfg.timeout / 1000;
     this.pool.on('connection', (c) => {
@@ -286,28 +291,60 @@ export class MysqlBackend {
     if (!stalled || this.probing !== null) return;
     void this.alive().then((ok) => {
       if (ok) return;
-      const e = new DbError(503, 'unavailable', `database unreachable: ${this.host}:${this.port} sent no greeting within ${PROBE_MS} ms`);
+      const e = new DbError(503, 'unavailable', `database unreachable: ${this.host}:${this.port} did not answer a ping within ${PROBE_MS} ms`);
       const at = Date.now();
       for (const r of [...this.inflight]) if (at - r.t0 >= STALL_MS) r.fail(e);
     });
   }
 
-  /** One probe at a time: a fresh TCP connection must get the server's greeting. */
+  /**
+   * One probe at a time: a COM_PING on the backend's own probe connection
+   * (opened on first use) must be answered within PROBE_MS. A stopped server
+   * answers nothing; a busy one still answers a ping at once. A probe
+   * connection found closed (wait_timeout) is reopened once.
+   */
   private alive(): Promise<boolean> {
     this.probing ??= new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: this.host, port: this.port });
-      const done = (ok: boolean): void => {
+      let done = false;
+      const finish = (ok: boolean): void => {
+        if (done) return;
+        done = true;
         clearTimeout(t);
-        s.destroy();
+        if (!ok) this.dropProbe();
         this.probing = null;
         resolve(ok);
       };
-      const t = setTimeout(() => done(false), PROBE_MS);
-      s.once('data', () => done(true));
-      s.once('error', () => done(false));
-      s.once('close', () => done(false));
+      const t = setTimeout(() => finish(false), PROBE_MS);
+      const ping = (retry: boolean): void => {
+        const c = this.probeConnection();
+        c.ping((err) => {
+          if (!err) return finish(true);
+          if (this.probeConn === c) this.dropProbe();
+          if (retry && !done) ping(false);
+          else finish(false);
+        });
+      };
+      ping(true);
     });
     return this.probing;
+  }
+
+  private probeConnection(): mysql.Connection {
+    if (this.probeConn === null) {
+      const c = mysql.createConnection({ ...this.login, connectTimeout: PROBE_MS });
+      const gone = (): void => {
+        if (this.probeConn === c) this.probeConn = null;
+      };
+      c.on('error', gone);
+      c.on('end', gone);
+      this.probeConn = c;
+    }
+    return this.probeConn;
+  }
+
+  private dropProbe(): void {
+    this.probeConn?.destroy();
+    this.probeConn = null;
   }
 
   /** STATUS: the pool's connections. */
@@ -324,6 +361,7 @@ export class MysqlBackend {
   close(): Promise<void> {
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.sweeper = null;
+    this.dropProbe();
     return new Promise((resolve) => this.pool.end(() => resolve()));
   }
 }
