@@ -4,23 +4,26 @@
  * (`POST /db/query`, `POST /db/batch`, JSON) or a line protocol (`DB {json}`,
  * `DB BATCH {json}`, `DB AUTH <token>`); hrmr runs it against one SQLite file
  * on the worker pool (default), or against PostgreSQL (`db.url=postgres://...`)
- * from the main thread through a connection pool. See docs/db.md.
+ * or MySQL/MariaDB (`db.url=mysql://...`) from the main thread through a
+ * connection pool. The front ends here only know the Backend contract
+ * (db/protocol.ts); which engine runs is decided once, in `openRemote`. See docs/db.md.
  *
  * Settings (`--set db.KEY=VALUE`): url, mount, token, readonly, synchronous,
- * busy_timeout, timeout, pool_size, max_body (modules_src/db/config.ts).
+ * busy_timeout, timeout, pool_size, max_body, max_rows, max_result_bytes (modules_src/db/config.ts).
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { defineModule, type Context, type MessageRoute, type PoolHttpRequest, type PoolHttpResponse, type Route, type SetupContext } from '../shared/index.ts';
 import { describe, parseConfig, taskTimeoutFrom, type DbConfig } from './db/config.ts';
 import { DbError, errorLine } from './db/errors.ts';
+import { MysqlBackend } from './db/mysql.ts';
 import { PgBackend } from './db/postgres.ts';
-import { checkBearer, errorReply, httpReply, httpToLine, lineReply, tokenMatches, type Backend, type JsonReply, type Op } from './db/protocol.ts';
+import { checkBearer, errorReply, httpReply, httpToLine, lineReply, tokenMatches, type Backend, type JsonReply, type Op, type RemoteBackend } from './db/protocol.ts';
 import { parseLine } from './db/request.ts';
 import { openSqlite, SqliteBackend } from './db/sqlite.ts';
 
 /** This version's state in this thread (each version is a fresh module instance). */
 let sqlite: SqliteBackend | null = null;
-let postgres: PgBackend | null = null;
+let remote: RemoteBackend | null = null;
 let parsed: { raw: Readonly<Record<string, string>>; cfg: DbConfig } | null = null;
 
 function configOf(raw: Readonly<Record<string, string>>): DbConfig {
@@ -39,10 +42,17 @@ function sqliteBackend(ctx: Context): SqliteBackend {
   return sqlite;
 }
 
-function pgBackend(): PgBackend {
-  if (postgres === null) throw new DbError(503, 'unavailable', 'db module is not set up');
-  return postgres;
+function remoteBackend(): RemoteBackend {
+  if (remote === null) throw new DbError(503, 'unavailable', 'db module is not set up');
+  return remote;
 }
+
+/** The network engines, by URL scheme (config.ts decided which). */
+function openRemote(cfg: DbConfig, log: SetupContext['log']): RemoteBackend {
+  return cfg.backend === 'mysql' ? new MysqlBackend(cfg, log) : new PgBackend(cfg, log);
+}
+
+const ENGINE_NAME = { sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL/MariaDB' } as const;
 
 const NOT_FOUND = (mount: string): JsonReply => errorReply(new DbError(404, 'not_found', `no such endpoint: POST ${mount}query or POST ${mount}batch`));
 
@@ -56,8 +66,11 @@ function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promi
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     const tooLarge = (): void => {
-      send(res, errorReply(new DbError(413, 'too_large', `request body over ${max} bytes (db.max_body)`)));
-      req.resume();
+      // 413 then close, as everywhere in hrmr: never read the rest of an oversized body.
+      const r = errorReply(new DbError(413, 'too_large', `request body over ${max} bytes (db.max_body)`));
+      res.shouldKeepAlive = false;
+      send(res, { ...r, headers: { ...r.headers, connection: 'close' } });
+      res.once('finish', () => req.socket.destroySoon());
       resolve(null);
     };
     if (declared > max) return tooLarge();
@@ -167,7 +180,8 @@ function sqliteRoutes(cfg: DbConfig): Route[] {
   return [http('query'), http('batch'), notFound(cfg), ...lineRoutes(cfg, true, sqliteBackend, true)];
 }
 
-function pgRoutes(cfg: DbConfig): Route[] {
+/** Routes on the main thread, for a network engine. */
+function remoteRoutes(cfg: DbConfig): Route[] {
   const http = (op: Op): Route => ({
     http: cfg.mount + op,
     methods: ['POST'],
@@ -179,10 +193,10 @@ function pgRoutes(cfg: DbConfig): Route[] {
       }
       const body = await readBody(req, res, cfg.maxBody);
       if (body === null) return;
-      send(res, await httpReply(pgBackend(), op, body));
+      send(res, await httpReply(remoteBackend(), op, body));
     },
   });
-  return [http('query'), http('batch'), notFound(cfg), ...lineRoutes(cfg, false, pgBackend, false)];
+  return [http('query'), http('batch'), notFound(cfg), ...lineRoutes(cfg, false, remoteBackend, false)];
 }
 
 function notFound(cfg: DbConfig): Route {
@@ -198,7 +212,7 @@ function notFound(cfg: DbConfig): Route {
 export default defineModule({
   routes(config) {
     const cfg = configOf(config);
-    return cfg.backend === 'sqlite' ? sqliteRoutes(cfg) : pgRoutes(cfg);
+    return cfg.backend === 'sqlite' ? sqliteRoutes(cfg) : remoteRoutes(cfg);
   },
 
   async setup(ctx: SetupContext) {
@@ -214,32 +228,32 @@ export default defineModule({
       return;
     }
     if (ctx.thread === 'worker') return;
-    postgres = new PgBackend(cfg, ctx.log);
+    const r = openRemote(cfg, ctx.log);
+    remote = r;
+    const name = ENGINE_NAME[cfg.backend];
     try {
-      const c = await postgres.pool.connect();
-      c.release();
-      ctx.log.info({ db: describe(cfg), mount: cfg.mount, readonly: cfg.readonly, token: cfg.token !== null, timeout: cfg.timeout }, 'db: PostgreSQL');
+      await r.check();
+      ctx.log.info({ db: describe(cfg), mount: cfg.mount, readonly: cfg.readonly, token: cfg.token !== null, timeout: cfg.timeout }, `db: ${name}`);
     } catch (err) {
       // Not a config error: serve (503 per query) and reconnect when it is back.
-      ctx.log.warn({ db: describe(cfg), err: (err as Error).message }, 'db: PostgreSQL unreachable for now; queries answer 503 until it is back');
+      ctx.log.warn({ db: describe(cfg), err: (err as Error).message }, `db: ${name} unreachable for now; queries answer 503 until it is back`);
     }
   },
 
-  /** STATUS: the backend, and the PostgreSQL pool's connections. */
+  /** STATUS: the backend, and a network engine's pool connections. */
   status() {
     const cfg = parsed?.cfg;
     if (!cfg) return null;
     const base = { backend: cfg.backend, db: describe(cfg), mount: cfg.mount, readonly: cfg.readonly, token: cfg.token !== null };
-    if (postgres === null) return base;
-    const p = postgres.pool;
-    return { ...base, connections: { total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount } };
+    if (remote === null) return base;
+    return { ...base, connections: remote.status() };
   },
 
   async dispose() {
     const s = sqlite;
-    const p = postgres;
+    const p = remote;
     sqlite = null;
-    postgres = null;
+    remote = null;
     agent?.destroy();
     agent = null;
     s?.close();

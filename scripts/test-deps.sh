@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run for real, when missing: Redis,
-# PostgreSQL, Chromium (browser test) and iproute2 (the non-loopback admin
+# PostgreSQL, MariaDB (mariadbd, mariadb-install-db), Chromium (browser test) and iproute2 (the non-loopback admin
 # test). Needs root (apt-get). Does nothing when all are present.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+{ [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1; } || need+=(mariadb-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
@@ -16,3 +17,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # The Debian package starts a cluster of its own; the tests make their own throwaway clusters.
 service postgresql stop >/dev/null 2>&1 || true
+service mariadb stop >/dev/null 2>&1 || true

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_URL, describe as describeCfg, parseConfig, sqliteFile, taskTimeoutFrom } from '../modules_src/db/config.ts';
-import { DbError, errorBody, errorLine, fromPg, fromSqlite } from '../modules_src/db/errors.ts';
+import { DbError, errorBody, errorLine, fromMysql, fromPg, fromSqlite } from '../modules_src/db/errors.ts';
 import { checkBearer, httpReply, lineReply, type Backend } from '../modules_src/db/protocol.ts';
 import { parseBatch, parseLine, parseQuery } from '../modules_src/db/request.ts';
 import { checkStatement, firstKeyword, pgNamed } from '../modules_src/db/sql.ts';
@@ -27,7 +27,7 @@ describe('db config', () => {
     assert.equal(DEFAULT_URL, 'sqlite:./data/hrmr.db');
     assert.deepEqual(
       { ...c },
-      { backend: 'sqlite', url: DEFAULT_URL, file: '/srv/app/data/hrmr.db', mount: '/db/', token: null, readonly: false, synchronous: 'normal', busyTimeout: 10_000, timeout: 30_000, poolSize: 10, maxBody: 1024 * 1024 },
+      { backend: 'sqlite', url: DEFAULT_URL, file: '/srv/app/data/hrmr.db', mount: '/db/', token: null, readonly: false, synchronous: 'normal', busyTimeout: 10_000, timeout: 30_000, poolSize: 10, maxBody: 1024 * 1024, maxRows: 100_000, maxResultBytes: 64 * 1024 * 1024 },
     );
   });
   it('reads every setting; - and _ are the same; redis is ignored', () => {
@@ -42,6 +42,13 @@ describe('db config', () => {
     assert.equal(c.poolSize, 3);
     assert.equal(c.maxBody, 2048);
   });
+  it('takes mysql:// and mariadb:// URLs and the result limits', () => {
+    assert.equal(parseConfig({ url: 'mysql://bob:pw@127.0.0.1:3306/app' }, D).backend, 'mysql');
+    assert.equal(parseConfig({ url: 'mariadb://bob@db/app' }, D).backend, 'mysql');
+    assert.equal(describeCfg(parseConfig({ url: 'mysql://bob:pw@db/app' }, D)), 'mysql://bob:***@db/app');
+    const c = parseConfig({ max_rows: '5', 'max-result-bytes': '2048' }, D);
+    assert.deepEqual([c.maxRows, c.maxResultBytes], [5, 2048]);
+  });
   it('takes postgres URLs and masks the password in describe()', () => {
     const c = parseConfig({ url: 'postgresql://bob:s3cret@db.local:5433/app' }, D);
     assert.equal(c.backend, 'postgres');
@@ -50,7 +57,10 @@ describe('db config', () => {
   it('refuses broken settings with a message naming them', () => {
     const bad: Array<[Record<string, string>, RegExp]> = [
       [{ urll: 'x' }, /unknown setting "urll"/],
-      [{ url: 'mysql://x' }, /db\.url must be sqlite:PATH or postgres:/],
+      [{ url: 'oracle://x' }, /db\.url must be sqlite:PATH, postgres:/],
+      [{ url: 'mysql://' }, /mysql/],
+      [{ max_rows: '0' }, /db\.max_rows/],
+      [{ max_result_bytes: '10' }, /db\.max_result_bytes/],
       [{ url: 'sqlite:' }, /names no file/],
       [{ url: 'sqlite::memory:' }, /not a plain file path/],
       [{ url: 'postgres://' }, /postgres/],
@@ -221,5 +231,70 @@ describe('db forwarded lines', () => {
     assert.equal(httpToLine(400, '{"error":{"code":"SQLITE_ERROR","message":"m","index":3}}'), 'ERR SQLITE_ERROR statement 3: m\n');
     assert.equal(httpToLine(504, '504 Gateway Timeout\n'), 'ERR timeout query over --task-timeout\n');
     assert.equal(httpToLine(503, '503 Service Unavailable\n'), 'ERR busy pool queue full\n');
+  });
+});
+
+describe('db session guards', () => {
+  it('refuses SQLite PRAGMAs that set, keeps the reading ones', async () => {
+    const { checkFor } = await import('../modules_src/db/guard.ts');
+    for (const s of ['PRAGMA foreign_keys=OFF', 'pragma main.synchronous = 0', 'PRAGMA foreign_keys(0)', '/*x*/ PRAGMA "query_only" = 1', 'PRAGMA [cache_size](5)', 'PRAGMA wal_checkpoint(TRUNCATE)', 'PRAGMA x y']) {
+      throwsDb(() => checkFor('sqlite', s), 400, 'bad_request', /PRAGMA/);
+    }
+    for (const s of ['PRAGMA foreign_keys', 'PRAGMA table_info(t)', "pragma main.index_list('t')", 'PRAGMA foreign_key_check;', 'PRAGMA integrity_check(10)', 'SELECT * FROM pragma_table_info(?)']) checkFor('sqlite', s);
+  });
+  it('refuses PostgreSQL SET/RESET/set_config, not the words in strings', async () => {
+    const { checkFor } = await import('../modules_src/db/guard.ts');
+    for (const s of ['SET x = 1', 'set session search_path to a', 'RESET ALL', "SELECT set_config('a','b',false)", 'select SET_CONFIG ($1, $2, false)']) throwsDb(() => checkFor('postgres', s), 400, 'bad_request');
+    for (const s of ["SELECT 'SET x', $$set_config($$", 'UPDATE t SET a = 1', 'SELECT "set_config"(1)']) checkFor('postgres', s);
+  });
+  it('refuses MySQL session changes', async () => {
+    const { checkFor } = await import('../modules_src/db/guard.ts');
+    for (const s of ['SET autocommit=0', 'set @x = 1', 'USE other', 'LOCK TABLES t WRITE', "SELECT GET_LOCK('a', 1)", 'SELECT @x := 1', 'SELECT 1 INTO @v', 'PREPARE s FROM "SELECT 1"', 'START TRANSACTION', '# hidden\nSET @x = 1', '/*!50000 SET @x = 1 */', 'SELECT /*M! 1, */ 2']) throwsDb(() => checkFor('mysql', s), 400, 'bad_request');
+    for (const s of ["SELECT 'SET @x := 1', `get_lock(`", 'UPDATE t SET a = 1 # SET', "SELECT 'it\\'s := '"]) checkFor('mysql', s);
+  });
+});
+
+describe('db result limits', () => {
+  it('collects rows as JSON and stops past max_rows or max_result_bytes', async () => {
+    const { Budget, RowCollector, resultJson, batchJson } = await import('../modules_src/db/results.ts');
+    const b = new Budget({ maxRows: 3, maxResultBytes: 1000 });
+    const c = new RowCollector(b);
+    c.add({ a: 1n, b: Buffer.from('hi') });
+    c.add({ a: 2, b: null });
+    assert.equal(resultJson({ rows: c.done(), columns: ['a', 'b'] }), '{"rows":[{"a":1,"b":{"$base64":"aGk="}},{"a":2,"b":null}],"columns":["a","b"]}');
+    const c2 = new RowCollector(b);
+    c2.add([1]);
+    throwsDb(() => c2.add([2]), 413, 'result_too_large', /db\.max_rows \(3\)/);
+    const big = new RowCollector(new Budget({ maxRows: 10, maxResultBytes: 1000 }));
+    throwsDb(() => big.add([Buffer.alloc(5000)]), 413, 'result_too_large', /db\.max_result_bytes \(1000\)/);
+    assert.equal(batchJson({ results: [{ changes: 1, lastInsertRowid: null }, { rows: [], columns: [] }] }), '{"results":[{"changes":1,"lastInsertRowid":null},{"rows":[],"columns":[]}]}');
+  });
+});
+
+describe('db MySQL errors and values', () => {
+  const e = (code: string, errno: number, sqlState: string): Error => Object.assign(new Error('m'), { code, errno, sqlState });
+  it('maps server errors like PostgreSQL SQLSTATEs', () => {
+    const st = (x: Error): [number, string] => [fromMysql(x).status, fromMysql(x).code];
+    assert.deepEqual(st(e('ER_DUP_ENTRY', 1062, '23000')), [400, 'ER_DUP_ENTRY']);
+    assert.deepEqual(st(e('ER_PARSE_ERROR', 1064, '42000')), [400, 'ER_PARSE_ERROR']);
+    assert.deepEqual(st(e('ER_LOCK_DEADLOCK', 1213, '40001')), [503, 'ER_LOCK_DEADLOCK']);
+    assert.deepEqual(st(e('ER_LOCK_WAIT_TIMEOUT', 1205, 'HY000')), [503, 'ER_LOCK_WAIT_TIMEOUT']);
+    assert.deepEqual(st(e('ER_STATEMENT_TIMEOUT', 1969, '70100')), [504, 'timeout']);
+    assert.deepEqual(st(e('ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION', 1792, '25006')), [403, 'readonly']);
+    assert.deepEqual(st(e('ER_DISK_FULL', 1021, 'HY000')), [500, 'ER_DISK_FULL']);
+    assert.deepEqual(st(e('', 4242, 'HY000')), [400, '4242']);
+  });
+  it('maps network and client errors to 503 unavailable', () => {
+    for (const x of [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true })]) {
+      assert.deepEqual([fromMysql(x).status, fromMysql(x).code], [503, 'unavailable']);
+    }
+    assert.equal(fromMysql(new TypeError('Bind parameters must not contain undefined')).status, 400);
+  });
+  it('binds parameters', async () => {
+    const { mysqlParam } = await import('../modules_src/db/mysql.ts');
+    assert.deepEqual(mysqlParam({ $base64: 'AQ==' }, 'p'), Buffer.from([1]));
+    assert.equal(mysqlParam({ a: 1 }, 'p'), '{"a":1}');
+    assert.equal(mysqlParam('9223372036854775807', 'p'), '9223372036854775807');
+    throwsDb(() => mysqlParam([1], 'params[0]'), 400, 'bad_request', /params\[0\]/);
   });
 });

@@ -3,8 +3,9 @@
  * Baseline (b) of the db suite: what a user writes by hand, a plain
  * `node:http` server answering POST /db/query with the same JSON in and out,
  * running the query on its main thread: better-sqlite3 (statements cached),
- * or `pg` with a pool. Prints `{"port": N}` once listening.
- * Usage: node db-baseline.mjs sqlite FILE | postgres URL
+ * or `pg` with a pool, or `mysql2` with a pool (prepared statements, as hrmr).
+ * Prints `{"port": N}` once listening.
+ * Usage: node db-baseline.mjs sqlite FILE | postgres URL | mysql URL
  */
 import http from 'node:http';
 
@@ -23,6 +24,13 @@ if (kind === 'sqlite') {
     }
     const info = s.run(...(params ?? []));
     return { changes: info.changes, lastInsertRowid: Number(info.lastInsertRowid) };
+  };
+} else if (kind === 'mysql') {
+  const mysql = (await import('mysql2/promise')).default;
+  const pool = mysql.createPool({ uri: target, connectionLimit: 10, supportBigNumbers: true, dateStrings: true });
+  run = async (sql, params) => {
+    const [r, fields] = await pool.execute(sql, params ?? []);
+    return fields ? { rows: r, columns: fields.map((f) => f.name) } : { changes: r.affectedRows, lastInsertRowid: r.insertId || null };
   };
 } else {
   const pg = (await import('pg')).default;

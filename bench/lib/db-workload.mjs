@@ -14,6 +14,11 @@ export const PG_SCHEMA = [
   'CREATE TABLE IF NOT EXISTS log (id BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)',
 ];
 
+export const MYSQL_SCHEMA = [
+  'CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL, score INTEGER NOT NULL)',
+  'CREATE TABLE IF NOT EXISTS log (id BIGINT AUTO_INCREMENT PRIMARY KEY, v TEXT NOT NULL)',
+];
+
 /** A fresh SQLite file with the bench tables, in WAL mode like hrmr's. */
 export function makeSqlite(file) {
   const db = new Database(file);

@@ -6,7 +6,8 @@
  *    protocol (bench/lib/db-line-load.mjs), against
  *    (a) better-sqlite3 called directly in one process (the limit, no network), and
  *    (b) a plain node:http server running the same query on its main thread
- *        (bench/lib/db-baseline.mjs; for PostgreSQL the same server with `pg`).
+ *        (bench/lib/db-baseline.mjs; for PostgreSQL the same server with `pg`,
+ *        for MySQL/MariaDB with `mysql2`).
  *    hrmr and (b) run alternately (bench/lib/measure.mjs), both pinned to the
  *    server CPU (hrmr's pool workers included), the load on the other CPU.
  *    Target: point select >= 0.9 of (b).
@@ -16,7 +17,10 @@
  *  - while 2-second SQLite queries run on the pool, a PING on another route
  *    (a main-thread message route) answers with p99 < 5 ms.
  * Rounds default to 3 for SQLite (BENCH_DB_ROUNDS) and 1 for PostgreSQL
- * (reported, no target) to stay near two minutes.
+ * (reported, no target) to stay near two minutes. MariaDB (a throwaway
+ * server, bench/lib/db-mariadb.mjs): the point select over HTTP, target
+ * >= 0.8 of a plain node:http + mysql2 server, 1 round; the rest reported.
+ * BENCH_DB_ENGINES=mysql (comma list of sqlite, postgres, mysql) runs only those.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -31,13 +35,15 @@ import { collect, spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
 import { row } from '../lib/rows.mjs';
 import { fmt } from '../lib/table.mjs';
 import { ensureWrk, parseWrk } from '../lib/wrk.mjs';
+import { startMariaDb } from '../lib/db-mariadb.mjs';
 import { startPostgres } from '../lib/db-postgres.mjs';
-import { makeSqlite, PG_SCHEMA, ROWS } from '../lib/db-workload.mjs';
+import { makeSqlite, MYSQL_SCHEMA, PG_SCHEMA, ROWS } from '../lib/db-workload.mjs';
 
 const LIB = (f) => fileURLToPath(new URL(`../lib/${f}`, import.meta.url));
 const CONNS = 32;
 const ROUNDS = Math.max(1, Math.round(Number(process.env.BENCH_DB_ROUNDS ?? 3)) || 3);
-const TARGET = { select: 0.9, pingP99Ms: 5 };
+const TARGET = { select: 0.9, mysqlSelect: 0.8, pingP99Ms: 5 };
+const ENGINES = new Set((process.env.BENCH_DB_ENGINES ?? 'sqlite,postgres,mysql').split(',').map((x) => x.trim()));
 
 // PING on the main thread; /tiny/: a pool HTTP route that returns a fixed point-select answer (the pool's own ceiling).
 const TINY = JSON.stringify({ rows: [{ id: 1, name: 'user1', score: 7 }], columns: ['id', 'name', 'score'] });
@@ -224,83 +230,115 @@ export async function run() {
   const dir = mkdtempSync(join(ROOT, '.tmp', 'db-bench-'));
   const cleanup = [];
   try {
-    // ---- SQLite ----
-    for (const f of ['hrmr.db', 'plain.db', 'direct.db']) makeSqlite(join(dir, f));
-    const h = await startDbHrmr(dir, [`db.url=sqlite:${join(dir, 'hrmr.db')}`]);
-    cleanup.push(h.stop);
-    const plain = await startBaseline('sqlite', join(dir, 'plain.db'));
-    cleanup.push(plain.stop);
-    for (const kind of ['select', 'insert']) {
-      const what = kind === 'select' ? 'point select by primary key' : 'single-row insert';
-      const target = kind === 'select' ? TARGET.select : 'report';
-      try {
-        const direct = await child('db-direct.mjs', [join(dir, 'direct.db'), kind, String(Math.round(config.durationS * 1000))], config.durationS * 1000 + 15_000);
-        const viaHttp = await compare({ rows, suite: 'db', name: `sqlite ${what}, HTTP keep-alive vs plain node:http (b)`, a: (s) => httpLoad(kind, '?')(h.port, s), b: (s) => httpLoad(kind, '?')(plain.port, s), pids: { a: h.pid, b: plain.pid }, target, note: `${CONNS} connections; pool 1 thread` });
-        const viaLine = await compare({ rows, suite: 'db', name: `sqlite ${what}, line protocol vs plain node:http (b)`, a: (s) => lineLoad(kind, '?')(h.port, s), b: (s) => httpLoad(kind, '?')(plain.port, s), pids: { a: h.pid, b: plain.pid }, target, note: `${CONNS} connections` });
-        for (const [via, r] of [
-          ['HTTP', viaHttp],
-          ['line', viaLine],
-        ]) {
-          rows.push(row({ suite: 'db', case: `sqlite ${what}, ${via} vs better-sqlite3 direct (a)`, unit: 'req/s', value: r.value, baseline: direct.rps, target: 'the limit: report' }));
-        }
-        console.log(`  sqlite ${kind} direct (a): ${fmt(direct.rps)} ops/s`);
-      } catch (err) {
-        errors.push(`sqlite ${kind}: ${err.message}`);
-        console.log(`  sqlite ${kind}: FAILED ${err.message}`);
-      }
-    }
-    try {
-      // Not the db module: the cost of any pool HTTP route (hop to a worker and back) on this machine.
-      await compare({ rows, suite: 'db', name: 'pool HTTP ceiling: a pool route returning a fixed answer vs plain node:http (b) point select', a: (s) => httpLoad('select', '?', '/tiny/q')(h.port, s), b: (s) => httpLoad('select', '?')(plain.port, s), pids: { a: h.pid, b: plain.pid }, target: 'report', note: 'no database work in hrmr: the pool hop alone; 1 round', rounds: 1 });
-    } catch (err) {
-      errors.push(`pool ceiling: ${err.message}`);
-    }
-    try {
-      const p = await pingDuringSlowQueries(h.port);
-      rows.push(
-        row({
-          suite: 'db',
-          case: 'PING p99 on another route while 2-second SQLite queries run',
-          unit: 'ms',
-          value: p.p99,
-          target: TARGET.pingP99Ms,
-          better: 'lower',
-          note: `p50 ${fmt(p.p50)} ms, idle p99 ${fmt(p.idleP99)} ms, ${p.pings} pings, ${p.slowDone} queries of ${fmt(p.slowMs)} ms`,
-        }),
-      );
-      console.log(`  ping during slow queries: p99 ${fmt(p.p99)} ms (p50 ${fmt(p.p50)}, idle p99 ${fmt(p.idleP99)}), slow query ${fmt(p.slowMs)} ms`);
-    } catch (err) {
-      errors.push(`ping: ${err.message}`);
-    }
-    await h.stop();
-    await plain.stop();
-
-    // ---- PostgreSQL ----
-    let pg = null;
-    try {
-      pg = await startPostgres();
-      const hp = await startDbHrmr(dir, [`db.url=${pg.url}`]);
-      cleanup.push(hp.stop);
-      for (const sql of PG_SCHEMA) await postJson(hp.port, { sql });
-      const seed = await postJson(hp.port, { sql: `INSERT INTO users SELECT i, 'user' || i, i * 7 FROM generate_series(1, ${ROWS}) AS i` });
-      if (seed.status !== 200) throw new Error(`seeding PostgreSQL: ${seed.text}`);
-      const pplain = await startBaseline('postgres', pg.url);
-      cleanup.push(pplain.stop);
+    if (ENGINES.has('sqlite')) {
+      // ---- SQLite ----
+      for (const f of ['hrmr.db', 'plain.db', 'direct.db']) makeSqlite(join(dir, f));
+      const h = await startDbHrmr(dir, [`db.url=sqlite:${join(dir, 'hrmr.db')}`]);
+      cleanup.push(h.stop);
+      const plain = await startBaseline('sqlite', join(dir, 'plain.db'));
+      cleanup.push(plain.stop);
       for (const kind of ['select', 'insert']) {
         const what = kind === 'select' ? 'point select by primary key' : 'single-row insert';
-        await compare({ rows, suite: 'db', name: `postgres ${what}, HTTP keep-alive vs plain node:http + pg`, a: (s) => httpLoad(kind, '$1')(hp.port, s), b: (s) => httpLoad(kind, '$1')(pplain.port, s), pids: { a: hp.pid, b: pplain.pid }, target: 'report', note: 'pool of 10 connections each; 1 round', rounds: 1 });
-        await compare({ rows, suite: 'db', name: `postgres ${what}, line protocol vs plain node:http + pg`, a: (s) => lineLoad(kind, '$1')(hp.port, s), b: (s) => httpLoad(kind, '$1')(pplain.port, s), pids: { a: hp.pid, b: pplain.pid }, target: 'report', note: '1 round', rounds: 1 });
+        const target = kind === 'select' ? TARGET.select : 'report';
+        try {
+          const direct = await child('db-direct.mjs', [join(dir, 'direct.db'), kind, String(Math.round(config.durationS * 1000))], config.durationS * 1000 + 15_000);
+          const viaHttp = await compare({ rows, suite: 'db', name: `sqlite ${what}, HTTP keep-alive vs plain node:http (b)`, a: (s) => httpLoad(kind, '?')(h.port, s), b: (s) => httpLoad(kind, '?')(plain.port, s), pids: { a: h.pid, b: plain.pid }, target, note: `${CONNS} connections; pool 1 thread` });
+          const viaLine = await compare({ rows, suite: 'db', name: `sqlite ${what}, line protocol vs plain node:http (b)`, a: (s) => lineLoad(kind, '?')(h.port, s), b: (s) => httpLoad(kind, '?')(plain.port, s), pids: { a: h.pid, b: plain.pid }, target, note: `${CONNS} connections` });
+          for (const [via, r] of [
+            ['HTTP', viaHttp],
+            ['line', viaLine],
+          ]) {
+            rows.push(row({ suite: 'db', case: `sqlite ${what}, ${via} vs better-sqlite3 direct (a)`, unit: 'req/s', value: r.value, baseline: direct.rps, target: 'the limit: report' }));
+          }
+          console.log(`  sqlite ${kind} direct (a): ${fmt(direct.rps)} ops/s`);
+        } catch (err) {
+          errors.push(`sqlite ${kind}: ${err.message}`);
+          console.log(`  sqlite ${kind}: FAILED ${err.message}`);
+        }
       }
-      await hp.stop();
-      await pplain.stop();
-    } catch (err) {
-      errors.push(`postgres: ${err.message}`);
-      console.log(`  postgres: FAILED ${err.message}`);
-    } finally {
       try {
-        pg?.destroy();
+        // Not the db module: the cost of any pool HTTP route (hop to a worker and back) on this machine.
+        await compare({ rows, suite: 'db', name: 'pool HTTP ceiling: a pool route returning a fixed answer vs plain node:http (b) point select', a: (s) => httpLoad('select', '?', '/tiny/q')(h.port, s), b: (s) => httpLoad('select', '?')(plain.port, s), pids: { a: h.pid, b: plain.pid }, target: 'report', note: 'no database work in hrmr: the pool hop alone; 1 round', rounds: 1 });
       } catch (err) {
-        errors.push(`postgres cleanup: ${err.message}`);
+        errors.push(`pool ceiling: ${err.message}`);
+      }
+      try {
+        const p = await pingDuringSlowQueries(h.port);
+        rows.push(
+          row({
+            suite: 'db',
+            case: 'PING p99 on another route while 2-second SQLite queries run',
+            unit: 'ms',
+            value: p.p99,
+            target: TARGET.pingP99Ms,
+            better: 'lower',
+            note: `p50 ${fmt(p.p50)} ms, idle p99 ${fmt(p.idleP99)} ms, ${p.pings} pings, ${p.slowDone} queries of ${fmt(p.slowMs)} ms`,
+          }),
+        );
+        console.log(`  ping during slow queries: p99 ${fmt(p.p99)} ms (p50 ${fmt(p.p50)}, idle p99 ${fmt(p.idleP99)}), slow query ${fmt(p.slowMs)} ms`);
+      } catch (err) {
+        errors.push(`ping: ${err.message}`);
+      }
+      await h.stop();
+      await plain.stop();
+    }
+
+    if (ENGINES.has('postgres')) {
+      // ---- PostgreSQL ----
+      let pg = null;
+      try {
+        pg = await startPostgres();
+        const hp = await startDbHrmr(dir, [`db.url=${pg.url}`]);
+        cleanup.push(hp.stop);
+        for (const sql of PG_SCHEMA) await postJson(hp.port, { sql });
+        const seed = await postJson(hp.port, { sql: `INSERT INTO users SELECT i, 'user' || i, i * 7 FROM generate_series(1, ${ROWS}) AS i` });
+        if (seed.status !== 200) throw new Error(`seeding PostgreSQL: ${seed.text}`);
+        const pplain = await startBaseline('postgres', pg.url);
+        cleanup.push(pplain.stop);
+        for (const kind of ['select', 'insert']) {
+          const what = kind === 'select' ? 'point select by primary key' : 'single-row insert';
+          await compare({ rows, suite: 'db', name: `postgres ${what}, HTTP keep-alive vs plain node:http + pg`, a: (s) => httpLoad(kind, '$1')(hp.port, s), b: (s) => httpLoad(kind, '$1')(pplain.port, s), pids: { a: hp.pid, b: pplain.pid }, target: 'report', note: 'pool of 10 connections each; 1 round', rounds: 1 });
+          await compare({ rows, suite: 'db', name: `postgres ${what}, line protocol vs plain node:http + pg`, a: (s) => lineLoad(kind, '$1')(hp.port, s), b: (s) => httpLoad(kind, '$1')(pplain.port, s), pids: { a: hp.pid, b: pplain.pid }, target: 'report', note: '1 round', rounds: 1 });
+        }
+        await hp.stop();
+        await pplain.stop();
+      } catch (err) {
+        errors.push(`postgres: ${err.message}`);
+        console.log(`  postgres: FAILED ${err.message}`);
+      } finally {
+        try {
+          pg?.destroy();
+        } catch (err) {
+          errors.push(`postgres cleanup: ${err.message}`);
+        }
+      }
+    }
+
+    if (ENGINES.has('mysql')) {
+      // ---- MySQL / MariaDB ----
+      let my = null;
+      try {
+        my = await startMariaDb();
+        const hm = await startDbHrmr(dir, [`db.url=${my.url}`]);
+        cleanup.push(hm.stop);
+        for (const sql of MYSQL_SCHEMA) await postJson(hm.port, { sql });
+        const seed = await postJson(hm.port, { sql: `INSERT INTO users SELECT seq, CONCAT('user', seq), seq * 7 FROM seq_1_to_${ROWS}` });
+        if (seed.status !== 200) throw new Error(`seeding MariaDB: ${seed.text}`);
+        const mplain = await startBaseline('mysql', my.url);
+        cleanup.push(mplain.stop);
+        for (const kind of ['select', 'insert']) {
+          const what = kind === 'select' ? 'point select by primary key' : 'single-row insert';
+          const target = kind === 'select' ? TARGET.mysqlSelect : 'report';
+          await compare({ rows, suite: 'db', name: `mysql ${what}, HTTP keep-alive vs plain node:http + mysql2`, a: (s) => httpLoad(kind, '?')(hm.port, s), b: (s) => httpLoad(kind, '?')(mplain.port, s), pids: { a: hm.pid, b: mplain.pid }, target, note: 'MariaDB; pool of 10 connections each; 1 round', rounds: 1 });
+          await compare({ rows, suite: 'db', name: `mysql ${what}, line protocol vs plain node:http + mysql2`, a: (s) => lineLoad(kind, '?')(hm.port, s), b: (s) => httpLoad(kind, '?')(mplain.port, s), pids: { a: hm.pid, b: mplain.pid }, target: 'report', note: '1 round', rounds: 1 });
+        }
+        await hm.stop();
+        await mplain.stop();
+      } catch (err) {
+        errors.push(`mysql: ${err.message}`);
+        console.log(`  mysql: FAILED ${err.message}`);
+      } finally {
+        await my?.destroy().catch((err) => errors.push(`mysql cleanup: ${err.message}`));
       }
     }
   } finally {

@@ -7,10 +7,12 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 
+export type Engine = 'sqlite' | 'postgres' | 'mysql';
+
 export type Synchronous = 'off' | 'normal' | 'full' | 'extra';
 
 export interface DbConfig {
-  readonly backend: 'sqlite' | 'postgres';
+  readonly backend: Engine;
   /** The URL as given (a PostgreSQL password is masked in `describe`). */
   readonly url: string;
   /** SQLite: the absolute database file. */
@@ -30,9 +32,13 @@ export interface DbConfig {
   readonly poolSize: number;
   /** Largest request body (bytes). */
   readonly maxBody: number;
+  /** Most rows in one answer (a batch's rows added up); past it: 413 result_too_large. */
+  readonly maxRows: number;
+  /** Largest answer (bytes of its JSON, a batch's added up); past it: 413 result_too_large. */
+  readonly maxResultBytes: number;
 }
 
-const KEYS = ['url', 'mount', 'token', 'readonly', 'synchronous', 'busy_timeout', 'timeout', 'pool_size', 'max_body'];
+const KEYS = ['url', 'mount', 'token', 'readonly', 'synchronous', 'busy_timeout', 'timeout', 'pool_size', 'max_body', 'max_rows', 'max_result_bytes'];
 /** Keys the core may add to every module's config. */
 const IGNORED = new Set(['redis']);
 
@@ -102,8 +108,17 @@ export function parseConfig(raw: Readonly<Record<string, string>>, d: ConfigDefa
       throw new DbConfigError('db.url: not a valid postgres:// URL');
     }
     if (!u.hostname && !u.searchParams.get('host')) throw new DbConfigError('db.url: a postgres:// URL needs a host (postgres://user@127.0.0.1:5432/db)');
+  } else if (/^(mysql|mariadb):\/\//i.test(url)) {
+    backend = 'mysql';
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new DbConfigError('db.url: not a valid mysql:// URL');
+    }
+    if (!u.hostname) throw new DbConfigError('db.url: a mysql:// URL needs a host (mysql://user:password@127.0.0.1:3306/db)');
   } else {
-    throw new DbConfigError(`db.url must be sqlite:PATH or postgres://user@host:port/db (got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))})`);
+    throw new DbConfigError(`db.url must be sqlite:PATH, postgres://user@host:port/db or mysql://user:password@host:port/db (got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))})`);
   }
   let mount = (c.mount ?? '').trim() || '/db/';
   if (!mount.startsWith('/') || /[\s?#]/.test(mount)) throw new DbConfigError(`db.mount must be a path starting with / (got ${JSON.stringify(c.mount)})`);
@@ -124,6 +139,9 @@ export function parseConfig(raw: Readonly<Record<string, string>>, d: ConfigDefa
     timeout: int('timeout', c.timeout, d.taskTimeout, 0, 86_400_000),
     poolSize: int('pool_size', c.pool_size, 10, 1, 1000),
     maxBody: int('max_body', c.max_body, 1024 * 1024, 1024, 1024 ** 3),
+    maxRows: int('max_rows', c.max_rows, 100_000, 1, 1_000_000_000),
+    // At most 512 MiB: V8's longest string (the answer is one JSON string).
+    maxResultBytes: int('max_result_bytes', c.max_result_bytes, 64 * 1024 * 1024, 1024, 512 * 1024 * 1024),
   };
 }
 

@@ -89,3 +89,49 @@ export function fromPg(err: unknown): DbError {
   if (err instanceof TypeError || err instanceof RangeError) return badRequest(message);
   return new DbError(500, 'internal', message);
 }
+
+/** MySQL/MariaDB errors that mean "busy or gone: retry later" (by errno). */
+const MYSQL_RETRY = new Map<number, true>([
+  [1213, true], // ER_LOCK_DEADLOCK
+  [1205, true], // ER_LOCK_WAIT_TIMEOUT
+  [1040, true], // ER_CON_COUNT_ERROR
+  [1203, true], // ER_TOO_MANY_USER_CONNECTIONS
+  [1053, true], // ER_SERVER_SHUTDOWN
+  [1927, true], // ER_CONNECTION_KILLED
+  [1317, true], // ER_QUERY_INTERRUPTED
+  [2006, true], // CR_SERVER_GONE_ERROR
+  [2013, true], // CR_SERVER_LOST
+]);
+/** The server's or the disk's fault (by errno). */
+const MYSQL_SERVER = new Set([1021, 1030, 1037, 1041, 1114, 1194, 1195, 1815, 1026, 1034, 1035]);
+/** Query over max_statement_time (MariaDB) or max_execution_time (MySQL). */
+const MYSQL_TIMEOUT = new Set([1969, 3024]);
+/** Writes refused: read-only transaction or server (--read-only). */
+const MYSQL_READONLY = new Set([1792, 1290]);
+
+/**
+ * A mysql2 error: server errors carry `code` (`ER_DUP_ENTRY`), `errno` and
+ * `sqlState`; client and network ones a Node errno or a `PROTOCOL_*` code
+ * and `fatal`. Same status rules as PostgreSQL's SQLSTATEs.
+ */
+export function fromMysql(err: unknown): DbError {
+  if (err instanceof DbError) return err;
+  const e = (err ?? {}) as { code?: unknown; errno?: unknown; sqlState?: unknown; fatal?: unknown };
+  const message = messageOf(err);
+  const code = typeof e.code === 'string' ? e.code : '';
+  const errno = typeof e.errno === 'number' ? e.errno : 0;
+  const hasState = typeof e.sqlState === 'string' && e.sqlState !== '';
+  if (hasState && errno > 0) {
+    const name = code || String(errno);
+    if (MYSQL_TIMEOUT.has(errno)) return new DbError(504, 'timeout', message);
+    if (MYSQL_READONLY.has(errno)) return new DbError(403, 'readonly', message);
+    if (MYSQL_RETRY.has(errno) || (e.sqlState as string).startsWith('08')) return new DbError(503, name, message);
+    if (MYSQL_SERVER.has(errno)) return new DbError(500, name, message);
+    return new DbError(400, name, message);
+  }
+  if (NET_CODES.has(code) || code.startsWith('PROTOCOL_') || e.fatal === true || /closed state|connection lost|Pool is closed/i.test(message)) {
+    return new DbError(503, 'unavailable', `database unreachable: ${message}`);
+  }
+  if (err instanceof TypeError || err instanceof RangeError) return badRequest(message);
+  return new DbError(500, 'internal', message);
+}

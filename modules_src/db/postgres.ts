@@ -11,10 +11,11 @@
 import pg from 'pg';
 import type { DbConfig } from './config.ts';
 import { DbError, fromPg } from './errors.ts';
+import { checkFor } from './guard.ts';
 import type { BatchRequest, Params, QueryRequest, RowMode, Statement } from './request.ts';
-import { checkStatement, pgNamed } from './sql.ts';
-import { pgParam, rowsOut, type Row } from './values.ts';
-import type { QueryResult } from './sqlite.ts';
+import { Budget, RowCollector, type BatchResult, type QueryResult } from './results.ts';
+import { pgNamed } from './sql.ts';
+import { pgParam, type Row } from './values.ts';
 
 const INT8 = 20;
 /** date, time, timestamp, timestamptz, timetz: kept as PostgreSQL's text (no time-zone surprises). */
@@ -43,11 +44,52 @@ function toPg(st: Statement): { text: string; values: unknown[] } {
   return { text: r.text, values: r.values.map((v, i) => pgParam(v, `params[${i}]`)) };
 }
 
-function shape(r: pg.QueryResult): QueryResult {
-  if (r.command === 'SELECT' || (r.fields && r.fields.length > 0)) {
-    return { rows: rowsOut(r.rows as Row[]), columns: r.fields.map((f) => f.name) };
+/** pg's Query internals this subclass relies on (pg 8). */
+interface QueryInternals {
+  _canceledDueToError: unknown;
+  _result: { parseRow(fields: unknown[]): Row; fields: Array<{ name: string }>; command: string | null; rowCount: number | null };
+  callback?: (err: Error | null) => void;
+}
+
+/**
+ * A query whose rows go to a RowCollector as they arrive, never into pg's
+ * result array. Past a limit the rest of the rows are skipped and the
+ * connection is destroyed (the server stops when its next write fails, and
+ * nothing of that answer can reach a later query), so memory stays bounded.
+ */
+class CollectingQuery extends (pg.Query as unknown as new (config: pg.QueryConfig) => pg.Query) {
+  readonly sink: RowCollector;
+  constructor(
+    config: pg.QueryConfig,
+    budget: Budget,
+    private readonly onOver: () => void,
+  ) {
+    super(config);
+    this.sink = new RowCollector(budget);
   }
-  return { changes: r.rowCount ?? 0, lastInsertRowid: null };
+
+  handleRowDescription(msg: { fields: unknown[] }): void {
+    (pg.Query.prototype as unknown as { handleRowDescription(m: unknown): void }).handleRowDescription.call(this, msg);
+    // Rows go to the sink only.
+    (this as unknown as { _accumulateRows: boolean })._accumulateRows = false;
+  }
+
+  handleDataRow(msg: { fields: unknown[] }): void {
+    const q = this as unknown as QueryInternals;
+    if (q._canceledDueToError) return;
+    try {
+      this.sink.add(q._result.parseRow(msg.fields));
+    } catch (err) {
+      q._canceledDueToError = err;
+      if (err instanceof DbError && err.status === 413) this.onOver();
+    }
+  }
+
+  shape(): QueryResult {
+    const r = (this as unknown as QueryInternals)._result;
+    if (r.command === 'SELECT' || (r.fields && r.fields.length > 0)) return { rows: this.sink.done(), columns: r.fields.map((f) => f.name) };
+    return { changes: r.rowCount ?? 0, lastInsertRowid: null };
+  }
 }
 
 type Log = { warn(o: object, msg: string): void };
@@ -74,7 +116,7 @@ export class PgBackend {
   }
 
   private config(st: Statement, mode: RowMode): pg.QueryConfig {
-    checkStatement(st.sql);
+    checkFor('postgres', st.sql);
     const { text, values } = toPg(st);
     return { text, values, queryMode: 'extended', ...(mode === 'array' ? { rowMode: 'array' } : {}) } as pg.QueryConfig;
   }
@@ -82,17 +124,23 @@ export class PgBackend {
   async query(req: QueryRequest): Promise<QueryResult> {
     const qc = this.config(req, req.rowMode);
     if (!this.cfg.readonly) {
+      const client = await this.connect();
+      let broken: Error | undefined;
       try {
-        return shape(await this.pool.query(qc));
+        return await this.run(client, qc, new Budget(this.cfg));
       } catch (err) {
-        throw fromPg(err);
+        const e = fromPg(err);
+        if (e.status === 503 || e.status === 413) broken = err as Error;
+        throw e;
+      } finally {
+        this.release(client, broken);
       }
     }
     const { results } = await this.transaction([qc], false);
     return results[0]!;
   }
 
-  async batch(req: BatchRequest): Promise<{ results: QueryResult[] }> {
+  async batch(req: BatchRequest): Promise<BatchResult> {
     const qcs = req.statements.map((st, i) => {
       try {
         return this.config(st, req.rowMode);
@@ -103,14 +151,36 @@ export class PgBackend {
     return this.transaction(qcs, true);
   }
 
-  /** Runs the statements in one transaction (READ ONLY with db.readonly); `indexed`: errors name their statement. */
-  private async transaction(qcs: pg.QueryConfig[], indexed: boolean): Promise<{ results: QueryResult[] }> {
+  private async connect(): Promise<pg.PoolClient> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (err) {
       throw fromPg(err);
     }
+    // A checked-out client has no 'error' listener: a connection dying under a query must not crash the process.
+    client.on('error', ignore);
+    return client;
+  }
+
+  private release(client: pg.PoolClient, broken?: Error): void {
+    client.removeListener('error', ignore);
+    // A connection in an unknown state is destroyed, not reused.
+    client.release(broken);
+  }
+
+  /** One statement on `client`, its rows collected under `budget`. */
+  private run(client: pg.PoolClient, qc: pg.QueryConfig, budget: Budget): Promise<QueryResult> {
+    return new Promise((resolve, reject) => {
+      const q = new CollectingQuery(qc, budget, () => (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy());
+      (q as unknown as QueryInternals).callback = (err) => (err ? reject(err) : resolve(q.shape()));
+      client.query(q as unknown as pg.QueryConfig);
+    });
+  }
+
+  /** Runs the statements in one transaction (READ ONLY with db.readonly); `indexed`: errors name their statement. */
+  private async transaction(qcs: pg.QueryConfig[], indexed: boolean): Promise<BatchResult> {
+    const client = await this.connect();
     let broken: Error | undefined;
     try {
       try {
@@ -120,13 +190,14 @@ export class PgBackend {
         throw fromPg(err);
       }
       const results: QueryResult[] = [];
+      const budget = new Budget(this.cfg);
       for (let i = 0; i < qcs.length; i++) {
         try {
-          results.push(shape(await client.query(qcs[i]!)));
+          results.push(await this.run(client, qcs[i]!, budget));
         } catch (err) {
           const e = fromPg(err);
-          await client.query('ROLLBACK').catch((re: Error) => (broken = re));
-          if (e.status === 503) broken = err as Error;
+          if (e.status === 503 || e.status === 413) broken = err as Error;
+          else await client.query('ROLLBACK').catch((re: Error) => (broken = re));
           throw indexed ? e.at(i) : e;
         }
       }
@@ -138,9 +209,19 @@ export class PgBackend {
       }
       return { results };
     } finally {
-      // A connection in an unknown state is destroyed, not reused.
-      client.release(broken);
+      this.release(client, broken);
     }
+  }
+
+  /** Proves the server answers (at setup). */
+  async check(): Promise<void> {
+    const c = await this.pool.connect();
+    c.release();
+  }
+
+  /** STATUS: the pool's connections. */
+  status(): Record<string, number> {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
   async close(): Promise<void> {
@@ -149,3 +230,5 @@ export class PgBackend {
 }
 
 export { DbError };
+
+function ignore(): void {}

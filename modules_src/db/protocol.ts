@@ -9,13 +9,28 @@
 import { timingSafeEqual } from 'node:crypto';
 import { DbError, errorBody, errorLine, fromPg, fromSqlite, type ErrorBody } from './errors.ts';
 import { parseBatch, parseLine, parseQuery, type BatchRequest, type QueryRequest } from './request.ts';
-import type { QueryResult } from './sqlite.ts';
+import { batchJson, resultJson, type BatchResult, type QueryResult } from './results.ts';
 
 type MaybePromise<T> = T | Promise<T>;
 
+/**
+ * The contract every engine implements (SQLite, PostgreSQL, MySQL): the
+ * front ends (HTTP and line) only ever call these two. Synchronous on a
+ * worker (SQLite) or returning promises (network engines); errors are
+ * DbErrors (or engine errors the mappers in errors.ts understand).
+ */
 export interface Backend {
   query(req: QueryRequest): MaybePromise<QueryResult>;
-  batch(req: BatchRequest): MaybePromise<{ results: QueryResult[] }>;
+  batch(req: BatchRequest): MaybePromise<BatchResult>;
+}
+
+/** A network engine (PostgreSQL, MySQL): runs on the main thread with its own connection pool. */
+export interface RemoteBackend extends Backend {
+  /** Proves the server answers (at setup; a failure is only logged). */
+  check(): Promise<void>;
+  /** The pool's connections, for STATUS. */
+  status(): Record<string, number>;
+  close(): Promise<void>;
 }
 
 export type Op = 'query' | 'batch';
@@ -45,8 +60,8 @@ export function errorReply(e: DbError): JsonReply {
   return { status: e.status, headers, body: JSON.stringify(errorBody(e)) };
 }
 
-function okReply(result: unknown): JsonReply {
-  return { status: 200, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify(result) };
+function okReply(json: string): JsonReply {
+  return { status: 200, headers: { 'content-type': JSON_TYPE }, body: json };
 }
 
 /** Compares a presented token with the configured one in constant time. */
@@ -64,13 +79,18 @@ export function checkBearer(header: string | undefined, token: string | null): D
   return new DbError(401, 'forbidden', header === undefined ? 'missing Authorization: Bearer <token>' : 'wrong token');
 }
 
-function run(backend: Backend, op: Op, body: Buffer | string): MaybePromise<unknown> {
-  return op === 'query' ? backend.query(parseQuery(body)) : backend.batch(parseBatch(body));
+function run(backend: Backend, op: Op, body: Buffer | string): MaybePromise<string> {
+  if (op === 'query') {
+    const r = backend.query(parseQuery(body));
+    return isPromise(r) ? r.then(resultJson) : resultJson(r);
+  }
+  const b = backend.batch(parseBatch(body));
+  return isPromise(b) ? b.then(batchJson) : batchJson(b);
 }
 
 /** One HTTP request: status, headers and JSON body. */
 export function httpReply(backend: Backend, op: Op, body: Buffer | string): MaybePromise<JsonReply> {
-  let out: MaybePromise<unknown>;
+  let out: MaybePromise<string>;
   try {
     out = run(backend, op, body);
   } catch (err) {
@@ -86,19 +106,25 @@ export function httpReply(backend: Backend, op: Op, body: Buffer | string): Mayb
  * `token` and answered `OK {}`.
  */
 export function lineReply(backend: Backend, line: string, token: string | null): MaybePromise<string> {
-  let out: MaybePromise<unknown>;
+  let out: MaybePromise<string>;
   try {
     const cmd = parseLine(line);
     if (cmd.kind === 'auth') {
       if (token !== null && !tokenMatches(cmd.token, token)) return errorLine(new DbError(401, 'forbidden', 'wrong token'));
       return 'OK {}\n';
     }
-    out = cmd.kind === 'query' ? backend.query(cmd.req) : backend.batch(cmd.req);
+    if (cmd.kind === 'query') {
+      const r = backend.query(cmd.req);
+      out = isPromise(r) ? r.then(resultJson) : resultJson(r);
+    } else {
+      const b = backend.batch(cmd.req);
+      out = isPromise(b) ? b.then(batchJson) : batchJson(b);
+    }
   } catch (err) {
     return errorLine(toDbError(err));
   }
-  if (isPromise(out)) return out.then((r) => `OK ${JSON.stringify(r)}\n`, (err: unknown) => errorLine(toDbError(err)));
-  return `OK ${JSON.stringify(out)}\n`;
+  if (isPromise(out)) return out.then((r) => `OK ${r}\n`, (err: unknown) => errorLine(toDbError(err)));
+  return `OK ${out}\n`;
 }
 
 /** An HTTP answer of the db routes as a protocol line. */

@@ -14,12 +14,9 @@ import Database from 'better-sqlite3';
 import type { DbConfig } from './config.ts';
 import { DbError, fromSqlite } from './errors.ts';
 import type { BatchRequest, Params, QueryRequest, RowMode, Statement } from './request.ts';
-import { checkStatement } from './sql.ts';
-import { bareName, intOut, rowsOut, sqliteParam, type Row } from './values.ts';
-
-export type RowsResult = { rows: Row[]; columns: string[] };
-export type ChangesResult = { changes: number; lastInsertRowid: number | string | null };
-export type QueryResult = RowsResult | ChangesResult;
+import { checkFor } from './guard.ts';
+import { Budget, RowCollector, type BatchResult, type QueryResult } from './results.ts';
+import { bareName, intOut, sqliteParam, type Row } from './values.ts';
 
 type Stmt = Database.Statement<unknown[], unknown>;
 
@@ -82,7 +79,7 @@ export class SqliteBackend {
       }
       return s;
     }
-    checkStatement(sql);
+    checkFor('sqlite', sql);
     try {
       s = this.db.prepare(sql);
     } catch (err) {
@@ -94,13 +91,16 @@ export class SqliteBackend {
     return s;
   }
 
-  private run(s: Stmt, st: Statement, mode: RowMode): QueryResult {
+  private run(s: Stmt, st: Statement, mode: RowMode, budget: Budget): QueryResult {
     const args = bind(st.params);
     try {
       if (s.reader) {
         s.raw(mode === 'array');
-        const rows = s.all(...args) as Row[];
-        return { rows: rowsOut(rows), columns: this.columns(s, rows, mode) };
+        // Row by row: leaving the loop early (a limit passed) resets the statement.
+        const c = new RowCollector(budget);
+        for (const row of s.iterate(...args) as IterableIterator<Row>) c.add(row);
+        const rows = c.done();
+        return { rows, columns: this.columns(s, c.first, mode) };
       }
       const info = s.run(...args);
       return { changes: info.changes, lastInsertRowid: intOut(BigInt(info.lastInsertRowid)) };
@@ -114,10 +114,10 @@ export class SqliteBackend {
    * point select). SQLite re-prepares a statement after a schema change, so
    * a row whose width differs from the cached list refreshes it.
    */
-  private columns(s: Stmt, rows: Row[], mode: RowMode): string[] {
+  private columns(s: Stmt, first: Row | undefined, mode: RowMode): string[] {
     let c = this.cols.get(s);
-    if (c !== undefined && rows.length > 0) {
-      const r = rows[0]!;
+    if (c !== undefined && first !== undefined) {
+      const r = first;
       const width = mode === 'array' ? (r as unknown[]).length : Object.keys(r).length;
       if (width !== (mode === 'array' ? c.names.length : c.distinct)) c = undefined;
     }
@@ -130,7 +130,7 @@ export class SqliteBackend {
   }
 
   query(req: QueryRequest): QueryResult {
-    const r = this.run(this.prepare(req.sql), req, req.rowMode);
+    const r = this.run(this.prepare(req.sql), req, req.rowMode, new Budget(this.cfg));
     if (this.db.inTransaction) {
       // A statement got past checkStatement and opened a transaction: undo it.
       this.rollback.run();
@@ -139,7 +139,7 @@ export class SqliteBackend {
     return r;
   }
 
-  batch(req: BatchRequest): { results: QueryResult[] } {
+  batch(req: BatchRequest): BatchResult {
     const stmts: Stmt[] = [];
     for (let i = 0; i < req.statements.length; i++) {
       try {
@@ -154,10 +154,11 @@ export class SqliteBackend {
       throw fromSqlite(err, this.cfg.readonly);
     }
     const results: QueryResult[] = [];
+    const budget = new Budget(this.cfg);
     try {
       for (let i = 0; i < stmts.length; i++) {
         try {
-          results.push(this.run(stmts[i]!, req.statements[i]!, req.rowMode));
+          results.push(this.run(stmts[i]!, req.statements[i]!, req.rowMode, budget));
         } catch (err) {
           throw fromSqlite(err, this.cfg.readonly).at(i);
         }

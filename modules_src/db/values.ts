@@ -39,21 +39,25 @@ export function valueOut(v: unknown): unknown {
   }
 }
 
-/** Converts every value of the rows in place (objects or arrays) and returns them. */
-export function rowsOut(rows: Row[]): Row[] {
-  for (const row of rows) {
-    if (Array.isArray(row)) {
-      for (let i = 0; i < row.length; i++) {
-        const v = row[i];
-        if (v !== null && typeof v !== 'string' && typeof v !== 'number') row[i] = valueOut(v);
-      }
-    } else {
-      for (const k in row) {
-        const v = row[k];
-        if (v !== null && typeof v !== 'string' && typeof v !== 'number') row[k] = valueOut(v);
-      }
+/** Converts every value of one row in place (object or array) and returns it. */
+export function rowOut(row: Row): Row {
+  if (Array.isArray(row)) {
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      if (v !== null && typeof v !== 'string' && typeof v !== 'number') row[i] = valueOut(v);
+    }
+  } else {
+    for (const k in row) {
+      const v = row[k];
+      if (v !== null && typeof v !== 'string' && typeof v !== 'number') row[k] = valueOut(v);
     }
   }
+  return row;
+}
+
+/** Converts every value of the rows in place (objects or arrays) and returns them. */
+export function rowsOut(rows: Row[]): Row[] {
+  for (const row of rows) rowOut(row);
   return rows;
 }
 
