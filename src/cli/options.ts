@@ -16,6 +16,7 @@ export const SERVER_FLAGS = [
   'port', 'threads', 'host', 'modules', 'peek-timeout', 'max-peek', 'drain-timeout', 'log-level', 'admin-token', 'pretty',
   'watch', 'src', 'max-connections', 'idle-timeout', 'reload-mode', 'task-timeout', 'max-queue', 'max-message', 'set',
   'redis', 'http-keep-alive-timeout', 'http-headers-timeout', 'http-max-header-size', 'workers', 'hang-timeout', 'recycle-after',
+  'metrics-path', 'access-log',
 ] as const;
 
 /** Flags of the client and build subcommands, also accepted in single-dash form. */
@@ -49,6 +50,8 @@ export interface RawServerOptions {
   workers?: string;
   hangTimeout: string;
   recycleAfter: string;
+  metricsPath: string;
+  accessLog?: boolean;
 }
 
 export interface CliServerOptions {
@@ -80,6 +83,9 @@ export interface CliServerOptions {
   workers: number | null;
   hangTimeoutMs: number;
   recycleAfter: number;
+  /** `--metrics-path`: null when `off`. */
+  metricsPath: string | null;
+  accessLog: boolean;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -121,6 +127,8 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(opt('--workers <n|auto>', 'worker processes under a supervisor (auto = one per core); without it, one process', 'HRMR_WORKERS'))
     .addOption(opt('--hang-timeout <ms>', 'with --workers: replace a worker whose event loop is blocked this long (0 = off)', 'HRMR_HANG_TIMEOUT', '10000'))
     .addOption(opt('--recycle-after <n>', 'with --workers: replace a worker after this many reloads of changed modules (0 = never)', 'HRMR_RECYCLE_AFTER', '100'))
+    .addOption(opt('--metrics-path <path>', "where Prometheus metrics are served on the main port ('off' turns metrics off)", 'HRMR_METRICS_PATH', '/metrics'))
+    .addOption(new Option('--access-log', 'one log line per HTTP request and per closed message/stream connection (env HRMR_ACCESS_LOG=1|0)'))
     .addOption(new Option('--set <module.key=value>', 'module configuration (repeatable); also HRMR_CFG_MODULE_KEY=value').argParser(collect).default([]));
 }
 
@@ -213,7 +221,19 @@ export function validateServerOptions(raw: RawServerOptions, env: NodeJS.Process
     workers: workerCount(raw.workers),
     hangTimeoutMs: int('hang-timeout', raw.hangTimeout, 0, 86_400_000),
     recycleAfter: int('recycle-after', raw.recycleAfter, 0, 1_000_000),
+    metricsPath: metricsPath(raw.metricsPath ?? '/metrics'),
+    accessLog: raw.accessLog ?? envBool('HRMR_ACCESS_LOG', env.HRMR_ACCESS_LOG) ?? false,
   };
+}
+
+/** `--metrics-path`: an absolute path (not under /_hrmr/, the status page's), or `off`. */
+export function metricsPath(raw: string): string | null {
+  const s = String(raw).trim();
+  if (s === 'off') return null;
+  if (!/^\/[^\s?#]*$/.test(s) || s === '/' || s.startsWith('/_hrmr/')) {
+    throw new UsageError(`--metrics-path must be a path such as /metrics (not /, not under /_hrmr/), or off (got ${JSON.stringify(raw)})`);
+  }
+  return s;
 }
 
 function redisUrl(raw: string | undefined): string | null {

@@ -53,6 +53,8 @@ export async function runServer(o: CliServerOptions): Promise<void> {
       httpHeadersTimeoutMs: o.httpHeadersTimeoutMs,
       httpMaxHeaderSize: o.httpMaxHeaderSize,
       processes,
+      metricsPath: o.metricsPath,
+      accessLog: o.accessLog,
       ...(agent ? { adminControl: agent } : {}),
       log,
       // Watch mode's chokidar watchers and esbuild contexts close before the exit.

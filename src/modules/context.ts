@@ -7,7 +7,8 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Context, Keep } from '../../shared/index.ts';
+import type { Context, Keep, ModuleMetrics } from '../../shared/index.ts';
+import { moduleMetrics } from '../metrics/module-api.ts';
 
 /** What a context needs from the module version it belongs to. */
 export interface ContextSource {
@@ -43,6 +44,9 @@ export class ConnectionContext implements Context {
   }
   get remotePort(): number {
     return this.socket.remotePort ?? 0;
+  }
+  get metrics(): ModuleMetrics {
+    return moduleMetrics(this.source.name);
   }
   get log(): Logger {
     return (this._log ??= this.source.log.child({ peer: `${this.remoteAddress}:${this.remotePort}` }));

@@ -22,6 +22,7 @@ import { buildRouteTable, type HttpTarget, type RouteTarget, type SlotView } fro
 import { SnapshotStore } from './snapshot.ts';
 import { validateModule, type CompiledRoute } from './validate.ts';
 import { ModuleVersion, type VersionInfo } from './version.ts';
+import { moduleMetrics } from '../metrics/module-api.ts';
 
 /** Work other parts do when a version goes live or is purged (the worker pool). */
 export interface VersionHooks {
@@ -40,6 +41,8 @@ export interface RegistryOptions {
   hooks?: VersionHooks;
   /** Server processes sharing the port (SetupContext.processes). */
   processes?: number;
+  /** Request-line prefixes of the core's own HTTP routes (see buildRouteTable). */
+  httpPrefixes?: readonly string[];
 }
 
 export interface ModuleFailure {
@@ -244,7 +247,7 @@ export class ModuleRegistry {
       version = new ModuleVersion(slot.file, number, hash, snap.url, spec, config, log.child({ module: spec.name, version: number }), keep);
       const v = version;
       try {
-        await watch.run(() => spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0, keep, processes: this.opts.processes ?? 1 }));
+        await watch.run(() => spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0, keep, processes: this.opts.processes ?? 1, metrics: moduleMetrics(spec.name) }));
       } catch (err) {
         throw new ModuleSetupError(spec.name, err);
       }
@@ -316,7 +319,7 @@ export class ModuleRegistry {
 
   private rebuildTable(): void {
     // Before the first load completes, name order decides; after, a live owner keeps its routes.
-    const t = buildRouteTable(this.slots.values(), adminPrefixes(), this.loadedOnce ? this.owners : new Map());
+    const t = buildRouteTable(this.slots.values(), adminPrefixes(), this.loadedOnce ? this.owners : new Map(), this.opts.httpPrefixes);
     this._table = t.table;
     this._http = t.http;
     this._hasHttp = t.hasHttp;

@@ -59,13 +59,23 @@ export function routeKey(route: CompiledRoute): string {
   return route.kind === 'http' ? `h:${route.httpKey}` : `b:${route.prefix.toString('latin1')}`;
 }
 
-export function buildRouteTable(slots: Iterable<SlotView>, adminPrefixes: readonly string[], previous: Owners = new Map()): RouteTables {
+/**
+ * `httpPrefixes`: request-line prefixes of the core's own HTTP routes
+ * (`GET /metrics`...), sent to the HTTP host even when no module has an
+ * HTTP route (then other HTTP requests still go where they went before).
+ */
+export function buildRouteTable(slots: Iterable<SlotView>, adminPrefixes: readonly string[], previous: Owners = new Map(), httpPrefixes: readonly string[] = []): RouteTables {
   const entries: PrefixEntry<RouteTarget>[] = [];
   const owners = new Map<string, string>();
   for (const p of adminPrefixes) {
     const prefix = Buffer.from(p, 'latin1');
     owners.set(`b:${prefix.toString('latin1')}`, '(built-in)');
     entries.push({ prefix, target: ADMIN_TARGET });
+  }
+  for (const p of httpPrefixes) {
+    const prefix = Buffer.from(p, 'latin1');
+    owners.set(`b:${p}`, '(built-in)');
+    entries.push({ prefix, target: HTTP_TARGET });
   }
   const live = [...slots].filter((s) => s.current !== null).sort((a, b) => cmp(a.current!.name, b.current!.name));
   // Every claim per key, in name order; the previous owner (if still claiming) first.
