@@ -63,6 +63,11 @@ export async function runServer(o: CliServerOptions): Promise<void> {
     pool,
   );
   agent?.attach(server);
+  if (agent) {
+    // One scrape answers for every worker (summed); per-worker values carry a worker label.
+    server.metrics.worker = Number(process.env[ENV_WORKER] ?? cluster.worker?.id ?? 0);
+    server.metrics.gather = () => agent.gatherMetrics() as never;
+  }
   try {
     const listening = await server.start();
     agent?.ready(listening, moduleCount(server.status()));

@@ -78,8 +78,13 @@ export class BuiltinRoutes {
   private async aggregated(): Promise<Registry | null> {
     const gather = this.hub.gather;
     if (gather === null) return null;
-    const all = await gather();
-    return AggregatorRegistry.aggregate(all as never);
+    try {
+      return AggregatorRegistry.aggregate((await gather()) as never);
+    } catch (err) {
+      // The supervisor did not answer: this worker's own metrics are better than none.
+      this.hub.opts.log.warn({ err }, 'metrics of the other workers unavailable; serving this worker only');
+      return null;
+    }
   }
 
   async metricsText(): Promise<string> {
