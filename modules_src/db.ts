@@ -17,6 +17,7 @@ import { PgBackend } from './db/postgres.ts';
 import { checkBearer, errorReply, httpReply, httpToLine, lineReply, tokenMatches, type Backend, type JsonReply, type Op } from './db/protocol.ts';
 import { parseLine } from './db/request.ts';
 import { openSqlite, SqliteBackend } from './db/sqlite.ts';
+import { instrumentDb, pgPoolMetrics } from './db/metrics.ts';
 
 /** This version's state in this thread (each version is a fresh module instance). */
 let sqlite: SqliteBackend | null = null;
@@ -205,7 +206,7 @@ export default defineModule({
     const cfg = configOf(ctx.config);
     if (cfg.backend === 'sqlite') {
       const db = openSqlite(cfg);
-      if (ctx.thread === 'worker') sqlite = new SqliteBackend(db, cfg);
+      if (ctx.thread === 'worker') sqlite = instrumentDb(new SqliteBackend(db, cfg), ctx.metrics);
       else {
         // Main thread: prove the file opens (and switch it to WAL), then leave it to the workers.
         db.close();
@@ -214,7 +215,8 @@ export default defineModule({
       return;
     }
     if (ctx.thread === 'worker') return;
-    postgres = new PgBackend(cfg, ctx.log);
+    postgres = instrumentDb(new PgBackend(cfg, ctx.log), ctx.metrics);
+    pgPoolMetrics(ctx.metrics, () => postgres?.pool ?? null);
     try {
       const c = await postgres.pool.connect();
       c.release();

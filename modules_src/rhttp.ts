@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, HttpRoute, Logger, Module, SetupContext } from '../shared/index.ts';
 import { normalizeMount, parseOptions, unknownKeys, type RhttpOptions } from './rhttp/config.ts';
 import { answerJson, attach, BODIES, ensureClients, forward, newState, readBody, release, statusOf, type Env, type State } from './rhttp/gateway.ts';
+import { rhttpMetrics } from './rhttp/metrics.ts';
 
 /** This version's identity (ownership of the Redis listeners and the heartbeat). */
 const me = Symbol('rhttp version');
@@ -60,6 +61,7 @@ const mod = {
     }
     state = st;
     env = e;
+    rhttpMetrics(ctx.metrics, () => state);
   },
   dispose(): void {
     if (state !== null) release(state, me);

@@ -130,6 +130,15 @@ export interface MetricHistogram {
 }
 
 /**
+ * Reads a metric's value(s) at scrape time, from numbers the module keeps
+ * anyway (its `status()` counters, queue sizes): a number (no labels), or
+ * `[labels, value]` pairs. A collected metric takes its values only from
+ * here (calls to inc/set are overwritten). The newest version's `collect`
+ * is the one used; main thread only (ignored in pool workers).
+ */
+export type MetricCollect = () => number | ReadonlyArray<readonly [MetricLabels, number]> | null | undefined;
+
+/**
  * A module's own Prometheus metrics, served on `/metrics` with hrmr's.
  * Names start with `hrmr_` (counters end in `_total`); label names are
  * declared up front and their values must stay few (never raw paths, user
@@ -145,8 +154,10 @@ export interface MetricHistogram {
  * served.inc({ kind: 'text' });
  */
 export interface ModuleMetrics {
-  counter(name: string, help: string, labels?: readonly string[]): MetricCounter;
-  gauge(name: string, help: string, labels?: readonly string[]): MetricGauge;
+  /** `collect`: see {@link MetricCollect}. */
+  counter(name: string, help: string, labels?: readonly string[], collect?: MetricCollect): MetricCounter;
+  /** `collect`: see {@link MetricCollect}. */
+  gauge(name: string, help: string, labels?: readonly string[], collect?: MetricCollect): MetricGauge;
   /** `buckets`: upper bounds (default: 0.1 ms .. 10 s, for durations in seconds). */
   histogram(name: string, help: string, labels?: readonly string[], buckets?: readonly number[]): MetricHistogram;
 }

@@ -7,7 +7,7 @@
  */
 import { BroadcastChannel } from 'node:worker_threads';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { MetricCounter, MetricGauge, MetricHistogram, ModuleMetrics } from '../../shared/index.ts';
+import type { MetricCollect, MetricCounter, MetricGauge, MetricHistogram, ModuleMetrics } from '../../shared/index.ts';
 import { LATENCY_BUCKETS } from './computed.ts';
 import { args, conflict, makeDef, metricsChannelName, noopMetrics, sameDef, type MetricBatch, type MetricDef } from './module-def.ts';
 
@@ -15,6 +15,8 @@ interface Entry {
   def: MetricDef;
   metric: Counter | Gauge | Histogram;
   api: MetricCounter | MetricGauge | MetricHistogram;
+  /** The newest version's reader (see MetricCollect). */
+  collect: MetricCollect | null;
 }
 
 type Labeled = Record<string, string | number>;
@@ -55,29 +57,44 @@ class ModuleMetricStore {
 
   private live(module: string): ModuleMetrics {
     return {
-      counter: (name, help, labels) => this.define(makeDef(module, 'counter', name, help, labels)).api as MetricCounter,
-      gauge: (name, help, labels) => this.define(makeDef(module, 'gauge', name, help, labels)).api as MetricGauge,
+      counter: (name, help, labels, collect) => this.define(makeDef(module, 'counter', name, help, labels), collect).api as MetricCounter,
+      gauge: (name, help, labels, collect) => this.define(makeDef(module, 'gauge', name, help, labels), collect).api as MetricGauge,
       histogram: (name, help, labels, buckets) => this.define(makeDef(module, 'histogram', name, help, labels, buckets)).api as MetricHistogram,
     };
   }
 
-  private define(def: MetricDef): Entry {
+  private define(def: MetricDef, collect?: MetricCollect): Entry {
+    if (collect !== undefined && typeof collect !== 'function') throw new TypeError(`ctx.metrics: collect of ${def.name} must be a function`);
     const have = this.byName.get(def.name);
     if (have !== undefined) {
       if (!sameDef(have.def, def)) throw conflict(have.def, def);
+      if (collect !== undefined) have.collect = collect;
       return have;
     }
     const reg = this.registry!;
     // hrmr's own metrics (and prom-client's defaults) are in the registry but not in byName.
     if (reg.getSingleMetric(def.name) !== undefined) throw conflict({ ...def, module: '' }, def);
-    const common = { name: def.name, help: def.help, labelNames: def.labels, registers: [reg] };
+    // The entry is filled in below; prom-client calls collect() on it at every scrape.
+    const holder: { e: Entry | null } = { e: null };
+    const onError = (err: unknown): void => this.onError(err);
+    const common = {
+      name: def.name,
+      help: def.help,
+      labelNames: def.labels,
+      registers: [reg],
+      collect(this: Counter | Gauge): void {
+        const f = holder.e?.collect;
+        if (f) collectInto(this, f, onError);
+      },
+    };
     let entry: Entry;
     if (def.type === 'counter') {
       const m = new Counter(common);
-      entry = { def, metric: m, api: { inc: (a?: unknown, b?: unknown) => inc(m, a, b) } as MetricCounter };
+      entry = { def, metric: m, collect: collect ?? null, api: { inc: (a?: unknown, b?: unknown) => inc(m, a, b) } as MetricCounter };
     } else if (def.type === 'gauge') {
       const m = new Gauge(common);
       entry = {
+        collect: collect ?? null,
         def,
         metric: m,
         api: {
@@ -91,8 +108,9 @@ class ModuleMetricStore {
         } as MetricGauge,
       };
     } else {
-      const m = new Histogram({ ...common, buckets: def.buckets ?? [...LATENCY_BUCKETS] });
+      const m = new Histogram({ name: def.name, help: def.help, labelNames: def.labels, registers: [reg], buckets: def.buckets ?? [...LATENCY_BUCKETS] });
       entry = {
+        collect: null,
         def,
         metric: m,
         api: {
@@ -104,6 +122,7 @@ class ModuleMetricStore {
         } as MetricHistogram,
       };
     }
+    holder.e = entry;
     this.byName.set(def.name, entry);
     return entry;
   }
@@ -130,6 +149,35 @@ class ModuleMetricStore {
         this.onError(err);
       }
     }
+  }
+}
+
+/** Sets a collected counter or gauge to what its reader says now. */
+function collectInto(m: Counter | Gauge, f: MetricCollect, onError: (err: unknown) => void): void {
+  let v: ReturnType<MetricCollect>;
+  try {
+    v = f();
+  } catch (err) {
+    onError(err);
+    return;
+  }
+  if (v === null || v === undefined) return;
+  m.reset();
+  const put = (labels: Labeled | null, n: number): void => {
+    if (!Number.isFinite(n)) return;
+    if (m instanceof Gauge) {
+      if (labels === null) m.set(n);
+      else m.set(labels, n);
+    } else if (n > 0) {
+      if (labels === null) m.inc(n);
+      else m.inc(labels, n);
+    }
+  };
+  try {
+    if (typeof v === 'number') put(null, v);
+    else for (const [l, n] of v) put(l as Labeled, n);
+  } catch (err) {
+    onError(err);
   }
 }
 

@@ -82,8 +82,8 @@ const NOOP_HISTOGRAM: MetricHistogram = { observe: noop };
 /** `ctx.metrics` when metrics are off: definitions are still checked, so a module fails the same way everywhere. */
 export function noopMetrics(module: string): ModuleMetrics {
   return {
-    counter: (name, help, labels) => (makeDef(module, 'counter', name, help, labels), NOOP_COUNTER),
-    gauge: (name, help, labels) => (makeDef(module, 'gauge', name, help, labels), NOOP_GAUGE),
+    counter: (name, help, labels, _collect) => (makeDef(module, 'counter', name, help, labels), NOOP_COUNTER),
+    gauge: (name, help, labels, _collect) => (makeDef(module, 'gauge', name, help, labels), NOOP_GAUGE),
     histogram: (name, help, labels, buckets) => (makeDef(module, 'histogram', name, help, labels, buckets), NOOP_HISTOGRAM),
   };
 }
