@@ -81,6 +81,7 @@ export function buildStatusJson(status: unknown, metrics: readonly MetricJson[],
   const since = now - 5 * 60_000;
   return {
     time: now,
+    pid: process.pid,
     uptimeSeconds: s.uptimeSeconds ?? 0,
     port: s.port ?? null,
     connections: Object.keys(connections).length > 0 ? connections : { total: s.connections ?? 0, admin: s.adminSessions ?? 0 },

@@ -84,7 +84,7 @@ function draw(s) {
     });
   }
   fill('modules', mods);
-  const ws = s.workers || [{ worker: 0, pid: '', state: 'ready', uptimeSeconds: s.uptimeSeconds, connections: open, memory: s.memory, restarts: 0 }];
+  const ws = s.workers || [{ worker: 0, pid: s.pid, state: 'ready', uptimeSeconds: s.uptimeSeconds, connections: open, memory: s.memory, restarts: 0 }];
   fill('workers', ws.map((w) => row([el('td', 'worker ' + w.worker, 'worker'), el('td', w.pid), el('td', w.state), num(dur(w.uptimeSeconds || 0)), num(w.connections == null ? '-' : w.connections), num(bytes(w.memory && w.memory.rssBytes)), num(s.eventLoopLagByWorker[String(w.worker)] != null ? (s.eventLoopLagByWorker[String(w.worker)] * 1000).toFixed(1) + ' ms' : '-'), num(w.restarts == null ? '' : w.restarts)])));
   fill('reloads', s.recentReloads.map((r) => row([el('td', time(r.time)), el('td', r.module), el('td', r.result, r.result === 'failed' ? 'bad' : 'ok'), el('td', r.version == null ? '' : 'v' + r.version), el('td', r.error || '', 'bad')])));
   fill('errors', s.recentErrors.map((e) => row([el('td', time(e.time)), el('td', e.module), el('td', e.route), el('td', e.outcome, 'bad')])));
