@@ -34,24 +34,19 @@ export const REFUSED_REASONS: ReadonlyArray<[key: string, reason: string]> = [
   ['reloading', 'reloading'],
 ];
 
-export function coreMetrics(src: CoreSources): Computed[] {
-  // One STATUS per scrape: every metric below reads the same snapshot.
+/** `fresh()`: call at the start of each scrape; every metric of that scrape reads one STATUS snapshot. */
+export function coreMetrics(src: CoreSources): { metrics: Computed[]; fresh(): void } {
   let cached: ServerStatus | null = null;
-  let at = 0;
-  const st = (): ServerStatus => {
-    const now = Date.now();
-    if (cached === null || now - at > 50) {
-      cached = src.status();
-      at = now;
-    }
-    return cached;
+  const st = (): ServerStatus => (cached ??= src.status());
+  const fresh = (): void => {
+    cached = null;
   };
   const one = (v: number | undefined): MetricValue[] => [{ labels: {}, value: v ?? 0 }];
   const pool = (k: keyof NonNullable<ServerStatus['pool']>) => (): MetricValue[] => {
     const p = st().pool;
     return p ? one(p[k]) : [];
   };
-  return [
+  const metrics = [
     new Computed('hrmr_connections', 'Open connections by kind (message, stream, http, upgraded, admin, peeking: not routed yet)', 'gauge', () =>
       Object.entries(src.connections()).map(([kind, value]) => ({ labels: { kind }, value })),
     ),
@@ -86,4 +81,5 @@ export function coreMetrics(src: CoreSources): Computed[] {
     new Computed('hrmr_pool_dropped_total', 'Queued pool tasks dropped because their connection closed', 'counter', pool('dropped')),
     new Computed('hrmr_pool_abandoned_total', 'Connections closed because their client gave up while its tasks waited', 'counter', pool('abandoned')),
   ];
+  return { metrics, fresh };
 }

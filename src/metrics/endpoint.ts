@@ -90,7 +90,7 @@ export class BuiltinRoutes {
   async metricsText(): Promise<string> {
     if (!this.hub.metricsOn) return '';
     const agg = await this.aggregated();
-    return agg === null ? this.hub.registry.metrics() : agg.metrics();
+    return agg === null ? this.hub.text() : agg.metrics();
   }
 
   private async statusJson(): Promise<unknown> {

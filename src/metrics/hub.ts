@@ -68,6 +68,7 @@ export class MetricsHub {
   readonly recentErrors: RecentError[] = [];
   private readonly access: Logger | null;
   private sources: CoreSources | null = null;
+  private fresh: () => void = () => undefined;
   /** `--workers`: every worker's metrics as JSON (through the supervisor); null in one process. */
   gather: (() => Promise<MetricJson[][]>) | null = null;
   /** The worker index in `--workers` (a `worker` label on per-worker values), else null. */
@@ -88,7 +89,9 @@ export class MetricsHub {
     this.sources = sources;
     if (!this.metricsOn) return;
     const reg = (m: Computed): void => this.registry.registerMetric(m as never);
-    for (const m of coreMetrics(sources)) reg(m);
+    const core = coreMetrics(sources);
+    this.fresh = core.fresh;
+    for (const m of core.metrics) reg(m);
     for (const m of routeMetrics(() => this.routes.values())) reg(m);
     reg(new Computed('hrmr_peek_duration_seconds', 'Time from accept until the first bytes decided the route', 'histogram', () => this.peek.values('hrmr_peek_duration_seconds', {})));
     reg(new Computed('hrmr_reloads_total', 'Module loads by RELOAD (and at start-up), by module and result: loaded, reloaded, unloaded, failed', 'counter', () => {
@@ -244,12 +247,19 @@ export class MetricsHub {
 
   /** This process's metrics as JSON, per-worker values labelled with the worker (for `--workers` aggregation). */
   async localJson(): Promise<MetricJson[]> {
+    this.fresh();
     const list = (await this.registry.getMetricsAsJSON()) as unknown as MetricJson[];
     if (this.worker === null) return list;
     const w = this.worker;
     return list.map((m) =>
       perWorker(m.name) ? { ...m, values: m.values.map((v) => ({ ...v, labels: { ...v.labels, worker: w } })) } : m,
     );
+  }
+
+  /** This process's metrics in the text format. */
+  text(): Promise<string> {
+    this.fresh();
+    return this.registry.metrics();
   }
 
   close(): void {
