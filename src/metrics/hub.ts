@@ -79,8 +79,6 @@ export class MetricsHub {
     this.counting = this.metricsOn || opts.accessLog;
     this.access = opts.accessLog ? opts.log.child({ access: true }) : null;
     if (!this.metricsOn) return;
-    collectDefaultMetrics({ register: this.registry });
-    for (const n of DROPPED_DEFAULTS) this.registry.removeSingleMetric(n);
     moduleMetricStore.attach(this.registry, (err) => opts.log.warn({ err }, 'module metric update from a pool worker failed'));
   }
 
@@ -107,6 +105,9 @@ export class MetricsHub {
     reg(new Computed('hrmr_http_unrouted_total', 'HTTP requests the host answered itself, by code: 404 no route, 405 method, 503 reloading', 'counter', () =>
       [...this.unrouted].map(([code, value]) => ({ labels: { code }, value })),
     ));
+    // prom-client's process and Node metrics after hrmr's own (so `curl /metrics | head` shows hrmr's first).
+    collectDefaultMetrics({ register: this.registry });
+    for (const n of DROPPED_DEFAULTS) this.registry.removeSingleMetric(n);
   }
 
   /** Counts pool task durations (wraps the pool's two entry points; the pool itself is unchanged). */

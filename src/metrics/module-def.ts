@@ -39,7 +39,7 @@ const NAME = /^hrmr_[a-zA-Z0-9_]+$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** Checks a definition (throws a TypeError naming the problem) and returns it normalized. */
-export function makeDef(module: string, type: ModuleMetricType, name: unknown, help: unknown, labels: unknown, buckets?: unknown): MetricDef {
+export function makeDef(module: string, type: ModuleMetricType, name: unknown, help: unknown, labels?: unknown, buckets?: unknown): MetricDef {
   if (typeof name !== 'string' || !NAME.test(name)) throw new TypeError(`ctx.metrics: metric name ${JSON.stringify(name)} must start with hrmr_ and hold only letters, digits and _`);
   if (type === 'counter' && !name.endsWith('_total')) throw new TypeError(`ctx.metrics: counter ${name} must end in _total`);
   if (type !== 'counter' && name.endsWith('_total')) throw new TypeError(`ctx.metrics: only a counter's name ends in _total (${name})`);
