@@ -110,19 +110,22 @@ export class MetricsHub {
     for (const n of DROPPED_DEFAULTS) this.registry.removeSingleMetric(n);
   }
 
-  /** Counts pool task durations (wraps the pool's two entry points; the pool itself is unchanged). */
+  /**
+   * Times pool HTTP tasks (wraps the pool's HTTP entry point; the pool itself
+   * is unchanged). Pool message tasks are timed in message(), on the promise
+   * it waits for anyway.
+   */
   instrumentPool(pool: WorkerPool): void {
     if (!this.metricsOn) return;
     const h = this.poolTasks;
-    const timed = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => (...a: A): Promise<R> => {
+    const runHttp = pool.runHttp.bind(pool);
+    pool.runHttp = (...a) => {
       const t0 = performance.now();
-      const p = fn(...a);
+      const p = runHttp(...a);
       const done = (): void => h.observe((performance.now() - t0) / 1000);
       p.then(done, done);
       return p;
     };
-    pool.run = timed(pool.run.bind(pool));
-    pool.runHttp = timed(pool.runHttp.bind(pool));
   }
 
   statsFor(v: ModuleVersion, index: number): RouteStats {
@@ -198,12 +201,16 @@ export class MetricsHub {
       s.done(OUTCOME_INDEX.ok, (performance.now() - t0) / 1000);
       return out;
     }
+    const pool = r.pool ? this.poolTasks : null;
     return out.then(
       (x) => {
-        s.done(OUTCOME_INDEX.ok, (performance.now() - t0) / 1000);
+        const sec = (performance.now() - t0) / 1000;
+        s.done(OUTCOME_INDEX.ok, sec);
+        pool?.observe(sec);
         return x;
       },
       (err: unknown) => {
+        pool?.observe((performance.now() - t0) / 1000);
         const e = err as { name?: string; code?: string; message?: string } | null;
         // A queued task dropped because its connection closed was never answered: not counted.
         if (!(e?.name === 'Error' && e.message === 'connection closed')) {
