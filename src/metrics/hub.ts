@@ -171,7 +171,8 @@ export class MetricsHub {
 
   /** A WebSocket (or other) upgrade handed to a module. */
   upgraded(v: ModuleVersion, index: number): void {
-    this.statsFor(v, index).done(OUTCOME_INDEX.upgraded, 0);
+    // Counted, not timed: an upgraded socket has no response to time.
+    this.statsFor(v, index).outcomes[OUTCOME_INDEX.upgraded]!++;
   }
 
   /** A built-in route (metrics, status page) answered. */

@@ -161,8 +161,9 @@ function collectInto(m: Counter | Gauge, f: MetricCollect, onError: (err: unknow
     onError(err);
     return;
   }
-  if (v === null || v === undefined) return;
+  // Nothing to read (the module is gone or not set up): no series rather than stale ones.
   m.reset();
+  if (v === null || v === undefined) return;
   const put = (labels: Labeled | null, n: number): void => {
     if (!Number.isFinite(n)) return;
     if (m instanceof Gauge) {
