@@ -76,3 +76,35 @@ test("a name hrmr uses, another module's name, or a bad name fails the module's 
   h.removeModule('other');
   h.removeModule('badname');
 });
+
+test('hrmr_connections by kind while connections are open; the access log line of a stream connection', { timeout: 60_000 }, async () => {
+  const s = await startHrmr({
+    modules: { kinds: "export default { routes: [{ prefix: 'ECHO', connection(socket) { socket.pipe(socket); } }, { prefix: 'M', message: () => 'm\\n' }] };" },
+    args: ['--access-log'],
+  });
+  try {
+    const { connect } = await import('./helpers/hrmr.ts');
+    const stream = await connect(s.port);
+    stream.write('ECHO hi\n');
+    await new Promise((r) => stream.once('data', r));
+    const msg = await connect(s.port);
+    msg.write('M1\n');
+    await new Promise((r) => msg.once('data', r));
+    const open = (await scrape(s.port)).samples;
+    assert.equal(value(open, 'hrmr_connections', { kind: 'stream' }), 1);
+    assert.equal(value(open, 'hrmr_connections', { kind: 'message' }), 1);
+    assert.equal(value(open, 'hrmr_connections', { kind: 'http' }), 1, 'the scrape itself');
+    stream.end();
+    msg.end();
+    const line = await s.waitForLog((l) => l.msg === 'access' && l.kind === 'stream');
+    assert.equal(line.module, 'kinds');
+    assert.equal(line.route, 'ECHO');
+    assert.ok((line.bytes as number) >= 16);
+    const m = await s.waitForLog((l) => l.msg === 'access' && l.kind === 'message');
+    assert.equal(m.messages, 1);
+    stream.destroy();
+    msg.destroy();
+  } finally {
+    await s.kill();
+  }
+});
