@@ -7,6 +7,7 @@
  * the page. HRMR_UPDATE_SCREENSHOT=1 writes docs/status-page.png.
  */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
@@ -74,8 +75,11 @@ test('modules with their versions are shown, and a RELOAD shows the new version 
 
     await exchange(h.port, 'VER\nVER\n', { end: true });
     await new Promise((r) => setTimeout(r, 1500));
-    const shot = process.env.HRMR_UPDATE_SCREENSHOT === '1' ? join(ROOT, 'docs', 'status-page.png') : join(tempDir('hrmr-shot-'), 'status-page.png');
-    await page.screenshot({ path: shot, fullPage: true });
+    const keep = process.env.HRMR_UPDATE_SCREENSHOT === '1';
+    const dir = keep ? join(ROOT, 'docs') : tempDir('hrmr-shot-');
+    const png = await page.screenshot({ path: join(dir, 'status-page.png'), fullPage: true });
+    assert.ok(png.length > 10_000, 'a screenshot of the page');
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   } finally {
     await ctx.close();
   }
