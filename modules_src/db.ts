@@ -20,6 +20,7 @@ import { PgBackend } from './db/postgres.ts';
 import { checkBearer, errorReply, httpReply, httpToLine, lineReply, tokenMatches, type Backend, type JsonReply, type Op, type RemoteBackend } from './db/protocol.ts';
 import { parseLine } from './db/request.ts';
 import { openSqlite, SqliteBackend } from './db/sqlite.ts';
+import { instrumentDb, pgPoolMetrics } from './db/metrics.ts';
 
 /** This version's state in this thread (each version is a fresh module instance). */
 let sqlite: SqliteBackend | null = null;
@@ -219,7 +220,7 @@ export default defineModule({
     const cfg = configOf(ctx.config);
     if (cfg.backend === 'sqlite') {
       const db = openSqlite(cfg);
-      if (ctx.thread === 'worker') sqlite = new SqliteBackend(db, cfg);
+      if (ctx.thread === 'worker') sqlite = instrumentDb(new SqliteBackend(db, cfg), ctx.metrics);
       else {
         // Main thread: prove the file opens (and switch it to WAL), then leave it to the workers.
         db.close();
@@ -228,9 +229,13 @@ export default defineModule({
       return;
     }
     if (ctx.thread === 'worker') return;
-    const r = openRemote(cfg, ctx.log);
+    const r = instrumentDb(openRemote(cfg, ctx.log), ctx.metrics);
     remote = r;
     const name = ENGINE_NAME[cfg.backend];
+    pgPoolMetrics(ctx.metrics, () => {
+      const st = remote?.status();
+      return st ? { totalCount: st.total ?? 0, idleCount: st.idle ?? 0, waitingCount: st.waiting ?? 0 } : null;
+    });
     try {
       await r.check();
       ctx.log.info({ db: describe(cfg), mount: cfg.mount, readonly: cfg.readonly, token: cfg.token !== null, timeout: cfg.timeout }, `db: ${name}`);

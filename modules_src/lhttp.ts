@@ -22,6 +22,7 @@ import { attach, impl, migrate, newStats, publishMessage, publishPayload, redact
 import { setHeartbeat, stopHeartbeat } from './lhttp/heartbeat.ts';
 import { parseMessage, splitChannels } from './lhttp/message.ts';
 import { registry, type LhttpApi } from './lhttp/processors.ts';
+import { lhttpMetrics } from './lhttp/metrics.ts';
 
 /** This version's view of the kept state (null before setup and after dispose). */
 let state: State | null = null;
@@ -189,6 +190,7 @@ const mod = {
     state = s;
     api = { publish: (channels, command, headers, body) => publishMessage(s, channels, command, headers, body) };
     registry().api = api;
+    lhttpMetrics(ctx.metrics, () => (state === null ? null : status(state)));
     ctx.log.info({ paths: options.paths, publishPath: options.publishPath, bus: s.redis ? `redis ${redact(s.redis.url)}` : 'memory', connections: s.conns.size }, 'lhttp serving');
   },
   dispose(): void {

@@ -15,10 +15,12 @@ import { parseConfig, redactUrl } from './relay/config.ts';
 import { handle, health, type Relay } from './relay/handler.ts';
 import { MemoryStore, newMemoryData } from './relay/memory.ts';
 import { closeShared, openShared, RedisStore } from './relay/redis.ts';
+import { relayMetrics, type RelayCount } from './relay/metrics.ts';
 
 let relay: Relay | null = null;
 let sweeper: NodeJS.Timeout | undefined;
 let redisStore: RedisStore | null = null;
+let count: RelayCount | null = null;
 
 const mod: Module & { status(): unknown } = {
   name: 'relay',
@@ -26,13 +28,14 @@ const mod: Module & { status(): unknown } = {
     const cfg = parseConfig(config);
     const t = `${cfg.mount}t/`;
     return [
-      { http: t, request: (req: IncomingMessage, res: ServerResponse) => handle(relay, t, req, res) },
+      { http: t, request: (req: IncomingMessage, res: ServerResponse) => (count?.(t, req, res), handle(relay, t, req, res)) },
       { http: `${cfg.mount}health`, request: (req: IncomingMessage, res: ServerResponse) => health(req, res) },
     ];
   },
   async setup(ctx: SetupContext): Promise<void> {
     if (ctx.thread !== 'main') return;
     const cfg = parseConfig(ctx.config);
+    count = relayMetrics(ctx.metrics, () => (relay === null ? null : relay.store.stats()));
     const auth = makeAuth(cfg.accessToken, cfg.signatureSecret, cfg.publicIds);
     if (cfg.store === 'memory') {
       if (ctx.processes > 1) {
@@ -62,6 +65,7 @@ const mod: Module & { status(): unknown } = {
     redisStore?.detach();
     redisStore = null;
     relay = null;
+    count = null;
   },
   status(): unknown {
     if (relay === null) return { store: 'none' };

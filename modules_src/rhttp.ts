@@ -11,6 +11,7 @@ import type { Context, HttpRoute, Logger, Module, SetupContext } from '../shared
 import { normalizeMount, parseOptions, unknownKeys, type RhttpOptions } from './rhttp/config.ts';
 import { answerJson, BODIES, forward, newState, readBody, statusOf, type Env, type State } from './rhttp/gateway.ts';
 import { attach, ensureClients, release } from './rhttp/link.ts';
+import { rhttpMetrics } from './rhttp/metrics.ts';
 
 /** This version's identity (ownership of the Redis listeners and the heartbeat). */
 const me = Symbol('rhttp version');
@@ -61,6 +62,7 @@ const mod = {
     }
     state = st;
     env = e;
+    rhttpMetrics(ctx.metrics, () => state);
   },
   dispose(): void {
     if (state !== null) release(state, me);

@@ -56,6 +56,8 @@ export interface Context {
    * set (nothing is decrypted).
    */
   readonly tls: TlsInfo | null;
+  /** See {@link ModuleMetrics}: this module's own Prometheus metrics. */
+  readonly metrics: ModuleMetrics;
 }
 
 /** What a terminated TLS connection tells its handlers (`ctx.tls`). */
@@ -118,6 +120,66 @@ export interface SetupContext {
   readonly threadId: number;
   /** See {@link Keep}. */
   readonly keep: Keep;
+  /** See {@link ModuleMetrics}. */
+  readonly metrics: ModuleMetrics;
+}
+
+/** Label values of one series: every label the metric declared, each a string or number. */
+export type MetricLabels = Readonly<Record<string, string | number>>;
+
+/** A counter: only goes up. */
+export interface MetricCounter {
+  inc(value?: number): void;
+  inc(labels: MetricLabels, value?: number): void;
+}
+
+/** A gauge: a value that goes up and down. */
+export interface MetricGauge {
+  set(value: number): void;
+  set(labels: MetricLabels, value: number): void;
+  inc(value?: number): void;
+  inc(labels: MetricLabels, value?: number): void;
+  dec(value?: number): void;
+  dec(labels: MetricLabels, value?: number): void;
+}
+
+/** A histogram of observed values (seconds for durations, bytes for sizes). */
+export interface MetricHistogram {
+  observe(value: number): void;
+  observe(labels: MetricLabels, value: number): void;
+}
+
+/**
+ * Reads a metric's value(s) at scrape time, from numbers the module keeps
+ * anyway (its `status()` counters, queue sizes): a number (no labels), or
+ * `[labels, value]` pairs. A collected metric takes its values only from
+ * here (calls to inc/set are overwritten). The newest version's `collect`
+ * is the one used; main thread only (ignored in pool workers).
+ */
+export type MetricCollect = () => number | ReadonlyArray<readonly [MetricLabels, number]> | null | undefined;
+
+/**
+ * A module's own Prometheus metrics, served on `/metrics` with hrmr's.
+ * Names start with `hrmr_` (counters end in `_total`); label names are
+ * declared up front and their values must stay few (never raw paths, user
+ * names or ids). A metric is registered once per module: every version of
+ * the module that asks for the same name (same type and labels) gets the
+ * same metric, so counts go on across RELOADs. A name another module (or
+ * hrmr itself) uses throws. In a pool worker, counters and histograms add
+ * up into the main thread's (within about 200 ms); a gauge set there is the
+ * last value any thread set. With `--metrics-path off` every call is a no-op.
+ *
+ * @example
+ * const served = ctx.metrics.counter('hrmr_echo_lines_total', 'Lines echoed', ['kind']);
+ * served.inc({ kind: 'text' });
+ */
+export interface ModuleMetrics {
+  /** `collect`: see {@link MetricCollect}. */
+  counter(name: string, help: string, labels?: readonly string[], collect?: MetricCollect): MetricCounter;
+  /** `collect`: see {@link MetricCollect}. */
+  gauge(name: string, help: string, labels?: readonly string[], collect?: MetricCollect): MetricGauge;
+  /** `buckets`: upper bounds (default: 0.1 ms .. 10 s, for durations in seconds). */
+  histogram(name: string, help: string, labels?: readonly string[], buckets?: readonly number[]): MetricHistogram;
 }
 
 /** Fields common to the byte-prefix route kinds (stream and message). */

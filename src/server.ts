@@ -25,6 +25,10 @@ import { TlsFront, type ClientAuth } from './tls/front.ts';
 import type { CertStore } from './tls/certs.ts';
 import { notePassthrough } from './tls/info.ts';
 import { inheritPeer, ProxyGate, startProxyRead } from './proxy/gate.ts';
+import { MetricsHub } from './metrics/hub.ts';
+import { BuiltinRoutes } from './metrics/endpoint.ts';
+import type { CompiledRoute } from './modules/validate.ts';
+import type { Reply } from '../shared/index.ts';
 
 export interface ServerOptions {
   port: number;
@@ -60,6 +64,10 @@ export interface ServerOptions {
   tls?: { store: CertStore; clientAuth: ClientAuth } | null;
   /** `--proxy-protocol-from`: CIDRs whose connections must start with a PROXY header. */
   proxyProtocolFrom?: string | null;
+  /** `--metrics-path`: where Prometheus metrics are served (default /metrics); null turns metrics off. */
+  metricsPath?: string | null;
+  /** `--access-log`: one log line per HTTP request and per closed message/stream connection. */
+  accessLog?: boolean;
 }
 
 const EMPTY_CONFIG: Readonly<Record<string, string>> = Object.freeze({});
@@ -71,6 +79,8 @@ export class HrmrServer implements AdminControl {
   readonly registry: ModuleRegistry;
   /** Serves every HTTP route, per request. */
   readonly http: HttpHost;
+  /** Metrics, the status page's data, the access log (src/metrics/). */
+  readonly metrics: MetricsHub;
   private readonly server: net.Server;
   /** Every open connection, with what it is bound to. */
   private readonly sockets = new Set<ConnSocket>();
@@ -91,7 +101,11 @@ export class HrmrServer implements AdminControl {
     private readonly opts: ServerOptions,
     private readonly pool: WorkerPool | null = null,
   ) {
+    const metricsPath = opts.metricsPath === undefined ? '/metrics' : opts.metricsPath;
+    this.metrics = new MetricsHub({ metricsPath, accessLog: opts.accessLog ?? false, log: opts.log });
+    const builtin = new BuiltinRoutes(this.metrics, { metricsPath, adminToken: opts.adminToken, status: async () => (opts.adminControl ?? this).status() });
     this.registry = new ModuleRegistry({
+      httpPrefixes: builtin.bytePrefixes(),
       dir: opts.modulesDir,
       drainTimeoutMs: opts.drainTimeoutMs,
       log: opts.log,
@@ -113,7 +127,11 @@ export class HrmrServer implements AdminControl {
       maxHeaderSize: opts.httpMaxHeaderSize ?? 16 * 1024,
       reloadMode: opts.reloadMode,
       log: opts.log,
+      hub: this.metrics,
+      builtin,
     });
+    this.metrics.bind({ status: () => ({ ...(this.status() as object), authFailures: this.guardObj?.authFailures ?? 0 }), connections: () => this.connectionKinds() });
+    if (pool) this.metrics.instrumentPool(pool);
     this.peeker = {
       table: () => this.registry.table,
       limits: { timeoutMs: opts.peekTimeoutMs, maxBytes: opts.maxPeek },
@@ -145,6 +163,7 @@ export class HrmrServer implements AdminControl {
     });
     this.server.on('error', (err) => this.opts.log.error({ err }, 'server error'));
     const report = await this.registry.reload();
+    this.reloaded(report);
     if (!report.ok) this.opts.log.warn({ failed: report.failed }, 'some modules failed to load; the rest are serving');
     const early = this.early;
     this.early = null;
@@ -166,8 +185,32 @@ export class HrmrServer implements AdminControl {
         report.ok = false;
       }
     }
+    this.reloaded(report);
     this.opts.log[report.ok ? (quiet ? 'debug' : 'info') : 'warn']({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
     return report;
+  }
+
+  private reloaded(report: ReloadReport): void {
+    const versions = new Map(this.registry.status().map((m) => [m.name, m.version]));
+    this.metrics.reloaded(report, (m) => versions.get(m) ?? null);
+  }
+
+  /** Open connections by kind (hrmr_connections). */
+  connectionKinds(): Record<'message' | 'stream' | 'http' | 'upgraded' | 'admin' | 'peeking', number> {
+    const k = { message: 0, stream: 0, http: 0, upgraded: 0, admin: 0, peeking: 0 };
+    for (const s of this.sockets) {
+      const r = records.get(s);
+      if (r === undefined) continue;
+      if (r.peeking) k.peeking++;
+      else if (r.admin) k.admin++;
+      else if (r.http) k.http++;
+      else if (r.session !== null) k.message++;
+      else if (r.version !== null) k.stream++;
+    }
+    // Upgraded sockets came in as HTTP connections.
+    k.upgraded = this.http.upgradedOpen;
+    k.http = Math.max(0, k.http - k.upgraded);
+    return k;
   }
 
   /** Connections accepted before the modules loaded (null once serving). */
@@ -278,6 +321,8 @@ export class HrmrServer implements AdminControl {
   private onPeeked(socket: ConnSocket, outcome: PeekOutcome, entry: PrefixEntry<RouteTarget> | null, data: Buffer | null, ended: boolean): void {
     const rec = records.get(socket)!;
     rec.peeking = false;
+    const hub = this.metrics.counting ? this.metrics : null;
+    if (hub !== null) hub.peeked(rec.t0);
     // The peek leaves the socket reading; only the HTTP parser takes it over at once (see peek()).
     if (entry === null || entry.target.kind !== 'http' || outcome !== PeekOutcome.Routed) socket.pause();
     if (outcome !== PeekOutcome.Routed || entry === null) {
@@ -339,6 +384,7 @@ export class HrmrServer implements AdminControl {
     version.attach(socket, route.index);
     rec.version = version;
     rec.routeIndex = route.index;
+    if (hub !== null && hub.opts.accessLog) rec.hub = hub;
     const idle = route.idleTimeout ?? this.opts.idleTimeoutMs;
     if (idle > 0) socket.setTimeout(idle, onIdle);
     const ctx = new ConnectionContext(version, socket);
@@ -367,11 +413,11 @@ export class HrmrServer implements AdminControl {
     // longest-matching message route (main thread or pool), replies in order.
     const pool = this.pool;
     let gen: PoolGeneration | null = null;
+    const call = (msg: Buffer, r: CompiledRoute): Reply | Promise<Reply> => (r.pool && pool ? pool.run((gen ??= pool.acquire(socket)), version, r, msg, ctx, socket) : r.message!(msg, ctx));
     const invoke: Invoke = (msg) => {
       const r = version.messageRoute(msg, route);
       if (r === null) return ERR_NO_ROUTE_REPLY;
-      if (r.pool && pool) return pool.run((gen ??= pool.acquire(socket)), version, r, msg, ctx, socket);
-      return r.message!(msg, ctx);
+      return hub === null ? call(msg, r) : hub.message(version, r, call, msg, rec);
     };
     const session: MessageSession = new MessageSession(socket, invoke, {
       framing: route.framing,
@@ -466,6 +512,7 @@ export class HrmrServer implements AdminControl {
     await closed;
     this.http.close();
     await this.pool?.close(Math.max(0, deadline - Date.now()));
+    this.metrics.close();
     this.opts.log.info('shutdown complete');
     this.opts.onStopped?.();
   }
@@ -482,6 +529,12 @@ class ConnRecord {
   version: ModuleVersion | null = null;
   routeIndex = 0;
   session: MessageSession | null = null;
+  /** performance.now() at accept (peek time, access log). */
+  readonly t0 = performance.now();
+  /** Messages handled (access log). */
+  messages = 0;
+  /** Set with --access-log: told when the connection closes. */
+  hub: MetricsHub | null = null;
   constructor(readonly all: Set<ConnSocket>) {}
 }
 
@@ -493,6 +546,7 @@ function onConnClose(this: ConnSocket): void {
   const rec = records.get(this)!;
   rec.all.delete(this);
   rec.version?.detach(this, rec.routeIndex);
+  if (rec.hub !== null && rec.version !== null) rec.hub.connectionClosed(this, rec.version, rec.version.spec.routes[rec.routeIndex]!.label, rec.session !== null ? 'message' : 'stream', rec);
 }
 
 /** A module's config with the server-wide Redis URL as its default `redis` setting. */

@@ -4,7 +4,9 @@
  *  - an HTTP route hello vs the same handler on a plain `node:http` server,
  *    keep-alive and a new connection per request (wrk, 50 connections);
  *  - dispatch cost: a request to one of 50 HTTP routes over 10 modules vs
- *    the same request with a single route.
+ *    the same request with a single route;
+ *  - metrics cost: the keep-alive hello with metrics on (the default) vs
+ *    the same server with `--metrics-path off` (target 0.97).
  * Pairs run alternately, pinned like the core suite; medians compared.
  */
 import { readdirSync } from 'node:fs';
@@ -65,6 +67,11 @@ export async function run() {
     const plainSide = (mode) => ({ pid: plain.pid, load: (s) => load('/', mode)(plain.ports.http, s) });
     rows.push(await pair('http route hello, keep-alive', 0.97, hrmrSide('/', 'keepalive'), plainSide('keepalive')));
     rows.push(await pair('http route hello, conn/request', 0.95, hrmrSide('/', 'close'), plainSide('close')));
+
+    // Metrics on (every request counted: outcome and latency per route) vs off.
+    const off = await startHrmr({ modules: [HELLO], args: ['--metrics-path', 'off'] });
+    stops.push(off.stop);
+    rows.push(await pair('http route hello, keep-alive, metrics on vs off', 0.97, hrmrSide('/', 'keepalive'), { pid: off.proc.pid, load: (s) => load('/', 'keepalive')(off.port, s) }));
 
     const routesDir = here('../modules/routes50/');
     const many = await startHrmr({ modules: readdirSync(routesDir).filter((f) => f.endsWith('.mjs')).map((f) => join(routesDir, f)) });

@@ -21,6 +21,7 @@ export const SERVER_FLAGS = [
   'redis', 'http-keep-alive-timeout', 'http-headers-timeout', 'http-max-header-size', 'workers', 'hang-timeout', 'recycle-after',
   'setup-timeout',
   'tls-cert', 'tls-key', 'tls-ca', 'tls-client-auth', 'proxy-protocol-from',
+  'metrics-path', 'access-log',
 ] as const;
 
 /** Flags of the client and build subcommands, also accepted in single-dash form. */
@@ -55,12 +56,13 @@ export interface RawServerOptions {
   hangTimeout: string;
   recycleAfter: string;
   setupTimeout: string;
-
   tlsCert: string[];
   tlsKey: string[];
   tlsCa?: string;
   tlsClientAuth: string;
   proxyProtocolFrom?: string;
+  metricsPath: string;
+  accessLog?: boolean;
 }
 
 export interface CliServerOptions {
@@ -98,6 +100,9 @@ export interface CliServerOptions {
   tls: { store: CertStore; clientAuth: ClientAuth } | null;
   /** `--proxy-protocol-from` CIDRs, validated (null: no source is trusted). */
   proxyProtocolFrom: string | null;
+  /** `--metrics-path`: null when `off`. */
+  metricsPath: string | null;
+  accessLog: boolean;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -145,6 +150,8 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(opt('--tls-ca <file>', 'PEM CA certificates that sign accepted client certificates', 'HRMR_TLS_CA'))
     .addOption(opt('--tls-client-auth <mode>', 'client certificates: none, request (ctx.tls.authorized tells) or require (no valid certificate, no handshake)', 'HRMR_TLS_CLIENT_AUTH', 'none'))
     .addOption(opt('--proxy-protocol-from <cidr,...>', 'connections from these sources must start with a PROXY protocol v1/v2 header carrying the client address', 'HRMR_PROXY_PROTOCOL_FROM'))
+    .addOption(opt('--metrics-path <path>', "where Prometheus metrics are served on the main port ('off' turns metrics off)", 'HRMR_METRICS_PATH', '/metrics'))
+    .addOption(new Option('--access-log', 'one log line per HTTP request and per closed message/stream connection (env HRMR_ACCESS_LOG=1|0)'))
     .addOption(new Option('--set <module.key=value>', 'module configuration (repeatable); also HRMR_CFG_MODULE_KEY=value').argParser(collect).default([]));
 }
 
@@ -240,6 +247,8 @@ export function validateServerOptions(raw: RawServerOptions, env: NodeJS.Process
     setupTimeoutMs: int('setup-timeout', raw.setupTimeout, 0, 86_400_000),
     tls: tlsOptions(raw),
     proxyProtocolFrom: proxyFrom(raw.proxyProtocolFrom),
+    metricsPath: metricsPath(raw.metricsPath ?? '/metrics'),
+    accessLog: raw.accessLog ?? envBool('HRMR_ACCESS_LOG', env.HRMR_ACCESS_LOG) ?? false,
   };
 }
 
@@ -274,6 +283,17 @@ function proxyFrom(raw: string | undefined): string | null {
     throw new UsageError(`--proxy-protocol-from takes CIDRs such as 10.0.0.0/8,::1 (${(err as Error).message})`);
   }
   return raw;
+}
+
+
+/** `--metrics-path`: an absolute path (not under /_hrmr/, the status page's), or `off`. */
+export function metricsPath(raw: string): string | null {
+  const s = String(raw).trim();
+  if (s === 'off') return null;
+  if (!/^\/[^\s?#]*$/.test(s) || s === '/' || s.startsWith('/_hrmr/')) {
+    throw new UsageError(`--metrics-path must be a path such as /metrics (not /, not under /_hrmr/), or off (got ${JSON.stringify(raw)})`);
+  }
+  return s;
 }
 
 function redisUrl(raw: string | undefined): string | null {

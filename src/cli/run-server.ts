@@ -56,6 +56,8 @@ export async function runServer(o: CliServerOptions): Promise<void> {
       setupTimeoutMs: o.setupTimeoutMs,
       tls: o.tls,
       proxyProtocolFrom: o.proxyProtocolFrom,
+      metricsPath: o.metricsPath,
+      accessLog: o.accessLog,
       ...(agent ? { adminControl: agent } : {}),
       log,
       // Watch mode's chokidar watchers and esbuild contexts close before the exit.
@@ -64,6 +66,11 @@ export async function runServer(o: CliServerOptions): Promise<void> {
     pool,
   );
   agent?.attach(server);
+  if (agent) {
+    // One scrape answers for every worker (summed); per-worker values carry a worker label.
+    server.metrics.worker = Number(process.env[ENV_WORKER] ?? cluster.worker?.id ?? 0);
+    server.metrics.gather = () => agent.gatherMetrics() as never;
+  }
   try {
     const listening = await server.start();
     agent?.ready(listening, moduleCount(server.status()));

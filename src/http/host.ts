@@ -21,6 +21,8 @@ import type { CompiledRoute } from '../modules/validate.ts';
 import type { ModuleVersion } from '../modules/version.ts';
 import { PoolTaskError, type WorkerPool } from '../pool/pool.ts';
 import { SMALL_BYTES } from '../pool/protocol.ts';
+import type { BuiltinRoutes } from '../metrics/endpoint.ts';
+import type { MetricsHub } from '../metrics/hub.ts';
 import { targetPath, type PathTable } from './path-table.ts';
 import { answer, answerRaw, bodyFor, TEXT_PLAIN } from './responses.ts';
 
@@ -32,6 +34,10 @@ export interface HttpHostOptions {
   maxHeaderSize: number;
   reloadMode: '503' | 'graceful';
   log: Logger;
+  /** Counts requests (metrics, access log); null: nothing counted. */
+  hub?: MetricsHub | null;
+  /** /metrics and the status page, answered before module routes. */
+  builtin?: BuiltinRoutes | null;
 }
 
 /** Where the host finds the current path table (the registry). */
@@ -52,6 +58,10 @@ class HostResponse<Request extends IncomingMessage = IncomingMessage> extends ht
   hrmrVersion: ModuleVersion | null = null;
   hrmrRoute = 0;
   hrmrSlot = -1;
+  /** Set when counting: the hub, performance.now() at dispatch, the socket's bytesWritten then (access log). */
+  hrmrHub: MetricsHub | null = null;
+  hrmrStart = 0;
+  hrmrBytes = 0;
   constructor(req: Request) {
     super(req);
     this.on('close', onHostResponseClose);
@@ -63,6 +73,7 @@ function onHostResponseClose(this: HostResponse): void {
   if (v === null) return;
   this.hrmrVersion = null;
   v.endRequest(this, this.hrmrRoute, this.hrmrSlot);
+  if (this.hrmrHub !== null) this.hrmrHub.httpDone(this, v, this.hrmrRoute, this.hrmrStart, this.hrmrBytes);
 }
 
 
@@ -71,12 +82,18 @@ export class HttpHost {
   private closing = false;
   private clientErrors = 0;
   private served = 0;
+  /** Upgraded sockets (WebSocket) open now. */
+  upgradedOpen = 0;
+  private readonly hub: MetricsHub | null;
+  private readonly builtin: BuiltinRoutes | null;
 
   constructor(
     private readonly routes: HttpRoutes,
     private readonly pool: WorkerPool | null,
     private readonly opts: HttpHostOptions,
   ) {
+    this.hub = opts.hub !== undefined && opts.hub !== null && opts.hub.counting ? opts.hub : null;
+    this.builtin = opts.builtin ?? null;
     this.server = http.createServer(
       {
         maxHeaderSize: opts.maxHeaderSize,
@@ -107,25 +124,30 @@ export class HttpHost {
 
   private target(req: IncomingMessage, res: ServerResponse | null, socket: Duplex | null): { t: HttpTarget; v: ModuleVersion } | null {
     const path = targetPath(req.url ?? '');
+    if (res !== null && path !== null && this.builtin !== null && this.builtin.has(path)) {
+      this.builtin.serve(req, res, path);
+      return null;
+    }
     const t = path === null ? undefined : this.routes.http.match(path);
     if (t === undefined) {
-      this.refuse(res, socket, 404, null);
+      this.refuse(req, res, socket, 404, null);
       return null;
     }
     const route = t.route;
     if (route.methods && !route.methods.has(req.method!)) {
-      this.refuse(res, socket, 405, ['Allow', route.allow!]);
+      this.refuse(req, res, socket, 405, ['Allow', route.allow!]);
       return null;
     }
     const v = this.opts.reloadMode === 'graceful' || !t.slot.swapping ? t.version : null;
     if (v === null || v.state !== 'live') {
-      this.refuse(res, socket, 503, RETRY);
+      this.refuse(req, res, socket, 503, RETRY);
       return null;
     }
     return { t, v };
   }
 
-  private refuse(res: ServerResponse | null, socket: Duplex | null, status: number, extra: readonly string[] | null): void {
+  private refuse(req: IncomingMessage, res: ServerResponse | null, socket: Duplex | null, status: number, extra: readonly string[] | null): void {
+    if (this.hub !== null) this.hub.httpUnrouted(req, status);
     if (res !== null) answer(res, status, extra, this.closing);
     else answerRaw(socket!, status, extra ?? []);
   }
@@ -144,6 +166,12 @@ export class HttpHost {
     r.hrmrVersion = v;
     r.hrmrRoute = route.index;
     r.hrmrSlot = v.beginRequest(res, route.index);
+    const hub = this.hub;
+    if (hub !== null) {
+      r.hrmrHub = hub;
+      r.hrmrStart = performance.now();
+      if (hub.opts.accessLog) r.hrmrBytes = req.socket.bytesWritten;
+    }
     const ctx = new ConnectionContext(v, req.socket);
     if (route.pool) {
       this.poolRequest(req, res, v, route, ctx);
@@ -275,6 +303,9 @@ export class HttpHost {
     }
     // The client half-closed: end our side once the module's writes are done, so a forgotten socket does not pin the version.
     s.allowHalfOpen = false;
+    this.upgradedOpen++;
+    socket.once('close', () => this.upgradedOpen--);
+    this.hub?.upgraded(v, route.index);
     if (route.persistent) this.opts.onPersistent?.(socket);
     else {
       v.attach(socket, route.index);

@@ -7,8 +7,9 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Context, Keep, TlsInfo } from '../../shared/index.ts';
+import type { Context, Keep, ModuleMetrics, TlsInfo } from '../../shared/index.ts';
 import { tlsInfo } from '../tls/info.ts';
+import { moduleMetrics } from '../metrics/module-api.ts';
 
 /** What a context needs from the module version it belongs to. */
 export interface ContextSource {
@@ -49,6 +50,9 @@ export class ConnectionContext implements Context {
   /** See TlsInfo: computed on first use (a message route's pool tasks carry it with every message). */
   get tls(): TlsInfo | null {
     return this._tls === undefined ? (this._tls = tlsInfo(this.socket)) : this._tls;
+  }
+  get metrics(): ModuleMetrics {
+    return moduleMetrics(this.source.name);
   }
   get log(): Logger {
     return (this._log ??= this.source.log.child({ peer: `${this.remoteAddress}:${this.remotePort}` }));

@@ -23,6 +23,7 @@ import { buildRouteTable, type HttpTarget, type RouteTarget, type SlotView } fro
 import { SnapshotStore } from './snapshot.ts';
 import { validateModule, type CompiledRoute } from './validate.ts';
 import { ModuleVersion, type VersionInfo } from './version.ts';
+import { moduleMetrics } from '../metrics/module-api.ts';
 
 /** Work other parts do when a version goes live or is purged (the worker pool). */
 export interface VersionHooks {
@@ -45,6 +46,8 @@ export interface RegistryOptions {
   setupTimeoutMs?: number;
   /** TLS termination is configured (see RouteTableOptions). */
   tlsTerminate?: boolean;
+  /** Request-line prefixes of the core's own HTTP routes (see buildRouteTable). */
+  httpPrefixes?: readonly string[];
 }
 
 export const DEFAULT_SETUP_TIMEOUT_MS = 10_000;
@@ -354,7 +357,7 @@ export class ModuleRegistry {
     attempt.name = spec.name;
     attempt.step = 'setup';
     try {
-      await watch.run(() => spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0, keep, processes: this.opts.processes ?? 1 }));
+      await watch.run(() => spec.setup?.({ module: spec.name, version: number, config, log: v.log, thread: 'main', threadId: 0, keep, processes: this.opts.processes ?? 1, metrics: moduleMetrics(spec.name) }));
     } catch (err) {
       throw new ModuleSetupError(spec.name, err);
     }
@@ -431,7 +434,7 @@ export class ModuleRegistry {
 
   private rebuildTable(): void {
     // Before the first load completes, name order decides; after, a live owner keeps its routes.
-    const t = buildRouteTable(this.slots.values(), adminPrefixes(), this.loadedOnce ? this.owners : new Map(), { tlsTerminate: this.opts.tlsTerminate === true });
+    const t = buildRouteTable(this.slots.values(), adminPrefixes(), this.loadedOnce ? this.owners : new Map(), { tlsTerminate: this.opts.tlsTerminate === true }, this.opts.httpPrefixes);
     this._table = t.table;
     this._plain = t.plain;
     this._http = t.http;

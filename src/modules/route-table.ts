@@ -79,13 +79,23 @@ export function routeKey(route: CompiledRoute): string {
   return route.kind === 'http' ? `h:${route.httpKey}` : route.kind === 'sni' ? `s:${route.sni}` : `b:${route.prefix.toString('latin1')}`;
 }
 
-export function buildRouteTable(slots: Iterable<SlotView>, adminPrefixes: readonly string[], previous: Owners = new Map(), opts: RouteTableOptions = {}): RouteTables {
+/**
+ * `httpPrefixes`: request-line prefixes of the core's own HTTP routes
+ * (`GET /metrics`...), sent to the HTTP host even when no module has an
+ * HTTP route (then other HTTP requests still go where they went before).
+ */
+export function buildRouteTable(slots: Iterable<SlotView>, adminPrefixes: readonly string[], previous: Owners = new Map(), opts: RouteTableOptions = {}, httpPrefixes: readonly string[] = []): RouteTables {
   const entries: PrefixEntry<RouteTarget>[] = [];
   const owners = new Map<string, string>();
   for (const p of adminPrefixes) {
     const prefix = Buffer.from(p, 'latin1');
     owners.set(`b:${prefix.toString('latin1')}`, '(built-in)');
     entries.push({ prefix, target: ADMIN_TARGET });
+  }
+  for (const p of httpPrefixes) {
+    const prefix = Buffer.from(p, 'latin1');
+    owners.set(`b:${p}`, '(built-in)');
+    entries.push({ prefix, target: HTTP_TARGET });
   }
   // A PROXY header is only believed from --proxy-protocol-from sources, read before the peek: seen here, it is refused.
   for (const prefix of [PROXY_V1_PREFIX, PROXY_V2_SIGNATURE]) {

@@ -12,6 +12,7 @@ import { createLogger } from '../log.ts';
 import { move } from 'piscina';
 import type { Context, Module, PoolHttpResponse, PoolHttpRoute, Reply, Route } from '../../shared/index.ts';
 import { KeptStates } from '../modules/keep.ts';
+import { workerMetrics } from '../metrics/worker-api.ts';
 import { SKIPPED, type BatchOutcome, type BatchTask, type DisposeTask, type HttpResult, type HttpTask, type LoadResult, type MessageTask, type PoolTask, type PoolWorkerData, type VersionRef } from './protocol.ts';
 
 interface Loaded {
@@ -63,7 +64,7 @@ function load(v: VersionRef): Promise<Loaded> {
       const module = mod.default;
       const log = root.child({ module: v.module, version: v.version });
       const routes = typeof module.routes === 'function' ? module.routes(v.config) : module.routes;
-      await module.setup?.({ module: v.module, version: v.version, config: v.config, log, thread: 'worker', threadId, keep: kept.for(v.module).keep, processes: v.processes });
+      await module.setup?.({ module: v.module, version: v.version, config: v.config, log, thread: 'worker', threadId, keep: kept.for(v.module).keep, processes: v.processes, metrics: workerMetrics(v.module) });
       log.debug('version set up in worker');
       return { module, routes, log };
     })();
@@ -104,6 +105,7 @@ function context(t: MessageTask | HttpTask, log: Logger): Context {
     log,
     threadId,
     keep: kept.for(t.v.module).keep,
+    metrics: workerMetrics(t.v.module),
   };
 }
 

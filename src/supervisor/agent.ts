@@ -20,7 +20,7 @@ import type { AdminControl } from '../admin/session.ts';
 import type { ReloadReport } from '../modules/registry.ts';
 import type { HrmrServer } from '../server.ts';
 import { beatInterval, type WorkerReload } from './policy.ts';
-import { isMessage, LAST_WORDS_FD, type LastWords, type ToSupervisor, type ToWorker } from './protocol.ts';
+import { isMessage, LAST_WORDS_FD, type AdminAsk, type LastWords, type ToSupervisor, type ToWorker } from './protocol.ts';
 import { startWatchdog, type Watchdog } from './watchdog-thread.ts';
 
 /** Writes one line to the supervisor's side channel, synchronously (works mid-exit and from any thread). */
@@ -108,7 +108,7 @@ export class WorkerAgent implements AdminControl {
     if (process.connected) process.send!(m, undefined, undefined, noop);
   }
 
-  private ask(cmd: 'reload-line' | 'reload' | 'status'): Promise<Extract<ToWorker, { t: 'answer' }>> {
+  private ask(cmd: AdminAsk): Promise<Extract<ToWorker, { t: 'answer' }>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
@@ -148,6 +148,12 @@ export class WorkerAgent implements AdminControl {
     }
   }
 
+  /** Every worker's metrics (prom-client JSON, one array per worker), for one summed scrape. */
+  async gatherMetrics(): Promise<unknown[]> {
+    if (!process.connected) throw new Error('the supervisor is gone');
+    return (await this.ask('metrics')).metrics ?? [];
+  }
+
   shutdown(reason: string): void {
     if (process.connected) this.send({ hrmr: 1, t: 'shutdown', reason });
     else void this.drain(reason, 0);
@@ -172,6 +178,15 @@ export class WorkerAgent implements AdminControl {
       case 'drain':
         void this.drain(m.reason, m.settleMs);
         return;
+      case 'metrics': {
+        const id = m.id;
+        const local = this.server?.metrics.metricsOn ? this.server.metrics.localJson() : Promise.resolve([]);
+        void local.then(
+          (metrics) => this.send({ hrmr: 1, t: 'metrics', id, metrics }),
+          () => this.send({ hrmr: 1, t: 'metrics', id, metrics: [] }),
+        );
+        return;
+      }
     }
   }
 

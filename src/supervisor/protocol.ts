@@ -25,19 +25,24 @@ export const LAST_WORDS_FD = 4;
 export type ToWorker =
   | { hrmr: 1; t: 'reload'; id: number; only?: string[] }
   | { hrmr: 1; t: 'status'; id: number }
+  /** This worker's metrics as prom-client JSON (metrics.localJson), for one summed scrape. */
+  | { hrmr: 1; t: 'metrics'; id: number }
   /** Stop accepting, drain, exit 0 (shutdown or recycle). */
   | { hrmr: 1; t: 'drain'; reason: string; settleMs: number }
   /** Answer to one of the worker's admin requests. */
-  | { hrmr: 1; t: 'answer'; id: number; line?: string; status?: unknown; report?: WorkerReload };
+  | { hrmr: 1; t: 'answer'; id: number; line?: string; status?: unknown; report?: WorkerReload; metrics?: unknown[] };
 
 export type ToSupervisor =
   | { hrmr: 1; t: 'ready'; port: number; modules: number }
   | { hrmr: 1; t: 'beat' }
   | { hrmr: 1; t: 'reloaded'; id: number; report: WorkerReload | null; error?: string }
   | { hrmr: 1; t: 'status'; id: number; status: unknown }
-  /** From an admin session on this worker: the whole server's answer is wanted. */
-  | { hrmr: 1; t: 'admin'; id: number; cmd: 'reload-line' | 'reload' | 'status' }
+  | { hrmr: 1; t: 'metrics'; id: number; metrics: unknown }
+  /** From an admin session (or a metrics scrape) on this worker: the whole server's answer is wanted. */
+  | { hrmr: 1; t: 'admin'; id: number; cmd: AdminAsk }
   | { hrmr: 1; t: 'shutdown'; reason: string };
+
+export type AdminAsk = 'reload-line' | 'reload' | 'status' | 'metrics';
 
 export type LastWords =
   /** The watchdog thread: the main thread has been blocked this long, in this code. */

@@ -23,7 +23,6 @@
  * `listening` once every worker serves.
  */
 import cluster, { type Worker } from 'node:cluster';
-import net from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { createLogger } from '../log.ts';
@@ -44,7 +43,8 @@ import {
   type WorkerReload,
   type WorkerStatus,
 } from './policy.ts';
-import { ENV_PORT, ENV_PROCESSES, ENV_WORKER, isMessage, LAST_WORDS_FD, type LastWords, type ToSupervisor, type ToWorker } from './protocol.ts';
+import { ENV_PORT, ENV_PROCESSES, ENV_WORKER, isMessage, LAST_WORDS_FD, type AdminAsk, type LastWords, type ToSupervisor, type ToWorker } from './protocol.ts';
+import { resolvePort } from './port.ts';
 
 /** The default scheduling policy (see docs/operations.md "Process model" for the measurements). */
 export const DEFAULT_SCHED: 'none' | 'rr' = 'none';
@@ -103,17 +103,6 @@ export function schedPolicy(env: NodeJS.ProcessEnv): 'none' | 'rr' {
   return v === 'rr' || v === 'none' ? v : DEFAULT_SCHED;
 }
 
-/** Binds host:port once (port 0 picks one) so every worker, replacements included, gets the same port. */
-function resolvePort(host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen({ port, host, exclusive: true }, () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 export async function runSupervisor(o: CliServerOptions): Promise<void> {
   const log = createLogger(o.logLevel, o.pretty);
@@ -286,6 +275,7 @@ export class Supervisor {
         this.onReady(p);
         return;
       case 'reloaded':
+      case 'metrics':
       case 'status': {
         const done = p.pending.get(m.id);
         p.pending.delete(m.id);
@@ -301,9 +291,10 @@ export class Supervisor {
     }
   }
 
-  private async answerAdmin(p: Proc, id: number, cmd: 'reload-line' | 'reload' | 'status'): Promise<void> {
+  private async answerAdmin(p: Proc, id: number, cmd: AdminAsk): Promise<void> {
     try {
       if (cmd === 'status') this.send(p, { hrmr: 1, t: 'answer', id, status: await this.status() });
+      else if (cmd === 'metrics') this.send(p, { hrmr: 1, t: 'answer', id, metrics: await this.metrics() });
       else {
         const { line, results, ms } = await this.reload();
         this.send(p, cmd === 'reload' ? { hrmr: 1, t: 'answer', id, report: mergeReloads(results, ms) } : { hrmr: 1, t: 'answer', id, line });
@@ -522,6 +513,12 @@ export class Supervisor {
       this.log.info({ worker: slot.index, pid: p.pid, imports: p.imports, recycleAfter: this.o.recycleAfter }, 'recycling worker: starting a fresh one');
       slot.next = this.spawn(slot);
     }
+  }
+
+  /** Every serving worker's metrics (prom-client JSON); the asking worker sums them. */
+  private async metrics(): Promise<unknown[]> {
+    const answers = await Promise.all(this.serving().map((p) => this.request(p, { hrmr: 1, t: 'metrics', id: this.nextId++ }, STATUS_TIMEOUT_MS)));
+    return answers.flatMap((r) => (r && r.t === 'metrics' ? [r.metrics] : []));
   }
 
   async status(): Promise<Record<string, unknown>> {
