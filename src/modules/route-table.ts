@@ -12,6 +12,7 @@
 import { PrefixTable, type PrefixEntry } from '../router/prefix-table.ts';
 import { RouteConflictError } from '../errors.ts';
 import { PathTable } from '../http/path-table.ts';
+import { HTTP_METHOD_PREFIXES } from '../http/methods.ts';
 import type { ModuleVersion } from './version.ts';
 import type { CompiledRoute } from './validate.ts';
 
@@ -36,8 +37,8 @@ export interface HttpTarget {
 export const ADMIN_TARGET: RouteTarget = { kind: 'admin' };
 export const HTTP_TARGET: RouteTarget = { kind: 'http' };
 
-/** The request-line prefixes the HTTP host claims when any module has an HTTP route. */
-export const HTTP_METHOD_PREFIXES = ['GET ', 'HEAD ', 'POST ', 'PUT ', 'DELETE ', 'PATCH ', 'OPTIONS '] as const;
+/** The request-line prefixes the HTTP host claims when any module has an HTTP route (one list: src/http/methods.ts). */
+export { HTTP_METHOD_PREFIXES };
 
 /** Who owns each route key ('b:' + prefix bytes, or 'h:' + path key): module name. */
 export type Owners = ReadonlyMap<string, string>;
