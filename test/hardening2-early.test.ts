@@ -61,14 +61,14 @@ async function startSlow(setupMs: number, args: string[]): Promise<{ port: numbe
 }
 
 test('connections during a slow start-up: their peek timeout runs from accept, and --max-connections holds', async (t) => {
-  const { port, ready } = await startSlow(7000, ['--max-connections', '20', '--peek-timeout', '1000']);
+  const { port, ready } = await startSlow(7000, ['--max-connections', '20', '--peek-timeout', '1500']);
   let h: Hrmr | null = null;
   t.after(async () => (h ?? (await ready).h).kill());
   const clients: Client[] = [];
   t.after(() => clients.forEach((c) => c.socket.destroy()));
-  const first = await dial(port, null, Date.now() + 20_000);
-  clients.push(first);
-  for (let i = 0; i < 99; i++) clients.push(await dial(port, null, Date.now() + 5000));
+  clients.push(await dial(port, null, Date.now() + 20_000));
+  // All at once, so no slot is freed (by a peek timeout) before the last arrives.
+  clients.push(...(await Promise.all(Array.from({ length: 99 }, () => dial(port, null, Date.now() + 5000)))));
 
   // All of them are closed by the server well before the modules are loaded.
   await waitUntil(() => clients.every((c) => c.closedAt !== null), 'every silent connection to be closed', 20_000);
