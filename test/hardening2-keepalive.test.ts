@@ -17,23 +17,25 @@ function serverSide(port: number, clientPort: number): string {
   return execFileSync('ss', ['-tnoe', 'state', 'established', `( sport = :${port} and dport = :${clientPort} )`], { encoding: 'utf8' });
 }
 
-test('accepted sockets have TCP keep-alive enabled (stream and message routes)', async (t) => {
-  const h = await startHrmr({ modules: { m: MODULE } });
-  t.after(() => h.kill());
-  for (const [line, reply] of [
-    ['HOLD', 'held'],
-    ['PING', 'PONG'],
-  ] as const) {
-    const c = await LineClient.open(h.port);
-    t.after(() => c.close());
-    assert.equal(await c.request(line), reply);
-    const out = await waitUntil(() => {
-      const o = serverSide(h.port, c.socket.localPort!);
-      return o.includes(`:${c.socket.localPort}`) ? o : null;
-    }, 'the connection in ss');
-    assert.match(out, /timer:\(keepalive,/, `no keepalive timer on the server's socket (${line}):\n${out}`);
-    // The client's own socket has none: the timer seen is the server's.
-    const mine = execFileSync('ss', ['-tnoe', 'state', 'established', `( sport = :${c.socket.localPort} )`], { encoding: 'utf8' });
-    assert.doesNotMatch(mine, /keepalive/);
-  }
-});
+for (const workers of [null, '2']) {
+  test(`accepted sockets have TCP keep-alive enabled (stream and message routes)${workers ? ' with --workers ' + workers : ''}`, async (t) => {
+    const h = await startHrmr({ modules: { m: MODULE }, args: workers ? ['--workers', workers] : [] });
+    t.after(() => h.kill());
+    for (const [line, reply] of [
+      ['HOLD', 'held'],
+      ['PING', 'PONG'],
+    ] as const) {
+      const c = await LineClient.open(h.port);
+      t.after(() => c.close());
+      assert.equal(await c.request(line), reply);
+      const out = await waitUntil(() => {
+        const o = serverSide(h.port, c.socket.localPort!);
+        return o.includes(`:${c.socket.localPort}`) ? o : null;
+      }, 'the connection in ss');
+      assert.match(out, /timer:\(keepalive,/, `no keepalive timer on the server's socket (${line}):\n${out}`);
+      // The client's own socket has none: the timer seen is the server's.
+      const mine = execFileSync('ss', ['-tnoe', 'state', 'established', `( sport = :${c.socket.localPort} )`], { encoding: 'utf8' });
+      assert.doesNotMatch(mine, /keepalive/);
+    }
+  });
+}
