@@ -92,3 +92,13 @@ test('an authenticated admin session obeys --idle-timeout; an active one outlive
   // The server is fine afterwards.
   assert.match(await admin(h2.port, 'STATUS'), /^OK \{/);
 });
+
+test('a first command that runs past 5 s (a slow RELOAD) is answered, not cut by the 5 s rule or the idle timeout', async (t) => {
+  const h = await startHrmr({ modules: { m: MODULE }, args: ['--idle-timeout', '1000'] });
+  t.after(() => h.kill());
+  h.writeModule('slow', `export default { routes: [{ prefix: 'SLOW', message: () => 'ok\\n' }], async setup() { await new Promise((r) => setTimeout(r, 6000)); } };`);
+  const c = await LineClient.open(h.port);
+  t.after(() => c.close());
+  assert.match((await c.request('RELOAD', 30_000))!, /^OK reloaded 2 modules/);
+  assert.match((await c.request('STATUS'))!, /^OK \{/);
+});
