@@ -16,9 +16,10 @@ import type { PoolGeneration } from './pool/generation.ts';
 import type { ModuleVersion } from './modules/version.ts';
 import type { RouteTarget } from './modules/route-table.ts';
 import { MessageSession, type Invoke } from './router/message-session.ts';
-import { giveBack, peek, PeekOutcome, type Peeker } from './router/peek.ts';
+import { giveBack, peek, PeekOutcome, redecide, type Peeker } from './router/peek.ts';
 import type { PrefixEntry } from './router/prefix-table.ts';
-import { busyReply, discardUntilClosed, endBusy, endWith, ERR_NO_ROUTE, HTTP_503 } from './router/responses.ts';
+import { busyReply, discardUntilClosed, endBusy, endWith, ERR_NO_ROUTE, HTTP_501, HTTP_503 } from './router/responses.ts';
+import { looksLikeHttpRequest } from './http/methods.ts';
 import { HttpHost } from './http/host.ts';
 import type { TLSSocket } from 'node:tls';
 import { TlsFront, type ClientAuth } from './tls/front.ts';
@@ -74,6 +75,10 @@ const EMPTY_CONFIG: Readonly<Record<string, string>> = Object.freeze({});
 /** The reply to a message that none of its connection's module routes matches. */
 const ERR_NO_ROUTE_REPLY = 'ERR no route\n';
 const MAX_PENDING_REPLIES = 1024;
+/** Bytes of finished replies waiting (behind an unfinished one) per connection before it stops framing and reading. */
+const MAX_PENDING_REPLY_BYTES = 64 * 1024;
+/** TCP keep-alive on every accepted socket: first probe after this long idle (then the kernel's interval and count). */
+export const TCP_KEEPALIVE_DELAY_MS = 60_000;
 
 export class HrmrServer implements AdminControl {
   readonly registry: ModuleRegistry;
@@ -134,12 +139,15 @@ export class HrmrServer implements AdminControl {
     if (pool) this.metrics.instrumentPool(pool);
     this.peeker = {
       table: () => this.registry.table,
+      // Until start() has loaded the modules: peeks wait for the routes (their timeout runs from accept).
+      holding: true,
       limits: { timeoutMs: opts.peekTimeoutMs, maxBytes: opts.maxPeek },
       done: (socket, outcome, entry, data, ended) => this.onPeeked(socket as ConnSocket, outcome, entry, data, ended),
     };
     this.securePeeker = { ...this.peeker, table: () => this.registry.plainTable, clock: undefined };
     // allowHalfOpen: 'whole' framing reads until the client half-closes; every other route ends its side itself.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
+    // keepAlive: a peer gone without a FIN (host died, NAT mapping dropped) is found by the kernel's probes.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS }, (s) => this.onConnection(s));
   }
 
   get adminToken(): string | null {
@@ -150,7 +158,9 @@ export class HrmrServer implements AdminControl {
   /**
    * Binds the port first, so a port in use fails at once, before any module
    * (or pool worker) starts; then loads the modules. Connections that arrive
-   * meanwhile wait, paused, and are routed once the modules serve.
+   * meanwhile are counted and peeked as usual, but their peek waits for the
+   * routes (within its timeout, from accept); they are routed once the
+   * modules serve.
    */
   async start(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
@@ -165,9 +175,9 @@ export class HrmrServer implements AdminControl {
     const report = await this.registry.reload();
     this.reloaded(report);
     if (!report.ok) this.opts.log.warn({ failed: report.failed }, 'some modules failed to load; the rest are serving');
-    const early = this.early;
-    this.early = null;
-    for (const s of early!) if (!s.destroyed) this.onConnection(s);
+    this.peeker.holding = false;
+    this.securePeeker.holding = false;
+    for (const s of this.sockets) if (records.get(s)!.peeking) redecide(s);
     const addr = this.server.address() as net.AddressInfo;
     this.port = addr.port;
     this.opts.log.info({ host: addr.address, port: addr.port, modules: report.modules, reloadMode: this.opts.reloadMode }, 'listening');
@@ -213,17 +223,8 @@ export class HrmrServer implements AdminControl {
     return k;
   }
 
-  /** Connections accepted before the modules loaded (null once serving). */
-  private early: ConnSocket[] | null = [];
-
   private onConnection(socket: ConnSocket): void {
-    if (this.early !== null) {
-      // Not paused: without a 'data' listener its bytes wait in its buffer for the peek.
-      socket.on('error', onSocketError);
-      this.early.push(socket);
-      return;
-    }
-    if (socket.listenerCount('error') === 0) socket.on('error', onSocketError);
+    socket.on('error', onSocketError);
     if (this.shutdownPromise) {
       socket.destroy();
       return;
@@ -309,7 +310,7 @@ export class HrmrServer implements AdminControl {
       rec.peeking = false;
       rec.admin = true;
       socket.on('close', onConnClose);
-      new AdminSession(socket, this.opts.adminControl ?? this, guard, true).start(data, ended);
+      new AdminSession(socket, this.opts.adminControl ?? this, guard, true, this.opts.idleTimeoutMs).start(data, ended);
       return;
     }
     this.rejected.maxConnections++;
@@ -332,7 +333,8 @@ export class HrmrServer implements AdminControl {
       } else {
         if (outcome === PeekOutcome.Timeout) this.rejected.peekTimeout++;
         else this.rejected.noRoute++;
-        endWith(socket, ERR_NO_ROUTE);
+        // Where HTTP is served, an HTTP request (a method outside the list) gets an HTTP status, not a raw line.
+        endWith(socket, this.registry.hasHttp && looksLikeHttpRequest(data) ? HTTP_501 : ERR_NO_ROUTE);
       }
       return;
     }
@@ -356,7 +358,8 @@ export class HrmrServer implements AdminControl {
     }
     if (target.kind === 'admin') {
       rec.admin = true;
-      new AdminSession(socket, this.opts.adminControl ?? this, this.guard).start(data, ended);
+      // Timed by the session itself: 5 s to complete an authorized command, then --idle-timeout.
+      new AdminSession(socket, this.opts.adminControl ?? this, this.guard, false, this.opts.idleTimeoutMs).start(data, ended);
       return;
     }
     if (target.kind === 'http') {
@@ -423,6 +426,7 @@ export class HrmrServer implements AdminControl {
       framing: route.framing,
       maxWhole: this.opts.maxMessage,
       maxPending: MAX_PENDING_REPLIES,
+      maxPendingBytes: MAX_PENDING_REPLY_BYTES,
       onError: (err) => version.log.warn({ err, route: route.label, peer: `${ctx.remoteAddress}:${ctx.remotePort}` }, 'message handler failed'),
     });
     rec.session = session;

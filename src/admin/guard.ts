@@ -16,8 +16,14 @@ export const MAX_AUTH_FAILURES = 3;
 export const MAX_OVER_LIMIT = 256;
 /** How long a connection over the limit may take to send its first bytes (capped by --peek-timeout). */
 export const OVER_LIMIT_PEEK_MS = 1000;
-/** A reserve session must complete its first command within this time. */
-export const RESERVE_FIRST_COMMAND_MS = 5000;
+/**
+ * Every admin session must complete a command within this time (and be
+ * authorized by then), or it is closed: an unfinished line must not hold a
+ * --max-connections slot (or a reserve slot) for good.
+ */
+export const ADMIN_FIRST_COMMAND_MS = 5000;
+/** The same rule for the reserve (its first command must also leave it authorized). */
+export const RESERVE_FIRST_COMMAND_MS = ADMIN_FIRST_COMMAND_MS;
 
 export class ConnectionGuard {
   authFailures = 0;

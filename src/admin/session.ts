@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { LineFramer, LineTooLongError } from '../router/line-framer.ts';
 import type { ReloadReport } from '../modules/registry.ts';
 import { endWith } from '../router/responses.ts';
-import { MAX_AUTH_FAILURES, RESERVE_FIRST_COMMAND_MS, type ConnectionGuard } from './guard.ts';
+import { ADMIN_FIRST_COMMAND_MS, MAX_AUTH_FAILURES, type ConnectionGuard } from './guard.ts';
 
 export interface AdminControl {
   reload(): Promise<ReloadReport>;
@@ -53,14 +53,22 @@ export class AdminSession {
   private paused = false;
   /** Wrong AUTH tokens sent on this connection. */
   private authFailures = 0;
-  /** A session of the admin reserve (accepted over --max-connections): its first command must leave it authorized. */
+  /**
+   * Runs until a command has completed with the session authorized
+   * (ADMIN_FIRST_COMMAND_MS); then --idle-timeout takes over. In the reserve
+   * (accepted over --max-connections) the first command must authorize it.
+   */
   private firstCommandTimer: NodeJS.Timeout | null = null;
+  /** The first-command time ran out while a command was running: decided when it completes. */
+  private expired = false;
 
   constructor(
     private readonly socket: Socket,
     private readonly control: AdminControl,
     private readonly guard: ConnectionGuard | null = null,
     private readonly reserve = false,
+    /** --idle-timeout (0 = off): applies once the session is authorized, and never while a command runs. */
+    private readonly idleMs = 0,
   ) {
     this.authorized = control.adminToken === null && isLoopback(socket.remoteAddress);
   }
@@ -70,12 +78,12 @@ export class AdminSession {
       this.closed = true;
       if (this.firstCommandTimer) clearTimeout(this.firstCommandTimer);
     });
-    if (this.reserve) {
-      // A reserve slot is not held by a client that never finishes its first command.
-      this.firstCommandTimer = setTimeout(() => {
-        if (!this.closed) endWith(this.socket, Buffer.from('ERR busy\n'));
-      }, RESERVE_FIRST_COMMAND_MS);
-    }
+    // Not held by a client that never finishes (or never authorizes with) a command.
+    this.firstCommandTimer = setTimeout(() => {
+      if (this.closed) return;
+      if (this.running) this.expired = true;
+      else this.timedOut();
+    }, ADMIN_FIRST_COMMAND_MS);
     if (initial) this.onData(initial);
     if (ended) this.onEnd();
     else {
@@ -118,15 +126,31 @@ export class AdminSession {
         this.socket.end();
         break;
       }
-      const stop = await this.run(line.trim());
+      const cmd = line.trim();
+      if (cmd === '') continue;
+      const idle = this.idleMs > 0 && this.firstCommandTimer === null;
+      // A command that takes long (RELOAD) is not idleness.
+      if (idle) this.socket.setTimeout(0);
+      const stop = await this.run(cmd);
       if (stop) break;
+      if (idle) this.socket.setTimeout(this.idleMs);
       if (this.firstCommandTimer) {
-        clearTimeout(this.firstCommandTimer);
-        this.firstCommandTimer = null;
-        // Over the connection limit only an authorized operator may stay.
-        if (!this.authorized) {
+        if (this.authorized) {
+          clearTimeout(this.firstCommandTimer);
+          this.firstCommandTimer = null;
+          if (this.idleMs > 0) {
+            this.socket.on('timeout', onIdle);
+            this.socket.setTimeout(this.idleMs);
+          }
+        } else if (this.reserve) {
+          // Over the connection limit only an authorized operator may stay.
+          clearTimeout(this.firstCommandTimer);
+          this.firstCommandTimer = null;
           this.closed = true;
           endWith(this.socket, Buffer.alloc(0));
+          break;
+        } else if (this.expired) {
+          this.timedOut();
           break;
         }
       }
@@ -138,6 +162,15 @@ export class AdminSession {
       this.paused = false;
       this.socket.resume();
     }
+  }
+
+  /** The first-command time is up (see firstCommandTimer). */
+  private timedOut(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.firstCommandTimer = null;
+    // The reserve's refusal is `ERR busy` (a slot it could not keep); any other session's `ERR timeout`.
+    endWith(this.socket, Buffer.from(this.reserve ? 'ERR busy\n' : 'ERR timeout\n'));
   }
 
   private drained(): Promise<void> {
@@ -206,6 +239,10 @@ export class AdminSession {
     } else this.socket.write(text + '\n');
     return end;
   }
+}
+
+function onIdle(this: Socket): void {
+  this.destroy();
 }
 
 function safeEqual(a: string, b: string): boolean {

@@ -25,6 +25,7 @@ import type { BuiltinRoutes } from '../metrics/endpoint.ts';
 import type { MetricsHub } from '../metrics/hub.ts';
 import { targetPath, type PathTable } from './path-table.ts';
 import { answer, answerRaw, bodyFor, TEXT_PLAIN } from './responses.ts';
+import { duplicateHost } from './methods.ts';
 
 export interface HttpHostOptions {
   /** An upgraded socket of a `persistent` route: the server waits for it only after the kept state is disposed. */
@@ -108,6 +109,8 @@ export class HttpHost {
     this.server.requestTimeout = Math.max(60_000, opts.headersTimeoutMs);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket));
+    // No route tunnels: without a listener node would close the connection unanswered.
+    this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => answerRaw(socket, 501));
     // The server never listens (sockets come from the router), so the timer that
     // enforces headersTimeout/requestTimeout (the slow-loris defence: 408) is
     // started by hand; close() stops it.
@@ -123,6 +126,13 @@ export class HttpHost {
   }
 
   private target(req: IncomingMessage, res: ServerResponse | null, socket: Duplex | null): { t: HttpTarget; v: ModuleVersion } | null {
+    if (duplicateHost(req.rawHeaders)) {
+      // RFC 9112 §3.2: 400, and the connection is not reused.
+      this.clientErrors++;
+      if (res !== null) answer(res, 400, null, true);
+      else answerRaw(socket!, 400);
+      return null;
+    }
     const path = targetPath(req.url ?? '');
     if (res !== null && path !== null && this.builtin !== null && this.builtin.has(path)) {
       this.builtin.serve(req, res, path);

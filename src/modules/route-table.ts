@@ -16,6 +16,7 @@ import { TLS_HANDSHAKE } from '../tls/client-hello.ts';
 import { PROXY_V1_PREFIX, PROXY_V2_SIGNATURE } from '../proxy/parse.ts';
 import { RouteConflictError } from '../errors.ts';
 import { PathTable } from '../http/path-table.ts';
+import { HTTP_METHOD_PREFIXES } from '../http/methods.ts';
 import type { ModuleVersion } from './version.ts';
 import type { CompiledRoute } from './validate.ts';
 
@@ -53,8 +54,8 @@ export interface RouteTableOptions {
   readonly tlsTerminate?: boolean;
 }
 
-/** The request-line prefixes the HTTP host claims when any module has an HTTP route. */
-export const HTTP_METHOD_PREFIXES = ['GET ', 'HEAD ', 'POST ', 'PUT ', 'DELETE ', 'PATCH ', 'OPTIONS '] as const;
+/** The request-line prefixes the HTTP host claims when any module has an HTTP route (one list: src/http/methods.ts). */
+export { HTTP_METHOD_PREFIXES };
 
 /** Who owns each route key ('b:' + prefix bytes, or 'h:' + path key): module name. */
 export type Owners = ReadonlyMap<string, string>;

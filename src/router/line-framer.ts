@@ -20,6 +20,8 @@ export type LineSink = (line: Buffer) => boolean | void;
 
 export class LineFramer {
   private carry: Buffer | null = null;
+  /** What followed the line at which the sink asked to stop: framed by resume(). */
+  private rest: Buffer | null = null;
   constructor(private readonly maxLine: number = MAX_LINE) {}
 
   /** Bytes held back waiting for a newline. */
@@ -27,11 +29,33 @@ export class LineFramer {
     return this.carry ? this.carry.length : 0;
   }
 
+  /** Bytes not yet framed because the sink asked to stop (see resume()). */
+  get held(): number {
+    return this.rest ? this.rest.length : 0;
+  }
+
+  /**
+   * Frames what was held back when the sink last asked to stop. Returns
+   * false if it asks to stop again (the remainder stays held).
+   */
+  resume(sink: LineSink): boolean {
+    const rest = this.rest;
+    if (rest === null) return true;
+    this.rest = null;
+    return this.push(rest, sink);
+  }
+
   /**
    * Feeds a chunk. Throws LineTooLongError as soon as an unterminated line
-   * exceeds the limit. Returns false if the sink asked to stop.
+   * exceeds the limit. Returns false if the sink asked to stop: the rest of
+   * the chunk is then held (and a chunk pushed meanwhile is queued behind it)
+   * until resume().
    */
   push(chunk: Buffer, sink: LineSink): boolean {
+    if (this.rest !== null) {
+      this.rest = Buffer.concat([this.rest, chunk]);
+      return false;
+    }
     let start = 0;
     let nl = chunk.indexOf(10);
     if (this.carry !== null) {
@@ -42,13 +66,14 @@ export class LineFramer {
       }
       const line = Buffer.concat([this.carry, chunk.subarray(0, nl)]);
       this.carry = null;
-      if (!this.emit(line, sink)) return false;
       start = nl + 1;
+      if (!this.emit(line, sink)) return this.stop(chunk, start);
       nl = chunk.indexOf(10, start);
     }
     while (nl >= 0) {
-      if (!this.emit(chunk.subarray(start, nl), sink)) return false;
+      const line = chunk.subarray(start, nl);
       start = nl + 1;
+      if (!this.emit(line, sink)) return this.stop(chunk, start);
       nl = chunk.indexOf(10, start);
     }
     if (start < chunk.length) {
@@ -57,6 +82,11 @@ export class LineFramer {
       this.carry = chunk.subarray(start);
     }
     return true;
+  }
+
+  private stop(chunk: Buffer, start: number): false {
+    if (start < chunk.length) this.rest = chunk.subarray(start);
+    return false;
   }
 
   private emit(line: Buffer, sink: LineSink): boolean {

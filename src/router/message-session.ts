@@ -2,8 +2,10 @@
 /**
  * Drives a message route on one socket: frames the stream, calls the handler
  * per message, and writes replies back in message order even when handlers
- * finish out of order. Respects back-pressure both ways: it stops reading
- * while the socket's write buffer is full or too many replies are pending.
+ * finish out of order. Respects back-pressure both ways: the moment the
+ * socket's write buffer is full, or too many replies (or reply bytes) are
+ * pending, it stops framing (the rest of the chunk is held) and reading; it
+ * frames the rest and reads again once the client has read.
  */
 import type { Socket } from 'node:net';
 import type { Reply } from '../../shared/index.ts';
@@ -16,8 +18,10 @@ export interface MessageSessionOptions {
   framing: 'line' | 'whole';
   /** Largest message for 'whole' framing. */
   maxWhole: number;
-  /** Most replies awaited at once before reading pauses. */
+  /** Most replies awaited at once before framing and reading pause. */
   maxPending: number;
+  /** Most bytes of finished replies waiting behind an unfinished one before framing and reading pause. */
+  maxPendingBytes: number;
   /** Told about handler failures (for logging); the session itself writes ERR and closes. */
   onError(err: unknown): void;
 }
@@ -37,7 +41,12 @@ export class MessageSession {
   private whole: Buffer[] | null = null;
   private wholeBytes = 0;
   private clientEnded = false;
+  /** The client half-closed while framing was paused with bytes held: its end is handled after them. */
+  private endHeld = false;
+  /** Bytes of the finished replies in `queue`. */
+  private queuedBytes = 0;
   private closing = false;
+  /** Framing and reading are stopped (back-pressure); see maybeResume(). */
   private paused = false;
   private draining = false;
   private readonly onLine = (line: Buffer): boolean => this.handle(line);
@@ -108,6 +117,10 @@ export class MessageSession {
   /** @internal */
   onEnd(): void {
     if (this.closing) return;
+    if (this.framer !== null && this.framer.held > 0 && !this.draining) {
+      this.endHeld = true;
+      return;
+    }
     this.clientEnded = true;
     if (this.framer !== null) {
       // An unterminated last line is still a message: nothing the client sent is dropped.
@@ -121,7 +134,7 @@ export class MessageSession {
     if (this.queue.length === 0) this.finish();
   }
 
-  /** Runs the handler for one message. Returns false to stop framing. */
+  /** Runs the handler for one message. Returns false to stop framing (closing, or paused by back-pressure). */
   private handle(msg: Buffer): boolean {
     if (this.closing) return false;
     let out: Reply | Promise<Reply>;
@@ -144,8 +157,10 @@ export class MessageSession {
       this.write(out);
     } else {
       this.queue.push({ done: true, value: out, error: NO_ERROR });
+      this.queuedBytes += sizeOf(out);
+      if (this.queue.length >= this.opts.maxPending || this.queuedBytes >= this.opts.maxPendingBytes) this.pauseReading();
     }
-    return !this.closing;
+    return !this.closing && !this.paused;
   }
 
   private settle(slot: Slot, value: Reply, error: unknown): void {
@@ -153,7 +168,11 @@ export class MessageSession {
     slot.done = true;
     slot.value = value;
     slot.error = error;
-    if (this.queue[0] !== slot) return;
+    if (this.queue[0] !== slot) {
+      this.queuedBytes += sizeOf(value);
+      if (this.queuedBytes >= this.opts.maxPendingBytes) this.pauseReading();
+      return;
+    }
     const s = this.socket;
     s.cork();
     while (this.queue.length > 0 && this.queue[0]!.done) {
@@ -162,6 +181,7 @@ export class MessageSession {
         s.uncork();
         return this.fail(head.error);
       }
+      if (head !== slot) this.queuedBytes -= sizeOf(head.value);
       this.write(head.value);
     }
     s.uncork();
@@ -184,11 +204,29 @@ export class MessageSession {
     this.socket.pause();
   }
 
-  /** @internal */
+  /** @internal Called on 'drain' and as replies go out: frames what was held, then reads again. */
   maybeResume(): void {
     if (!this.paused || this.closing || this.draining) return;
-    if (this.socket.writableNeedDrain || this.queue.length >= this.opts.maxPending) return;
+    if (this.socket.writableNeedDrain || this.queue.length >= this.opts.maxPending || this.queuedBytes >= this.opts.maxPendingBytes) return;
     this.paused = false;
+    const framer = this.framer;
+    if (framer !== null && framer.held > 0) {
+      const s = this.socket;
+      s.cork();
+      try {
+        framer.resume(this.onLine);
+      } catch (err) {
+        this.failInOrder(err);
+      }
+      s.uncork();
+      // Paused again (or closing): the next drain or reply comes back here.
+      if (this.paused || this.closing || this.draining) return;
+    }
+    if (this.endHeld) {
+      // Every byte before the client's FIN is framed: now its end.
+      this.endHeld = false;
+      return this.onEnd();
+    }
     this.socket.resume();
   }
 
@@ -217,6 +255,11 @@ export class MessageSession {
     if (this.clientEnded) this.socket.end();
     else endWith(this.socket, EMPTY);
   }
+}
+
+/** A reply's size for the pending bound (string length: near enough, and no encoding pass). */
+function sizeOf(reply: Reply): number {
+  return reply == null ? 0 : typeof reply === 'string' ? reply.length : (reply as Uint8Array).byteLength ?? 0;
 }
 
 // Shared listeners: each finds its session on the socket, so a session adds no closures per connection.

@@ -34,6 +34,12 @@ export interface Peeker<T> {
   table(): Matcher<T>;
   readonly limits: PeekLimits;
   readonly done: PeekCallback<T>;
+  /**
+   * True while no route can be decided yet (the modules are loading): peeks
+   * keep their bytes and wait, within their byte limit and timeout; call
+   * redecide() on each once it is false.
+   */
+  holding?: boolean;
   /** Set by peek(): the one timer of all this peeker's connections. */
   clock?: PeekClock;
 }
@@ -99,6 +105,12 @@ function finish(s: PeekingSocket, outcome: PeekOutcome, entry: PrefixEntry<unkno
 /** `giveUp`: no more bytes will come (end, timeout); report this outcome if nothing matched. */
 function decide(s: PeekingSocket, st: PeekState<unknown>, giveUp: PeekOutcome | null): void {
   const data = st.data!;
+  if (st.peeker.holding === true) {
+    // No routes yet: only the timeout and the byte limit end the wait (a half-close waits for redecide()).
+    if (giveUp === PeekOutcome.Timeout) finish(s, PeekOutcome.Timeout, null);
+    else if (data.length >= st.peeker.limits.maxBytes) finish(s, PeekOutcome.NoRoute, null);
+    return;
+  }
   const r = st.peeker.table().match(data);
   if (r.state === MatchState.Matched) return finish(s, PeekOutcome.Routed, r.entry);
   if (r.state === MatchState.NoMatch) return finish(s, PeekOutcome.NoRoute, null);
@@ -108,6 +120,13 @@ function decide(s: PeekingSocket, st: PeekState<unknown>, giveUp: PeekOutcome | 
     if (r.entry) return finish(s, PeekOutcome.Routed, r.entry);
     return finish(s, giveUp ?? PeekOutcome.NoRoute, null);
   }
+}
+
+/** Decides a peek that waited while its peeker was holding (see Peeker.holding). */
+export function redecide(socket: Socket): void {
+  const st = peeks.get(socket);
+  if (st === undefined || st.data === null) return;
+  decide(socket, st, st.ended ? PeekOutcome.NoRoute : null);
 }
 
 function onData(this: PeekingSocket, chunk: Buffer): void {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /** Canned bytes the router writes itself. Built once: no per-connection allocation. */
 import type { Socket } from 'node:net';
+import { HTTP_METHOD_PREFIXES } from '../http/methods.ts';
 
 const body503 = 'Service Unavailable: module is reloading, retry shortly\n';
 export const HTTP_503 = Buffer.from(
@@ -30,7 +31,19 @@ export const HTTP_503_BUSY = Buffer.from(
   'latin1',
 );
 
-const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE'].map((m) => Buffer.from(`${m} `, 'latin1'));
+const HTTP_METHODS = HTTP_METHOD_PREFIXES.map((p) => Buffer.from(p, 'latin1'));
+
+const body501 = '501 Not Implemented\n';
+/** A request line whose method no route serves (see looksLikeHttpRequest); the connection is closed. */
+export const HTTP_501 = Buffer.from(
+  'HTTP/1.1 501 Not Implemented\r\n' +
+    'Connection: close\r\n' +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(body501)}\r\n` +
+    '\r\n' +
+    body501,
+  'latin1',
+);
 
 /** Whether `data` starts like an HTTP/1 request line (`METHOD ` and a path): true, false, or null while too short to tell. */
 export function sniffHttp(data: Buffer | null): boolean | null {
