@@ -292,3 +292,7 @@ export function splitWord(line: string): [string, string] {
   const i = line.indexOf(' ');
   return i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1)];
 }
+
+// The service kit: settings, request bodies, Redis clients kept across reloads (docs/modules.md, "Service kit").
+export { ConfigError, formatDuration, formatSize, parseBool, parseDuration, parseList, parseSize, redactUrl, Setting, setting, Settings, settings } from './config.ts';
+export type { DurationOptions, ListOptions, NumberOptions, UrlOptions } from './config.ts';
