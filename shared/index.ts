@@ -296,3 +296,5 @@ export function splitWord(line: string): [string, string] {
 // The service kit: settings, request bodies, Redis clients kept across reloads (docs/modules.md, "Service kit").
 export { ConfigError, formatDuration, formatSize, parseBool, parseDuration, parseList, parseSize, redactUrl, Setting, setting, Settings, settings } from './config.ts';
 export type { DurationOptions, ListOptions, NumberOptions, UrlOptions } from './config.ts';
+export { answerTooLarge, BodyAbortedError, BodyTooLargeError, readBody, readBodyCallback } from './body.ts';
+export type { ReadBodyOptions, TooLargeReply } from './body.ts';
