@@ -9,16 +9,16 @@
  * The bus is in memory, or Redis pub/sub across servers with `--redis URL`
  * (or `--set lhttp.redis=URL`). State (sockets, subscriptions, the Redis
  * connections, counters) is kept across RELOADs; see lhttp/hub.ts.
+ * The Redis connections are the kit's keptRedis (lhttp/redis-bus.ts).
  * Command processors live in their own modules (see lhttp-chat.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
-import { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
 import { readBody, type Context, type HttpRoute, type Module, type Route, type SetupContext, type TooLargeReply } from '../shared/index.ts';
 import { parseOptions, type LhttpOptions } from './lhttp/config.ts';
-import { attach, impl, migrate, newStats, publishMessage, publishPayload, redact, startRedis, status, warnLimited, type State } from './lhttp/hub.ts';
+import { attach, attachRedis, impl, migrate, newStats, publishMessage, publishPayload, redact, status, warnLimited, type State } from './lhttp/hub.ts';
 import { setHeartbeat, stopHeartbeat } from './lhttp/heartbeat.ts';
 import { parseMessage, splitChannels } from './lhttp/message.ts';
 import { registry, type LhttpApi } from './lhttp/processors.ts';
@@ -170,7 +170,9 @@ const mod = {
     s.log = ctx.log;
     s.impl = impl;
     setHeartbeat(s);
-    if (options.redis !== null && s.redis === null) startRedis(s, Redis, options.redis, options.redisPrefix);
+    // A bus, once up, stays on its URL until the server restarts; each version attaches its own Redis handlers (last: nothing below throws).
+    const redisUrl = s.redis?.url ?? options.redis;
+    if (redisUrl !== null) attachRedis(ctx, s, redisUrl, options.redisPrefix);
     state = s;
     api = { publish: (channels, command, headers, body) => publishMessage(s, channels, command, headers, body) };
     registry().api = api;

@@ -298,3 +298,5 @@ export { ConfigError, formatDuration, formatSize, parseBool, parseDuration, pars
 export type { DurationOptions, ListOptions, NumberOptions, UrlOptions } from './config.ts';
 export { answerTooLarge, BodyAbortedError, BodyTooLargeError, readBody, readBodyCallback } from './body.ts';
 export type { ReadBodyOptions, TooLargeReply } from './body.ts';
+export { keptRedis, REDIS_POLICY } from './redis.ts';
+export type { KeptRedisOptions, RedisHandlers } from './redis.ts';

@@ -86,8 +86,7 @@ export function parseOptions(config: Readonly<Record<string, string>>): { option
   try {
     upstreamAllow = parseAllowList(c.upstream_allow);
   } catch (err) {
-    const why = (err as Error).message.replace(/^lhttp\.upstream_allow: /, '');
-    s.fail('upstream_allow', `http:// or https:// URL prefixes separated by commas or spaces; ${why}`);
+    s.fail('upstream_allow', `http:// or https:// URL prefixes separated by commas or spaces (${(err as Error).message})`);
   }
   return {
     options: {
