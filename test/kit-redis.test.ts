@@ -113,3 +113,36 @@ test('a reconnect after an outage runs the new version\'s ready handler, not the
   const readies = h.logs.slice(before).filter((l) => l.msg === 'kr ready');
   assert.deepEqual([...new Set(readies.map((l) => l.tag))], ['v2']);
 });
+
+test('keptRedis by itself: one client per key, handlers swapped, a changed URL gets a new client', { timeout: 60_000 }, async () => {
+  const { keptRedis } = await import('../shared/index.ts');
+  const store = new Map<string, { value: unknown; dispose?: (v: never) => unknown }>();
+  const keep = <T>(key: string, init: () => T, dispose?: (v: T) => unknown): T => {
+    if (!store.has(key)) store.set(key, { value: init(), dispose: dispose as ((v: never) => unknown) | undefined });
+    return store.get(key)!.value as T;
+  };
+  const ctx = { keep: keep as import('../shared/index.ts').Keep };
+  try {
+    const calls: string[] = [];
+    const ready = (c: { status: string; once(e: string, f: () => void): unknown }): Promise<void> => (c.status === 'ready' ? Promise.resolve() : new Promise((r) => c.once('ready', () => r())));
+    const a = keptRedis(ctx, 'k', redis.url, { ready: () => calls.push('first ready') });
+    await ready(a);
+    const b = keptRedis(ctx, 'k', redis.url, { close: () => calls.push('second close') });
+    assert.equal(b, a);
+    // Only the second call's handlers are attached, plus the no-op error handler.
+    assert.equal(a.listenerCount('ready'), 0);
+    assert.equal(a.listenerCount('close'), 1);
+    assert.equal(a.listenerCount('error'), 1);
+    const c = keptRedis(ctx, 'k', `${redis.url}/1`, { ready: () => calls.push('third ready') });
+    assert.notEqual(c, a);
+    assert.equal(a.listenerCount('close'), 0);
+    await ready(c);
+    assert.equal(a.status, 'end');
+    assert.equal(await c.ping(), 'PONG');
+    // Offline policy: a command on a client that is not connected fails at once.
+    await assert.rejects(a.ping());
+    assert.deepEqual(calls, ['first ready', 'third ready']);
+  } finally {
+    for (const { value, dispose } of store.values()) await dispose?.(value as never);
+  }
+});
