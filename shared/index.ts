@@ -294,9 +294,9 @@ export function splitWord(line: string): [string, string] {
 }
 
 // The service kit: settings, request bodies, Redis clients kept across reloads (docs/modules.md, "Service kit").
-export { ConfigError, formatDuration, formatSize, parseBool, parseDuration, parseList, parseSize, redactUrl, Setting, setting, Settings, settings } from './config.ts';
-export type { DurationOptions, ListOptions, NumberOptions, UrlOptions } from './config.ts';
-export { answerTooLarge, BodyAbortedError, BodyTooLargeError, readBody, readBodyCallback } from './body.ts';
-export type { ReadBodyOptions, TooLargeReply } from './body.ts';
-export { keptRedis, REDIS_POLICY } from './redis.ts';
-export type { KeptRedisOptions, RedisHandlers } from './redis.ts';
+export { ConfigError, formatDuration, formatSize, parseBool, parseDuration, parseList, parseSize, redactUrl, Setting, setting, Settings, settings } from './config.js';
+export type { DurationOptions, ListOptions, NumberOptions, UrlOptions } from './config.js';
+export { answerTooLarge, BodyAbortedError, BodyTooLargeError, readBody, readBodyCallback } from './body.js';
+export type { ReadBodyOptions, TooLargeReply } from './body.js';
+export { keptRedis, REDIS_POLICY } from './redis.js';
+export type { KeptRedisOptions, RedisHandlers } from './redis.js';

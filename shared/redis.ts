@@ -8,7 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Redis, RedisOptions } from 'ioredis';
-import type { Keep } from './index.ts';
+import type { Keep } from './index.js';
 
 /**
  * The events a version may handle. Handlers are attached with `on` and
