@@ -8,7 +8,7 @@
  * servers are delivered locally, ours are skipped (already delivered).
  */
 import { randomBytes } from 'node:crypto';
-import { keptRedis, type Keep } from '../../shared/index.ts';
+import { keptRedis, type Keep, type RedisHandlers } from '../../shared/index.ts';
 import { deliverExact, deliverSet } from './output.ts';
 import type { RedisBus, State } from './state.ts';
 import { matchTokens } from './subjects.ts';
@@ -29,25 +29,19 @@ export function attachRedis(ctx: { readonly keep: Keep }, state: State, url: str
     }
     state.redis = bus = null;
   }
-  const pub = keptRedis(
-    ctx,
-    'lhttp-pub',
-    url,
-    {
-      ready: () => onRedisStatus(state, 'pub', true),
-      close: () => onRedisStatus(state, 'pub', false),
-      error: (err) => onRedisStatus(state, 'pub', false, err),
-    },
-    { connectionName: 'hrmr-lhttp-pub', autoPipelining: true },
-  );
+  // Up, down, or failing: the same bookkeeping for both connections.
+  const updown = (which: 'pub' | 'sub'): RedisHandlers => ({
+    ready: () => onRedisStatus(state, which, true),
+    close: () => onRedisStatus(state, which, false),
+    error: (err) => onRedisStatus(state, which, false, err),
+  });
+  const pub = keptRedis(ctx, 'lhttp-pub', url, updown('pub'), { connectionName: 'hrmr-lhttp-pub', autoPipelining: true });
   const sub = keptRedis(
     ctx,
     'lhttp-sub',
     url,
     {
-      ready: () => onRedisStatus(state, 'sub', true),
-      close: () => onRedisStatus(state, 'sub', false),
-      error: (err) => onRedisStatus(state, 'sub', false, err),
+      ...updown('sub'),
       messageBuffer: (ch, msg) => onRedisMessage(state, ch, msg),
       // ioredis reports the pattern of a pmessage UTF-8 decoded (see globKey).
       pmessageBuffer: (glob, ch, msg) => onRedisPMessage(state, glob, ch, msg),
