@@ -9,16 +9,16 @@
  * The bus is in memory, or Redis pub/sub across servers with `--redis URL`
  * (or `--set lhttp.redis=URL`). State (sockets, subscriptions, the Redis
  * connections, counters) is kept across RELOADs; see lhttp/hub.ts.
+ * The Redis connections are the kit's keptRedis (lhttp/redis-bus.ts).
  * Command processors live in their own modules (see lhttp-chat.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
-import { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
-import type { Context, HttpRoute, Module, Route, SetupContext } from '../shared/index.ts';
+import { readBody, type Context, type HttpRoute, type Module, type Route, type SetupContext, type TooLargeReply } from '../shared/index.ts';
 import { parseOptions, type LhttpOptions } from './lhttp/config.ts';
-import { attach, impl, migrate, newStats, publishMessage, publishPayload, redact, startRedis, status, warnLimited, type State } from './lhttp/hub.ts';
+import { attach, attachRedis, impl, migrate, newStats, publishMessage, publishPayload, redact, status, warnLimited, type State } from './lhttp/hub.ts';
 import { setHeartbeat, stopHeartbeat } from './lhttp/heartbeat.ts';
 import { parseMessage, splitChannels } from './lhttp/message.ts';
 import { registry, type LhttpApi } from './lhttp/processors.ts';
@@ -112,36 +112,21 @@ function answer(res: ServerResponse, status: number, text: string, close = false
   res.end(text);
 }
 
+/** The 413 of /publish, made once per max_frame value. */
+let tooLarge: { limit: number; reply: TooLargeReply } | null = null;
+function tooLargeReply(limit: number): TooLargeReply {
+  if (tooLarge?.limit !== limit) tooLarge = { limit, reply: { body: `body over lhttp.max_frame (${limit} bytes)\n` } };
+  return tooLarge.reply;
+}
+
 /** `POST /publish` (any method): the body is an lhttp message; its `publish` channels get the body as posted. */
 function publishRequest(req: IncomingMessage, res: ServerResponse): void {
   const s = state;
   if (s === null) return answer(res, 503, 'lhttp is not loaded\n');
   const limit = s.options.maxFrame;
   // Past the limit: 413, then close (the policy everywhere): the rest of the body is never read.
-  const tooLarge = (): void => answer(res, 413, `body over lhttp.max_frame (${limit} bytes)\n`, true);
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    tooLarge();
-    return;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let over = false;
-  req.on('data', (d: Buffer) => {
-    if (over) return;
-    size += d.length;
-    if (size > limit) {
-      over = true;
-      chunks.length = 0;
-      tooLarge();
-      return;
-    }
-    chunks.push(d);
-  });
-  req.on('error', () => undefined);
-  req.on('end', () => {
-    if (over) return;
-    const body = Buffer.concat(chunks);
+  void readBody(req, { max: limit, res, tooLarge: tooLargeReply(limit) }).then((body) => {
+    if (body === null) return; // answered 413, or the client is gone
     if (!isUtf8(body)) return answer(res, 400, 'body is not UTF-8\n');
     const msg = parseMessage(body.toString('latin1'));
     if (typeof msg === 'string') return answer(res, 400, 'body is not an LHTTP/1.0 message\n');
@@ -186,7 +171,9 @@ const mod = {
     s.log = ctx.log;
     s.impl = impl;
     setHeartbeat(s);
-    if (options.redis !== null && s.redis === null) startRedis(s, Redis, options.redis, options.redisPrefix);
+    // A bus, once up, stays on its URL until the server restarts; each version attaches its own Redis handlers (last: nothing below throws).
+    const redisUrl = s.redis?.url ?? options.redis;
+    if (redisUrl !== null) attachRedis(ctx, s, redisUrl, options.redisPrefix);
     state = s;
     api = { publish: (channels, command, headers, body) => publishMessage(s, channels, command, headers, body) };
     registry().api = api;

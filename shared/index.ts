@@ -395,3 +395,11 @@ export function splitWord(line: string): [string, string] {
   const i = line.indexOf(' ');
   return i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 1)];
 }
+
+// The service kit: settings, request bodies, Redis clients kept across reloads (docs/modules.md, "Service kit").
+export { ConfigError, formatDuration, formatSize, parseBool, parseDuration, parseList, parseSize, redactUrl, Setting, setting, Settings, settings } from './config.js';
+export type { DurationOptions, ListOptions, NumberOptions, UrlOptions } from './config.js';
+export { answerTooLarge, BodyAbortedError, BodyTooLargeError, readBody, readBodyCallback } from './body.js';
+export type { ReadBodyOptions, TooLargeReply } from './body.js';
+export { keptRedis, REDIS_POLICY } from './redis.js';
+export type { KeptRedisOptions, RedisHandlers } from './redis.js';

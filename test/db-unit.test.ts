@@ -64,14 +64,18 @@ describe('db config', () => {
       [{ url: 'sqlite:' }, /names no file/],
       [{ url: 'sqlite::memory:' }, /not a plain file path/],
       [{ url: 'postgres://' }, /postgres/],
-      [{ readonly: 'maybe' }, /db\.readonly must be true or false/],
-      [{ synchronous: 'fast' }, /db\.synchronous must be/],
-      [{ busy_timeout: '-1' }, /db\.busy_timeout must be an integer/],
-      [{ mount: 'db' }, /db\.mount must be a path/],
-      [{ token: 'has space' }, /db\.token must be/],
-      [{ pool_size: '0' }, /db\.pool_size/],
+      [{ readonly: 'maybe' }, /^ConfigError: db: bad setting readonly=maybe: expected one of 1, true, yes, on, 0, false, no, off$/],
+      [{ synchronous: 'fast' }, /db: bad setting synchronous=fast: expected one of off, normal, full, extra/],
+      [{ busy_timeout: '-1' }, /db: bad setting busy_timeout=-1: expected a duration from 0ms to 1h/],
+      [{ busy_timeout: '5k' }, /db: bad setting busy_timeout=5k: expected a duration/],
+      [{ mount: 'db' }, /db: bad setting mount=db: expected a path starting with \//],
+      [{ token: 'has space' }, /^ConfigError: db: bad setting token=\*\*\*: expected 1 to 512 printable/],
+      [{ pool_size: '0' }, /db: bad setting pool_size=0: expected a whole number from 1 to 1000/],
+      [{ max_body: 'big' }, /db: bad setting max_body=big: expected a size from 1k to 1g/],
     ];
     for (const [raw, re] of bad) assert.throws(() => parseConfig(raw, D), re, JSON.stringify(raw));
+    const c = parseConfig({ busy_timeout: '10s', timeout: '2m', max_body: '64k', synchronous: 'FULL' }, D);
+    assert.deepEqual([c.busyTimeout, c.timeout, c.maxBody, c.synchronous], [10_000, 120_000, 65536, 'full']);
   });
   it('resolves sqlite paths', () => {
     assert.equal(sqliteFile('sqlite:rel/a.db', '/w'), '/w/rel/a.db');

@@ -50,5 +50,7 @@ test('settings', () => {
   assert.equal(o.accessLog, 'off');
   assert.equal(parseOptions({}, '/x').root, '/x/static_html');
   assert.throws(() => parseOptions({ nope: '1' }, '/'), /unknown setting/);
-  assert.throws(() => parseOptions({ 'cache-size': 'lots' }, '/'), /not a size/);
+  assert.throws(() => parseOptions({ 'cache-size': 'lots' }, '/'), /^ConfigError: http: bad setting cache-size=lots: expected a size from 0 to 16g/);
+  assert.throws(() => parseOptions({ 'access-log': 'loud' }, '/'), /http: bad setting access-log=loud: expected one of off, trace, debug, info, warn/);
+  assert.throws(() => parseOptions({ mount: 'x' }, '/'), /http: bad setting mount=x: expected a path starting with \//);
 });

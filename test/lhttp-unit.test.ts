@@ -151,7 +151,16 @@ test('settings: defaults, paths, sizes, errors', () => {
   assert.equal(o.options.maxFrame, 1000);
   assert.equal(o.options.redis, 'redis://127.0.0.1:1');
   assert.deepEqual(o.unknown, ['zzz']);
-  assert.throws(() => parseOptions({ path: 'chat' }), /lhttp.path/);
-  assert.throws(() => parseOptions({ max_frame: 'lots' }), /lhttp.max_frame/);
-  assert.throws(() => parseOptions({ path: '/x', publish_path: '/x' }), /publish_path/);
+  assert.throws(() => parseOptions({ path: 'chat' }), /^ConfigError: lhttp: bad setting path=chat: expected a list of paths starting with \//);
+  assert.throws(() => parseOptions({ max_frame: 'lots' }), /lhttp: bad setting max_frame=lots: expected a size/);
+  assert.throws(() => parseOptions({ path: '/x', publish_path: '/x' }), /lhttp: bad setting publish_path=\/x: expected a path that is not also a WebSocket path/);
+  // Durations are durations: 5k is not 5120 ms.
+  assert.throws(() => parseOptions({ upstream_timeout: '5k' }), /lhttp: bad setting upstream_timeout=5k: expected a duration/);
+  assert.equal(parseOptions({ upstream_timeout: '5s', processor_timeout: '2m', ping_interval: '0' }).options.upstreamTimeout, 5000);
+  assert.equal(parseOptions({ processor_timeout: '2m' }).options.processorTimeout, 120_000);
+  assert.throws(() => parseOptions({ redis: 'localhost:6379' }), /lhttp: bad setting redis=localhost:6379: expected a URL starting with redis:\/\/ or rediss:\/\//);
+  assert.throws(() => parseOptions({ upstream_allow: 'ftp://x/' }), /lhttp: bad setting upstream_allow=ftp:\/\/x\/: expected http:\/\/ or https:\/\/ URL prefixes/);
+  assert.equal(parseOptions({ publish_path: ' ' }).options.publishPath, null);
+  assert.equal(parseOptions({ origins: '*' }).options.origins, null);
+  assert.deepEqual(parseOptions({ origins: 'http://a, http://b' }).options.origins, ['http://a', 'http://b']);
 });

@@ -32,15 +32,21 @@ test('config: every key, the store choice, and bad values', () => {
   assert.deepEqual([c.tunnelMaxlen, c.backpressure, c.maxPollTimeout, c.defaultPollTimeout, c.replyTtl, c.maxBytes, c.idleTtl], [5, false, 9, 3, 7, 1024 * 1024, 60]);
   assert.deepEqual([...c.publicIds], ['a', 'b']);
   assert.equal(parseConfig({ redis: 'redis://h:1', store: 'memory' }).store, 'memory');
-  assert.throws(() => parseConfig({ tunnel_maxlen: 'x' }), /relay\.tunnel_maxlen: not a whole number/);
-  assert.throws(() => parseConfig({ tunnel_maxlen: '0' }), /out of range/);
-  assert.throws(() => parseConfig({ tunnel_backpressure: 'maybe' }), /relay\.tunnel_backpressure/);
+  assert.throws(() => parseConfig({ tunnel_maxlen: 'x' }), /^ConfigError: relay: bad setting tunnel_maxlen=x: expected a whole number from 1 to 10000000$/);
+  assert.throws(() => parseConfig({ tunnel_maxlen: '0' }), /relay: bad setting tunnel_maxlen=0: expected a whole number from 1/);
+  assert.throws(() => parseConfig({ tunnel_backpressure: 'maybe' }), /relay: bad setting tunnel_backpressure=maybe: expected one of 1, true/);
+  // Times are durations in whole seconds: a plain number is seconds.
+  assert.deepEqual(
+    (({ maxPollTimeout, replyTtl, idleTtl }) => [maxPollTimeout, replyTtl, idleTtl])(parseConfig({ tunnel_max_poll_timeout: '2m', reply_ttl: '1h', idle_ttl: '1500ms' })),
+    [120, 3600, 2],
+  );
+  assert.throws(() => parseConfig({ reply_ttl: '5k' }), /relay: bad setting reply_ttl=5k: expected a duration/);
   assert.throws(() => parseConfig({ maxlen: '3' }), /unknown setting "maxlen"/);
   assert.throws(() => parseConfig({ store: 'redis' }), /needs a Redis URL/);
-  assert.throws(() => parseConfig({ redis: 'http://x' }), /redis:\/\/ URL/);
-  assert.throws(() => parseConfig({ public_ids: 'a/b' }), /not a tunnel id/);
+  assert.throws(() => parseConfig({ redis: 'http://x' }), /relay: bad setting redis=http:\/\/x: expected a URL starting with redis:\/\//);
+  assert.throws(() => parseConfig({ public_ids: 'a/b' }), /relay: bad setting public_ids=a\/b: expected tunnel ids .*; a\/b is not one/);
   assert.equal(normalizeMount('/x'), '/x/');
-  assert.throws(() => normalizeMount('/a//b/'), /empty path segment/);
+  assert.throws(() => normalizeMount('/a//b/'), /relay: bad setting mount=\/a\/\/b\/: expected a path without empty segments/);
   assert.equal(redactUrl('redis://user:secret@h:1/0'), 'redis://user:***@h:1/0');
   assert.equal(redactUrl('redis://secret@h:1'), 'redis://***@h:1');
   assert.equal(redactUrl('redis://h:1'), 'redis://h:1');

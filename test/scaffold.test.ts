@@ -32,8 +32,8 @@ test('hrmr new writes a starter that builds and serves (line route and --pool), 
   const root = tempDir('hrmr-new-');
   try {
     // A project laid out like this repo: modules_src/ beside shared/.
-    mkdirSync(join(root, 'shared'));
-    cpSync(join(ROOT, 'shared', 'index.ts'), join(root, 'shared', 'index.ts'));
+    // The whole module API: index.ts re-exports the service kit's files beside it.
+    cpSync(join(ROOT, 'shared'), join(root, 'shared'), { recursive: true });
     const src = join(root, 'modules_src');
     const out = join(root, 'modules');
 

@@ -6,6 +6,7 @@
  * load instead of being silently ignored.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { ConfigError, setting } from '../../shared/config.ts';
 
 export type Engine = 'sqlite' | 'postgres' | 'mysql';
 
@@ -48,19 +49,23 @@ export class DbConfigError extends Error {
   override name = 'DbConfigError';
 }
 
+// The shared settings grammar and error format (shared/config.ts), under the names this file always used.
 function int(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw.trim() === '') return dflt;
-  const s = raw.trim();
-  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw new DbConfigError(`db.${key} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
-  return Number(s);
+  return setting('db', key, raw).int({ default: dflt, min, max });
+}
+
+/** Milliseconds: `10000`, `10s`, `2m`. */
+function ms(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
+  return setting('db', key, raw).duration({ default: dflt, min, max });
+}
+
+/** Bytes: `1048576`, `64k`, `1m`. */
+function size(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
+  return setting('db', key, raw).size({ default: dflt, min, max });
 }
 
 function bool(key: string, raw: string | undefined): boolean {
-  if (raw === undefined || raw.trim() === '') return false;
-  const s = raw.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(s)) return true;
-  if (['false', '0', 'no', 'off'].includes(s)) return false;
-  throw new DbConfigError(`db.${key} must be true or false (got ${JSON.stringify(raw)})`);
+  return setting('db', key, raw).bool({ default: false });
 }
 
 /** `sqlite:PATH` (relative to `cwd`) or `sqlite:///abs/path` to an absolute file. */
@@ -121,12 +126,12 @@ export function parseConfig(raw: Readonly<Record<string, string>>, d: ConfigDefa
     throw new DbConfigError(`db.url must be sqlite:PATH, postgres://user@host:port/db or mysql://user:password@host:port/db (got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))})`);
   }
   let mount = (c.mount ?? '').trim() || '/db/';
-  if (!mount.startsWith('/') || /[\s?#]/.test(mount)) throw new DbConfigError(`db.mount must be a path starting with / (got ${JSON.stringify(c.mount)})`);
+  if (!mount.startsWith('/') || /[\s?#]/.test(mount)) setting('db', 'mount', c.mount).fail('a path starting with / (no spaces, ? or #)');
   if (!mount.endsWith('/')) mount += '/';
   const token = c.token === undefined || c.token === '' ? null : c.token;
-  if (token !== null && !/^[\x21-\x7e]{1,512}$/.test(token)) throw new DbConfigError('db.token must be 1 to 512 printable ASCII characters without spaces');
-  const sync = (c.synchronous ?? 'normal').trim().toLowerCase() || 'normal';
-  if (!['off', 'normal', 'full', 'extra'].includes(sync)) throw new DbConfigError(`db.synchronous must be off, normal, full or extra (got ${JSON.stringify(c.synchronous)})`);
+  // The token is a secret: its value is not shown.
+  if (token !== null && !/^[\x21-\x7e]{1,512}$/.test(token)) throw new ConfigError('db', 'token', '***', '1 to 512 printable ASCII characters without spaces');
+  const sync = setting('db', 'synchronous', c.synchronous).oneOf(['off', 'normal', 'full', 'extra'], { default: 'normal' });
   return {
     backend,
     url,
@@ -134,14 +139,14 @@ export function parseConfig(raw: Readonly<Record<string, string>>, d: ConfigDefa
     mount,
     token,
     readonly: bool('readonly', c.readonly),
-    synchronous: sync as Synchronous,
-    busyTimeout: int('busy_timeout', c.busy_timeout, 10_000, 0, 3_600_000),
-    timeout: int('timeout', c.timeout, d.taskTimeout, 0, 86_400_000),
+    synchronous: sync,
+    busyTimeout: ms('busy_timeout', c.busy_timeout, 10_000, 0, 3_600_000),
+    timeout: ms('timeout', c.timeout, d.taskTimeout, 0, 86_400_000),
     poolSize: int('pool_size', c.pool_size, 10, 1, 1000),
-    maxBody: int('max_body', c.max_body, 1024 * 1024, 1024, 1024 ** 3),
+    maxBody: size('max_body', c.max_body, 1024 * 1024, 1024, 1024 ** 3),
     maxRows: int('max_rows', c.max_rows, 100_000, 1, 1_000_000_000),
     // At most 512 MiB: V8's longest string (the answer is one JSON string).
-    maxResultBytes: int('max_result_bytes', c.max_result_bytes, 64 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+    maxResultBytes: size('max_result_bytes', c.max_result_bytes, 64 * 1024 * 1024, 1024, 512 * 1024 * 1024),
   };
 }
 

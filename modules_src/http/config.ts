@@ -5,6 +5,7 @@
  * fails the module load instead of being silently ignored.
  */
 import { resolve } from 'node:path';
+import { setting } from '../../shared/config.ts';
 
 export type AccessLogLevel = 'off' | 'trace' | 'debug' | 'info' | 'warn';
 
@@ -30,14 +31,9 @@ const SERVER_WIDE = new Set(['redis']);
 const MOVED: Record<string, string> = { 'max-header-size': '--http-max-header-size', 'keep-alive-timeout': '--http-keep-alive-timeout', 'headers-timeout': '--http-headers-timeout' };
 const LEVELS = new Set<AccessLogLevel>(['off', 'trace', 'debug', 'info', 'warn']);
 
+// The shared settings grammar and error format (shared/config.ts), under the name this file always used.
 function size(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw === '') return dflt;
-  const m = /^(\d+)\s*([kmg]?)i?b?$/i.exec(raw.trim());
-  if (!m) throw new Error(`http.${key}: not a size: ${JSON.stringify(raw)}`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  const n = Number(m[1]) * mult;
-  if (n < min || n > max) throw new Error(`http.${key}: ${raw} is out of range (${min}..${max})`);
-  return n;
+  return setting('http', key, raw).size({ default: dflt, min, max });
 }
 
 export function parseOptions(config: Readonly<Record<string, string>>, cwd: string): HttpOptions {
@@ -47,11 +43,9 @@ export function parseOptions(config: Readonly<Record<string, string>>, cwd: stri
     throw new Error(`http: unknown setting ${JSON.stringify(k)} (known: ${[...KEYS].join(', ')})`);
   }
   const mount = config.mount ?? '/';
-  if (!/^\/[^\s?#]*$/.test(mount)) throw new Error(`http.mount must be a path starting with / (got ${JSON.stringify(mount)})`);
-  const level = (config['access-log'] ?? 'debug').toLowerCase() as AccessLogLevel;
-  if (!LEVELS.has(level)) throw new Error(`http.access-log: expected one of ${[...LEVELS].join(', ')}`);
-  const check = (config['cache-check'] ?? 'watch').toLowerCase();
-  if (check !== 'watch' && check !== 'stat') throw new Error('http.cache-check: expected watch or stat');
+  if (!/^\/[^\s?#]*$/.test(mount)) setting('http', 'mount', mount).fail('a path starting with / (no spaces, ? or #)');
+  const level = setting('http', 'access-log', config['access-log']).oneOf([...LEVELS], { default: 'debug' });
+  const check = setting('http', 'cache-check', config['cache-check']).oneOf(['watch', 'stat'], { default: 'watch' });
   return {
     cacheCheck: check,
     root: resolve(cwd, config.root || 'static_html'),

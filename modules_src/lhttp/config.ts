@@ -5,6 +5,7 @@
  * value throws (the module does not load); unknown keys are returned so the
  * module can warn about them.
  */
+import { settings, type Settings } from '../../shared/config.ts';
 import { parseAllowList, type AllowRule } from './upstream-allow.ts';
 
 export interface LhttpOptions {
@@ -61,20 +62,8 @@ const KEYS = new Set([
   'upstream_allow',
 ]);
 
-function int(name: string, raw: string | undefined, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw.trim() === '') return dflt;
-  const m = /^(\d+)\s*([kmg]?)i?b?$/i.exec(raw.trim());
-  if (!m) throw new Error(`lhttp.${name}: not a number: ${JSON.stringify(raw)}`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  const n = Number(m[1]) * mult;
-  if (n < min || n > max) throw new Error(`lhttp.${name}: ${raw} is out of range (${min}..${max})`);
-  return n;
-}
-
-function path(name: string, p: string): string {
-  if (!p.startsWith('/') || /[\s?#]/.test(p)) throw new Error(`lhttp.${name}: ${JSON.stringify(p)} is not a path (must start with /)`);
-  return p;
-}
+const PATH = (p: string): boolean => p.startsWith('/') && !/[\s?#]/.test(p);
+const A_PATH = 'a path starting with / (no spaces, ? or #)';
 
 export function parseOptions(config: Readonly<Record<string, string>>): { options: LhttpOptions; unknown: string[] } {
   const c: Record<string, string> = {};
@@ -84,34 +73,39 @@ export function parseOptions(config: Readonly<Record<string, string>>): { option
     if (KEYS.has(key)) c[key] = v;
     else unknown.push(k);
   }
-  const paths = (c.path ?? '/lhttp')
-    .split(/[\s,]+/)
-    .filter((p) => p !== '')
-    .map((p) => path('path', p));
-  const pub = (c.publish_path ?? '/publish').trim();
-  const publishPath = pub === '' || pub === 'off' ? null : path('publish_path', pub);
-  if (publishPath !== null && paths.includes(publishPath)) throw new Error(`lhttp.publish_path: ${publishPath} is also a WebSocket path`);
-  const maxFrame = int('max_frame', c.max_frame, 40960, 16, 64 * 1024 * 1024);
-  const redis = (c.redis ?? '').trim();
-  const origins = (c.origins ?? '').trim();
+  const s: Settings = settings('lhttp', c);
+  const paths = s.list('path', { default: ['/lhttp'], item: PATH, expected: 'paths starting with /' });
+  // Given but blank means off, as `off` does.
+  const pub = c.publish_path === undefined ? '/publish' : c.publish_path.trim();
+  if (pub !== '' && pub !== 'off' && !PATH(pub)) s.fail('publish_path', `${A_PATH}, or off`);
+  const publishPath = pub === '' || pub === 'off' ? null : pub;
+  if (publishPath !== null && paths.includes(publishPath)) s.fail('publish_path', 'a path that is not also a WebSocket path (lhttp.path)');
+  const maxFrame = s.size('max_frame', { default: 40960, min: 16, max: 64 * 1024 * 1024 });
+  const origins = s.list('origins');
+  let upstreamAllow: AllowRule[];
+  try {
+    upstreamAllow = parseAllowList(c.upstream_allow);
+  } catch (err) {
+    s.fail('upstream_allow', `http:// or https:// URL prefixes separated by commas or spaces (${(err as Error).message})`);
+  }
   return {
     options: {
       paths: paths.length > 0 ? [...new Set(paths)] : ['/lhttp'],
       publishPath,
       maxFrame,
-      maxPayload: Math.max(maxFrame, int('max_payload', c.max_payload, 1024 * 1024, 16, 256 * 1024 * 1024)),
-      maxBuffered: int('max_buffered', c.max_buffered, 1024 * 1024, 1024, 1024 ** 3),
-      maxSubscriptions: int('max_subscriptions', c.max_subscriptions, 256, 1, 1_000_000),
-      maxChannels: int('max_channels', c.max_channels, 32, 1, 10_000),
-      maxConnections: int('max_connections', c.max_connections, 100_000, 1, 10_000_000),
-      redis: redis === '' || redis === 'off' ? null : redis,
+      maxPayload: Math.max(maxFrame, s.size('max_payload', { default: 1024 * 1024, min: 16, max: 256 * 1024 * 1024 })),
+      maxBuffered: s.size('max_buffered', { default: 1024 * 1024, min: 1024, max: 1024 ** 3 }),
+      maxSubscriptions: s.int('max_subscriptions', { default: 256, min: 1, max: 1_000_000 }),
+      maxChannels: s.int('max_channels', { default: 32, min: 1, max: 10_000 }),
+      maxConnections: s.int('max_connections', { default: 100_000, min: 1, max: 10_000_000 }),
+      redis: s.url('redis', { schemes: ['redis', 'rediss'] }),
       redisPrefix: c.redis_prefix ?? 'lhttp:',
-      upstreamTimeout: int('upstream_timeout', c.upstream_timeout, 5000, 1, 600_000),
-      upstreamMaxInflight: int('upstream_max_inflight', c.upstream_max_inflight, 64, 1, 100_000),
-      processorTimeout: int('processor_timeout', c.processor_timeout, 10_000, 1, 600_000),
-      origins: origins === '' || origins === '*' ? null : origins.split(/[\s,]+/).filter((o) => o !== ''),
-      pingInterval: int('ping_interval', c.ping_interval, 30_000, 0, 86_400_000),
-      upstreamAllow: parseAllowList(c.upstream_allow),
+      upstreamTimeout: s.duration('upstream_timeout', { default: 5000, min: 1, max: 600_000 }),
+      upstreamMaxInflight: s.int('upstream_max_inflight', { default: 64, min: 1, max: 100_000 }),
+      processorTimeout: s.duration('processor_timeout', { default: 10_000, min: 1, max: 600_000 }),
+      origins: origins.length === 0 || (origins.length === 1 && origins[0] === '*') ? null : origins,
+      pingInterval: s.duration('ping_interval', { default: 30_000, min: 0, max: 86_400_000 }),
+      upstreamAllow,
     },
     unknown,
   };

@@ -10,7 +10,7 @@
  * over `state.conns`. The timer lives in the kept state and calls through
  * `state.impl`, so it survives RELOADs and runs the current code.
  */
-import type { Conn, State } from './hub.ts';
+import type { Conn, State } from './state.ts';
 import { warnLimited } from './warn.ts';
 
 /** (Re)starts the timer when the interval changed (start-up, or a RELOAD with a new setting). */

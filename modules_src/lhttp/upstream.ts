@@ -5,7 +5,7 @@
  * upstream-allow.ts), bounded in time and in requests in flight. The answer
  * is logged; failures are logged, rate-limited, and otherwise ignored.
  */
-import type { Conn, State } from './hub.ts';
+import type { Conn, State } from './state.ts';
 import { splitChannels, toText, type Message } from './message.ts';
 import { allowUpstream } from './upstream-allow.ts';
 import { warnLimited } from './warn.ts';

@@ -5,6 +5,7 @@
  * value throws, so a typo fails the module load instead of being ignored.
  * The names follow http-event-relay's environment variables (see docs/relay.md).
  */
+import { setting } from '../../shared/config.ts';
 
 export interface RelayConfig {
   /** Path prefix the relay is mounted at, starting and ending with `/` (default `/`). */
@@ -58,41 +59,33 @@ const KEYS = [
 ] as const;
 const KNOWN = new Set<string>(KEYS);
 
+// The shared settings grammar and error format (shared/config.ts), under the names this file always used.
 function int(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw.trim() === '') return dflt;
-  if (!/^\d+$/.test(raw.trim())) throw new Error(`relay.${key}: not a whole number: ${JSON.stringify(raw)}`);
-  const n = Number(raw.trim());
-  if (n < min || n > max) throw new Error(`relay.${key}: ${raw} is out of range (${min}..${max})`);
-  return n;
+  return setting('relay', key, raw).int({ default: dflt, min, max });
 }
 
 /** A byte size: `1048576`, `64k`, `256m`, `1g`, `256MiB`. */
 function size(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw.trim() === '') return dflt;
-  const m = /^(\d+)\s*([kmg]?)i?b?$/i.exec(raw.trim());
-  if (!m) throw new Error(`relay.${key}: not a size: ${JSON.stringify(raw)}`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  const n = Number(m[1]) * mult;
-  if (n < min || n > max) throw new Error(`relay.${key}: ${raw} is out of range (${min}..${max})`);
-  return n;
+  return setting('relay', key, raw).size({ default: dflt, min, max });
+}
+
+/** Whole seconds (a plain number is seconds; `90s`, `2m`, `1h`, `1500ms` rounded up), as the original's variables count them. */
+function seconds(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
+  return Math.ceil(setting('relay', key, raw).duration({ default: dflt * 1000, min: min * 1000, max: max * 1000, unit: 's' }) / 1000);
 }
 
 function bool(key: string, raw: string | undefined, dflt: boolean): boolean {
-  if (raw === undefined || raw.trim() === '') return dflt;
-  const v = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  throw new Error(`relay.${key}: expected 1 or 0, got ${JSON.stringify(raw)}`);
+  return setting('relay', key, raw).bool({ default: dflt });
 }
 
 /** `/`, `/relay/`: a leading and a trailing slash are added when missing. */
 export function normalizeMount(raw: string | undefined): string {
   let m = (raw ?? '').trim();
   if (m === '') return '/';
-  if (/[\s?#%]/.test(m)) throw new Error(`relay.mount: not a plain path: ${JSON.stringify(raw)}`);
+  if (/[\s?#%]/.test(m)) setting('relay', 'mount', raw).fail('a plain path (no spaces, ?, # or %)');
   if (!m.startsWith('/')) m = '/' + m;
   if (!m.endsWith('/')) m += '/';
-  if (m.includes('//')) throw new Error(`relay.mount: empty path segment in ${JSON.stringify(raw)}`);
+  if (m.includes('//')) setting('relay', 'mount', raw).fail('a path without empty segments');
   return m;
 }
 
@@ -102,24 +95,23 @@ export function parseConfig(config: Readonly<Record<string, string>>): RelayConf
   for (const k of Object.keys(config)) {
     if (!KNOWN.has(k)) throw new Error(`relay: unknown setting ${JSON.stringify(k)} (known: ${KEYS.join(', ')})`);
   }
-  const redis = (config.redis ?? '').trim();
+  const redis = setting('relay', 'redis', config.redis).url({ schemes: ['redis', 'rediss'] }) ?? '';
   const storeRaw = (config.store ?? '').trim().toLowerCase();
-  if (storeRaw !== '' && storeRaw !== 'memory' && storeRaw !== 'redis') throw new Error(`relay.store: expected memory or redis, got ${JSON.stringify(config.store)}`);
+  if (storeRaw !== '' && storeRaw !== 'memory' && storeRaw !== 'redis') setting('relay', 'store', config.store).fail('one of memory, redis');
   if (storeRaw === 'redis' && redis === '') throw new Error('relay.store=redis needs a Redis URL: --redis URL or --set relay.redis=URL');
-  if (redis !== '' && !/^rediss?:\/\//i.test(redis)) throw new Error(`relay.redis: expected a redis:// URL, got ${JSON.stringify(redis)}`);
   const store = storeRaw === 'memory' || redis === '' ? 'memory' : 'redis';
   const tunnelMaxlen = int('tunnel_maxlen', config.tunnel_maxlen, 1000, 1, 10_000_000);
-  const maxPollTimeout = int('tunnel_max_poll_timeout', config.tunnel_max_poll_timeout, 60, 0, 86_400);
-  const defaultPollTimeout = int('tunnel_default_poll_timeout', config.tunnel_default_poll_timeout, 30, 0, 86_400);
+  const maxPollTimeout = seconds('tunnel_max_poll_timeout', config.tunnel_max_poll_timeout, 60, 0, 86_400);
+  const defaultPollTimeout = seconds('tunnel_default_poll_timeout', config.tunnel_default_poll_timeout, 30, 0, 86_400);
   const publicIds = new Set(
     (config.public_ids ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s !== ''),
   );
-  for (const id of publicIds) if (!TUNNEL_ID.test(id)) throw new Error(`relay.public_ids: not a tunnel id: ${JSON.stringify(id)}`);
+  for (const id of publicIds) if (!TUNNEL_ID.test(id)) setting('relay', 'public_ids', config.public_ids).fail(`tunnel ids (letters, digits, - and _) separated by commas; ${id} is not one`);
   const ct = (config.tunnel_default_content_type ?? 'text/plain').trim();
-  if (ct === '' || /[\r\n]/.test(ct)) throw new Error('relay.tunnel_default_content_type: must be a non-empty header value');
+  if (ct === '' || /[\r\n]/.test(ct)) setting('relay', 'tunnel_default_content_type', config.tunnel_default_content_type).fail('a non-empty header value');
   return {
     mount: normalizeMount(config.mount),
     store,
@@ -132,14 +124,12 @@ export function parseConfig(config: Readonly<Record<string, string>>): RelayConf
     accessToken: config.access_token ?? '',
     signatureSecret: config.signature_secret ?? '',
     publicIds,
-    replyTtl: int('reply_ttl', config.reply_ttl, 3600, 1, 365 * 86_400),
+    replyTtl: seconds('reply_ttl', config.reply_ttl, 3600, 1, 365 * 86_400),
     maxBytes: size('max_bytes', config.max_bytes, 256 * 1024 * 1024, 64 * 1024, 1024 ** 4),
     maxBody: size('max_body', config.max_body, 128 * 1024, 0, 512 * 1024 * 1024),
-    idleTtl: int('idle_ttl', config.idle_ttl, 3600, 1, 365 * 86_400),
+    idleTtl: seconds('idle_ttl', config.idle_ttl, 3600, 1, 365 * 86_400),
   };
 }
 
 /** A Redis URL with its password replaced by `***` (for logs and STATUS). */
-export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)([^@/]*)@/i, (_m, scheme: string, cred: string) => `${scheme}${cred.includes(':') ? cred.slice(0, cred.indexOf(':') + 1) + '***' : '***'}@`);
-}
+export { redactUrl } from '../../shared/config.ts';

@@ -4,6 +4,7 @@
  * `HRMR_CFG_RHTTP_KEY=VALUE`; `-` and `_` are the same in a key). Pure: a bad
  * value throws, so a typo fails the module load instead of being ignored.
  */
+import { setting } from '../../shared/config.ts';
 
 export interface RhttpOptions {
   /** The HTTP path prefix served (default `/api/`). */
@@ -44,57 +45,39 @@ export function unknownKeys(config: Readonly<Record<string, string>>): string[] 
   return Object.keys(config).filter((k) => !known.has(normKey(k)));
 }
 
+// The shared settings grammar and error format (shared/config.ts), under the names this file always used.
+/** ms from a setting in seconds (the original's unit: a plain `1.5` is seconds; `500ms`, `2m` work too). */
 function seconds(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw.trim() === '') return dflt * 1000;
-  const s = raw.trim();
-  if (!/^\d+(\.\d+)?$/.test(s)) throw new Error(`rhttp.${key}: not a number of seconds: ${JSON.stringify(raw)}`);
-  const n = Number(s);
-  if (n < min || n > max) throw new Error(`rhttp.${key}: ${raw} is out of range (${min}..${max} s)`);
-  return Math.round(n * 1000);
+  return setting('rhttp', key, raw).duration({ default: dflt * 1000, min: min * 1000, max: max * 1000, unit: 's' });
 }
 
 function integer(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw.trim() === '') return dflt;
-  if (!/^\d+$/.test(raw.trim())) throw new Error(`rhttp.${key}: not a whole number: ${JSON.stringify(raw)}`);
-  const n = Number(raw.trim());
-  if (n < min || n > max) throw new Error(`rhttp.${key}: ${raw} is out of range (${min}..${max})`);
-  return n;
+  return setting('rhttp', key, raw).int({ default: dflt, min, max });
 }
 
 /** A byte size: `1048576`, `512k`, `1m`, `1MiB`, `2mb`. */
 export function size(key: string, raw: string | undefined, dflt: number, min: number, max: number): number {
-  if (raw === undefined || raw.trim() === '') return dflt;
-  const m = /^(\d+)\s*([kmg]?)(i?b)?$/i.exec(raw.trim());
-  if (!m) throw new Error(`rhttp.${key}: not a size: ${JSON.stringify(raw)}`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  const n = Number(m[1]) * mult;
-  if (n < min || n > max) throw new Error(`rhttp.${key}: ${raw} is out of range (${min}..${max} bytes)`);
-  return n;
+  return setting('rhttp', key, raw).size({ default: dflt, min, max });
 }
 
 function bool(key: string, raw: string | undefined, dflt: boolean): boolean {
-  if (raw === undefined || raw.trim() === '') return dflt;
-  const s = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
-  if (['0', 'false', 'no', 'off'].includes(s)) return false;
-  throw new Error(`rhttp.${key}: expected true or false, got ${JSON.stringify(raw)}`);
+  return setting('rhttp', key, raw).bool({ default: dflt });
 }
 
 /** The mount as served: a leading `/` added when missing. */
 export function normalizeMount(raw: string | undefined): string {
   const m = (raw ?? '').trim() || '/api/';
-  if (/[\s?#]/.test(m)) throw new Error(`rhttp.mount: must be a path without spaces, ? or #: ${JSON.stringify(raw)}`);
+  if (/[\s?#]/.test(m)) setting('rhttp', 'mount', raw).fail('a path without spaces, ? or #');
   return m.startsWith('/') ? m : `/${m}`;
 }
 
 export function parseOptions(config: Readonly<Record<string, string>>): RhttpOptions {
   const c = normalizeConfig(config);
-  const redis = (c.redis ?? '').trim();
-  if (redis !== '' && !/^rediss?:\/\//i.test(redis)) throw new Error(`rhttp.redis: expected redis://HOST:PORT, got ${JSON.stringify(redis)}`);
+  const redis = setting('rhttp', 'redis', c.redis).url({ schemes: ['redis', 'rediss'] });
   return {
     mount: normalizeMount(c.mount),
     strip: bool('strip', c.strip, true),
-    redis: redis === '' ? null : redis,
+    redis,
     heartbeatMs: seconds('heartbeat_interval', c.heartbeat_interval, 1, 0.01, 3600),
     deadBeats: integer('dead_server_beats', c.dead_server_beats, 3, 1, 1000),
     timeoutMs: seconds('timeout', c.timeout, 30, 0.01, 86_400),

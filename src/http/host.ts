@@ -23,6 +23,7 @@ import { PoolTaskError, type WorkerPool } from '../pool/pool.ts';
 import { SMALL_BYTES } from '../pool/protocol.ts';
 import type { BuiltinRoutes } from '../metrics/endpoint.ts';
 import type { MetricsHub } from '../metrics/hub.ts';
+import { readBodyCallback } from '../../shared/body.ts';
 import { targetPath, type PathTable } from './path-table.ts';
 import { answer, answerRaw, bodyFor, TEXT_PLAIN } from './responses.ts';
 import { duplicateHost } from './methods.ts';
@@ -207,46 +208,13 @@ export class HttpHost {
       answer(res, 503, RETRY);
       return;
     }
-    const max = route.maxBody!;
-    // From rawHeaders: `req.headers` is built on first use, a cost the worker can pay instead.
-    const raw = req.rawHeaders;
-    let declared: string | undefined;
-    let chunked = false;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      if (name.length === 14 && name.toLowerCase() === 'content-length') declared = raw[i + 1];
-      else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') chunked = true;
-    }
-    if (declared !== undefined && Number(declared) > max) {
-      // The body is not read: close rather than drain it.
-      answer(res, 413, null, true);
-      req.resume();
-      return;
-    }
-    if (!chunked && (declared === undefined || declared === '0')) {
-      this.runPool(pool, req, res, v, route, ctx, EMPTY);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooBig = false;
-    req.on('data', (c: Buffer) => {
-      if (tooBig) return;
-      size += c.length;
-      if (size > max) {
-        tooBig = true;
-        chunks.length = 0;
-        answer(res, 413, null, true);
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      if (tooBig || res.destroyed) return;
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    // The kit's reader (shared/body.ts): Content-Length checked first, chunked counted, 413 then close past maxBody.
+    readBodyCallback(req, { max: route.maxBody!, res }, (err, body) => {
+      // A 413 already answered, or the client is gone: nothing to run.
+      if (err !== null || res.destroyed) return;
       // A small body crosses to the worker as a latin1 string: no ArrayBuffer made, moved and freed per request.
       const bytes =
-        body.length === 0 ? EMPTY : body.length <= SMALL_BYTES ? body.toString('latin1') : body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? new Uint8Array(body.buffer, 0, body.byteLength) : new Uint8Array(body);
+        body!.length === 0 ? EMPTY : body!.length <= SMALL_BYTES ? body!.toString('latin1') : body!.byteOffset === 0 && body!.byteLength === body!.buffer.byteLength ? new Uint8Array(body!.buffer, 0, body!.byteLength) : new Uint8Array(body!);
       this.runPool(pool, req, res, v, route, ctx, bytes);
     });
   }
