@@ -11,6 +11,7 @@ import { AdminSession, formatReload, isLoopback, type AdminControl } from './adm
 import { ADMIN_RESERVE, ConnectionGuard, MAX_OVER_LIMIT, OVER_LIMIT_PEEK_MS } from './admin/guard.ts';
 import { ConnectionContext } from './modules/context.ts';
 import { ModuleRegistry, type ReloadReport } from './modules/registry.ts';
+import type { ModuleFolder } from './modules/scan.ts';
 import type { WorkerPool } from './pool/pool.ts';
 import type { PoolGeneration } from './pool/generation.ts';
 import type { ModuleVersion } from './modules/version.ts';
@@ -47,6 +48,8 @@ export interface ServerOptions {
   log: Logger;
   /** Called once a shutdown has completed (the CLI exits 0 here). */
   onStopped?: () => void;
+  /** Module folders loaded before `modulesDir` (the bundled modules; `--bundled`). */
+  extraFolders?: readonly ModuleFolder[];
   /** Answers this server's admin sessions instead of the server itself (the `--workers` agent, which acts for every worker). */
   adminControl?: AdminControl;
 }
@@ -81,6 +84,7 @@ export class HrmrServer implements AdminControl {
       config: (name) => withRedis(opts.config.get(name) ?? EMPTY_CONFIG, opts.redis ?? null),
       processes: opts.processes ?? 1,
       ...(pool ? { hooks: pool.hooks } : {}),
+      ...(opts.extraFolders ? { extraFolders: opts.extraFolders } : {}),
     });
     this.http = new HttpHost(this.registry, pool, {
       onPersistent: (socket) => {

@@ -4,18 +4,20 @@
  * commander, validated here. Bad values raise UsageError (exit status 2)
  * with a one-line message naming the flag.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { LOG_LEVELS } from '../log.ts';
+import { BUNDLED_MODULES, parseBundled } from '../modules/bundled.ts';
 
 /** Every long option the server takes; the argv normalizer rewrites `-name` for these. */
 export const SERVER_FLAGS = [
   'port', 'threads', 'host', 'modules', 'peek-timeout', 'max-peek', 'drain-timeout', 'log-level', 'admin-token', 'pretty',
   'watch', 'src', 'max-connections', 'idle-timeout', 'reload-mode', 'task-timeout', 'max-queue', 'max-message', 'set',
   'redis', 'http-keep-alive-timeout', 'http-headers-timeout', 'http-max-header-size', 'workers', 'hang-timeout', 'recycle-after',
+  'bundled', 'build',
 ] as const;
 
 /** Flags of the client and build subcommands, also accepted in single-dash form. */
@@ -49,6 +51,8 @@ export interface RawServerOptions {
   workers?: string;
   hangTimeout: string;
   recycleAfter: string;
+  bundled: string;
+  build?: boolean;
 }
 
 export interface CliServerOptions {
@@ -80,6 +84,10 @@ export interface CliServerOptions {
   workers: number | null;
   hangTimeoutMs: number;
   recycleAfter: number;
+  /** `--bundled`: the bundled modules to load beside --modules (names; empty = none). */
+  bundled: readonly string[];
+  /** `--build`: build --src into --modules before serving, type-check beside (npm start). */
+  build: boolean;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -121,6 +129,8 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(opt('--workers <n|auto>', 'worker processes under a supervisor (auto = one per core); without it, one process', 'HRMR_WORKERS'))
     .addOption(opt('--hang-timeout <ms>', 'with --workers: replace a worker whose event loop is blocked this long (0 = off)', 'HRMR_HANG_TIMEOUT', '10000'))
     .addOption(opt('--recycle-after <n>', 'with --workers: replace a worker after this many reloads of changed modules (0 = never)', 'HRMR_RECYCLE_AFTER', '100'))
+    .addOption(opt('--bundled <all|none|NAMES>', `bundled modules served beside --modules (comma-separated names from ${BUNDLED_MODULES.join(', ')}); a module of the same name in --modules replaces one`, 'HRMR_BUNDLED', 'all'))
+    .addOption(new Option('--build', 'build the --src modules into --modules first (no type-check: that runs beside, once serving); env HRMR_BUILD=1|0'))
     .addOption(new Option('--set <module.key=value>', 'module configuration (repeatable); also HRMR_CFG_MODULE_KEY=value').argParser(collect).default([]));
 }
 
@@ -172,6 +182,10 @@ export function validateServerOptions(raw: RawServerOptions, env: NodeJS.Process
   const port = int('port', raw.port, 0, 65535);
   const threads = int('threads', raw.threads, 1, 256);
   const modulesDir = resolve(raw.modules);
+  // The default folder, or one --build/--watch writes into, is made when missing (a new project has none yet).
+  if (!existsSync(modulesDir) && (raw.modules === './modules' || raw.build === true || raw.watch === true || envBool('HRMR_BUILD', env.HRMR_BUILD) === true)) {
+    mkdirSync(modulesDir, { recursive: true });
+  }
   if (!existsSync(modulesDir) || !statSync(modulesDir).isDirectory()) {
     throw new UsageError(`--modules: directory ${JSON.stringify(raw.modules)} does not exist`);
   }
@@ -213,6 +227,8 @@ export function validateServerOptions(raw: RawServerOptions, env: NodeJS.Process
     workers: workerCount(raw.workers),
     hangTimeoutMs: int('hang-timeout', raw.hangTimeout, 0, 86_400_000),
     recycleAfter: int('recycle-after', raw.recycleAfter, 0, 1_000_000),
+    bundled: parseBundled(raw.bundled),
+    build: raw.build ?? envBool('HRMR_BUILD', env.HRMR_BUILD) ?? false,
   };
 }
 

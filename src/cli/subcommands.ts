@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /** Subcommands: build, new, and the admin client (reload, status, shutdown). */
-import { relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { envBool, int } from './options.ts';
@@ -84,6 +84,7 @@ export function registerSubcommands(program: Command): void {
           process.stderr.write(`${r.errors.join('\n')}\nbuild of ${r.module} failed: ${n} type error${n === 1 ? '' : 's'} (${shown(r.entry)}; --no-typecheck skips the check)\n`);
         } else process.stderr.write(`${r.errors.join('\n')}\nbuild of ${r.module} failed (${shown(r.entry)})\n`);
       }
+      for (const n of summary.removed) process.stdout.write(`removed ${shown(join(resolve(o.out), `${n}.mjs`))} (its source ${n}.ts is gone)\n`);
       const tc = summary.typecheck;
       if (tc.ran) process.stdout.write(`type-checked in ${tc.ms} ms (${tc.tsconfig !== null ? shown(tc.tsconfig) : 'default compiler options'})\n`);
       else if (tc.why === 'typescript missing') {

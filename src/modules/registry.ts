@@ -9,8 +9,8 @@
  * keeps its previous version. Reloads are serialized.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { firstLine, ModuleImportError, ModuleSetupError, type RouteConflictError } from '../errors.ts';
 import type { PrefixTable } from '../router/prefix-table.ts';
@@ -19,6 +19,7 @@ import { adminPrefixes } from '../admin/reserved.ts';
 import { KeptStates } from './keep.ts';
 import { VersionWatch, watching } from './leak-watch.ts';
 import { buildRouteTable, type HttpTarget, type RouteTarget, type SlotView } from './route-table.ts';
+import { scanFolders, type ModuleFolder, type ScannedModule } from './scan.ts';
 import { SnapshotStore } from './snapshot.ts';
 import { validateModule, type CompiledRoute } from './validate.ts';
 import { ModuleVersion, type VersionInfo } from './version.ts';
@@ -40,6 +41,8 @@ export interface RegistryOptions {
   hooks?: VersionHooks;
   /** Server processes sharing the port (SetupContext.processes). */
   processes?: number;
+  /** Folders scanned before `dir` (the bundled modules); a module in `dir` replaces one of the same name. */
+  extraFolders?: readonly ModuleFolder[];
 }
 
 export interface ModuleFailure {
@@ -69,10 +72,10 @@ class Slot implements SlotView {
   constructor(
     readonly key: string,
     readonly file: string,
+    /** Which folder it came from ('' = --modules). */
+    readonly origin = '',
   ) {}
 }
-
-const MODULE_FILE = /^[^.].*\.m?js$/;
 
 export class ModuleRegistry {
   private readonly slots = new Map<string, Slot>();
@@ -153,7 +156,7 @@ export class ModuleRegistry {
     this.rebuildTable();
 
     const jobs: Promise<void>[] = [];
-    for (const [key, file] of files) {
+    for (const [key, { file, origin }] of files) {
       if (wanted && !wanted.has(key)) continue;
       let bytes: Buffer;
       try {
@@ -163,10 +166,13 @@ export class ModuleRegistry {
         continue;
       }
       const hash = createHash('sha256').update(bytes).digest('hex');
-      let slot = this.slots.get(key);
-      if (slot?.current?.hash === hash) continue;
-      if (!slot) {
-        slot = new Slot(key, file);
+      const had = this.slots.get(key);
+      if (had?.current?.hash === hash && had.file === file) continue;
+      let slot = had;
+      if (!slot || slot.file !== file) {
+        // A new module, or one now coming from another folder (a project's module replacing a bundled one).
+        slot = new Slot(key, file, origin);
+        slot.current = had?.current ?? null;
         this.slots.set(key, slot);
       }
       jobs.push(this.swap(slot, bytes, hash, report, level));
@@ -193,28 +199,8 @@ export class ModuleRegistry {
     return report;
   }
 
-  private scan(report: ReloadReport): Map<string, string> {
-    const files = new Map<string, string>();
-    let names: string[];
-    try {
-      names = readdirSync(this.dir);
-    } catch (err) {
-      report.failed.push({ module: '(modules folder)', error: firstLine(err) });
-      return files;
-    }
-    for (const n of names.sort()) {
-      if (!MODULE_FILE.test(n)) continue;
-      const file = join(this.dir, n);
-      try {
-        if (!statSync(file).isFile()) continue;
-      } catch {
-        continue;
-      }
-      const key = n.replace(/\.m?js$/, '');
-      // modules/x.mjs wins over a stray modules/x.js.
-      if (!files.has(key) || n.endsWith('.mjs')) files.set(key, file);
-    }
-    return files;
+  private scan(report: ReloadReport): Map<string, ScannedModule> {
+    return scanFolders([...(this.opts.extraFolders ?? []), { dir: this.dir, only: null, origin: '', required: true }], report.failed);
   }
 
   private async swap(slot: Slot, bytes: Buffer, hash: string, report: ReloadReport, level: 'info' | 'debug' = 'info'): Promise<void> {
@@ -223,7 +209,7 @@ export class ModuleRegistry {
     const key = slot.key;
     slot.swapping = old !== null;
     const load = ++this.loadCounter;
-    const snap = this.snapshots.save(slot.file, bytes, hash, load);
+    const snap = this.snapshots.save(slot.file, bytes, hash, load, slot.origin);
     let version: ModuleVersion | null = null;
     try {
       let exported: unknown;
