@@ -10,11 +10,14 @@ import type { ModuleFolder } from '../modules/scan.ts';
 import { lastWords, WorkerAgent } from '../supervisor/agent.ts';
 import { ENV_PORT, ENV_PROCESSES, ENV_WORKER } from '../supervisor/protocol.ts';
 import { runSupervisor } from '../supervisor/supervisor.ts';
+import { startedByNpm, watchParent } from './parent-watch.ts';
 import { buildBeforeServe, typecheckBeside } from '../build/serve-build.ts';
 
 export async function runServer(o: CliServerOptions): Promise<void> {
   // --build (npm start): build before serving, type-check once serving. Watch mode builds by itself.
   const built = o.build && !o.watch && !cluster.isWorker ? await buildBeforeServe(o.srcDir, o.modulesDir, createLogger(o.logLevel, o.pretty)) : null;
+  // Under npx/npm, the parent going away (npm stopped) stops the server as a SIGTERM would (supervisor too).
+  if (!cluster.isWorker && startedByNpm(process.env)) watchParent(() => process.kill(process.pid, 'SIGTERM'));
   // --workers: this process becomes the supervisor; the worker processes it forks run the code below.
   if (o.workers !== null && cluster.isPrimary) {
     if (built) void typecheckBeside(o.srcDir, built, createLogger(o.logLevel, o.pretty));
