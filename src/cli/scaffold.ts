@@ -77,7 +77,7 @@ export interface StarterOptions {
 export function renderModule(o: StarterOptions): string {
   // In a project that installed hrmr, its command is npx hrmr and its docs are in node_modules.
   const installed = o.api === 'hrmr';
-  const run = installed ? 'npx hrmr' : 'node bin/hrmr.mjs';
+  const run = installed ? 'npx hrmr' : 'hrmr';
   const docs = installed ? 'node_modules/hrmr/docs/modules.md' : 'docs/modules.md';
   const pool = o.pool
     ? `,
@@ -89,8 +89,8 @@ export function renderModule(o: StarterOptions): string {
   return `/**
  * ${o.name}: an hrmr module.
  *
- * Build:  ${run} build        then ${run} reload (or restart)
- * Or:     ${run} --watch      and just save: the server reloads it in place
+ * Build:  ${run} build${installed ? '' : ' (or npm run build:modules)'}, then ${run} reload
+ * Or:     ${run} --watch  and just save: the server reloads it in place
  * Try it: printf '${o.prefix.replace(/[\\'%]|\*\//g, '')}world\\n' | nc -N 127.0.0.1 8080
  *
  * See ${docs} for the whole contract.

@@ -104,10 +104,20 @@ export function registerSubcommands(program: Command): void {
     .option('--pool', 'run the handler on the worker-thread pool')
     .option('--no-pool', 'run the handler on the main thread (the default)')
     .option('--src <dir>', 'module sources folder', './modules_src')
-    .action(async (name: string, o: { prefix?: string; pool?: boolean; src: string }) => {
-      const { writeStarter } = await import('./scaffold.ts');
+    .addOption(new Option('--modules <dir>', 'built modules folder, checked (with the bundled modules) for a module already on the prefix').env('HRMR_MODULES').default('./modules'))
+    .action(async (name: string, o: { prefix?: string; pool?: boolean; src: string; modules: string }) => {
+      const { writeStarter, defaultPrefix } = await import('./scaffold.ts');
       const file = writeStarter(o.src, { name, pool: o.pool === true, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}) });
       process.stdout.write(`wrote ${shown(file)}\nnext: hrmr build, then hrmr reload (or run hrmr --watch and save)\n`);
+      // A prefix another module routes: the module loading first keeps it, so the new one would serve nothing.
+      const prefix = o.prefix ?? defaultPrefix(name);
+      const { prefixOwners } = await import('./prefix-owners.ts');
+      const { hrmrRoot } = await import('../modules/bundled.ts');
+      const root = hrmrRoot();
+      const owners = (await prefixOwners([...(root ? [join(root, 'modules')] : []), resolve(o.modules)], prefix)).filter((x) => x.module !== name);
+      for (const w of owners) {
+        process.stderr.write(`hrmr new: warning: prefix ${JSON.stringify(prefix)} is taken: module ${w.module} (${shown(w.file)}) routes it, so ${name} would serve nothing beside it; choose another with --prefix\n`);
+      }
     });
 
   addClient(program, 'reload', 'RELOAD', 'reload the modules of a running server');
