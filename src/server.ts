@@ -141,7 +141,8 @@ export class HrmrServer implements AdminControl {
   async reload(only?: readonly string[], opts?: { source: 'watch' }): Promise<ReloadReport> {
     const quiet = opts?.source === 'watch';
     const report = await this.registry.reload(only, quiet);
-    this.opts.log[report.ok ? (quiet ? 'debug' : 'info') : 'warn']({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
+    // From watch mode, failures are logged once by the registry (per module), not again here.
+    this.opts.log[quiet ? 'debug' : report.ok ? 'info' : 'warn']({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
     return report;
   }
 

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { firstLine, ModuleImportError, ModuleSetupError, type RouteConflictError } from '../errors.ts';
+import { firstLine, ModuleImportError, ModuleSetupError, ModuleShapeError, type RouteConflictError } from '../errors.ts';
 import type { PrefixTable } from '../router/prefix-table.ts';
 import type { PathTable } from '../http/path-table.ts';
 import { adminPrefixes } from '../admin/reserved.ts';
@@ -21,6 +21,7 @@ import { VersionWatch, watching } from './leak-watch.ts';
 import { buildRouteTable, type HttpTarget, type RouteTarget, type SlotView } from './route-table.ts';
 import { scanFolders, type ModuleFolder, type ScannedModule } from './scan.ts';
 import { SnapshotStore } from './snapshot.ts';
+import { sourceLocation } from './source-location.ts';
 import { validateModule, type CompiledRoute } from './validate.ts';
 import { ModuleVersion, type VersionInfo } from './version.ts';
 
@@ -257,6 +258,7 @@ export class ModuleRegistry {
       };
       v.state = 'live';
       slot.current = v;
+      this.lastFailure.delete(key);
       // New connections go to the new version from this moment on.
       this.rebuildTable();
       if (old) this.retire(slot, old);
@@ -268,12 +270,22 @@ export class ModuleRegistry {
       const message = err instanceof Error ? err.message : String(err);
       report.failed.push({ module: name, error: message });
       // One line: the step and reason in the message, the original error (with its stack) once, no doubled text.
+      // A shape error is hrmr's own check: the module's source line, not a stack through hrmr.
       const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
-      log.error({ module: name, err: cause }, old ? `module ${name}: ${message}; version ${old.number} keeps serving` : `module ${name}: ${message}; not loaded`);
+      const source = err instanceof ModuleShapeError ? sourceLocation(slot.file, err.problems[0] ?? '') : null;
+      const fields = err instanceof ModuleShapeError ? { module: name, problems: err.problems, ...(source ? { source } : {}) } : { module: name, err: cause };
+      const at = source ? ` (${source})` : '';
+      // The same file failing the same way again (watch mode's first build retries start-up failures): once is enough.
+      const repeat = this.lastFailure.get(key) === `${hash}\0${message}`;
+      this.lastFailure.set(key, `${hash}\0${message}`);
+      log[repeat ? 'debug' : 'error'](fields, old ? `module ${name}: ${message}${at}; version ${old.number} keeps serving` : `module ${name}: ${message}${at}; not loaded`);
     } finally {
       slot.swapping = false;
     }
   }
+
+  /** The last failure per module file (hash and message), so a retry of the same bytes is not logged twice. */
+  private readonly lastFailure = new Map<string, string>();
 
   private retire(slot: Slot, v: ModuleVersion): void {
     slot.draining.add(v);
