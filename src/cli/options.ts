@@ -21,7 +21,7 @@ export const SERVER_FLAGS = [
 ] as const;
 
 /** Flags of the client and build subcommands, also accepted in single-dash form. */
-export const OTHER_FLAGS = ['out', 'prefix', 'pool', 'timeout'] as const;
+export const OTHER_FLAGS = ['out', 'prefix', 'pool', 'timeout', 'send', 'wait'] as const;
 
 export interface RawServerOptions {
   port: string;

@@ -120,6 +120,19 @@ export function registerSubcommands(program: Command): void {
       }
     });
 
+  program
+    .command('ws')
+    .description('a WebSocket client: send text frames, print each frame received on its own line (for the lhttp and relay WebSocket routes)')
+    .argument('<url>', 'ws:// or wss:// URL, e.g. ws://127.0.0.1:8080/lhttp')
+    .option('--send <text>', 'send one text frame once connected (repeatable; \\r \\n \\t \\\\ are interpreted)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--wait <ms>', 'close and exit this long after the last send (default: stay open until Ctrl-C or SIGTERM)')
+    .action(async (url: string, o: { send: string[]; wait?: string }) => {
+      if (!/^wss?:\/\/\S+$/.test(url)) throw new UsageError(`hrmr ws takes a ws:// or wss:// URL (got ${JSON.stringify(url)})`);
+      const waitMs = o.wait === undefined ? null : int('wait', o.wait, 0, 86_400_000);
+      const { runWs } = await import('./ws-client.ts');
+      process.exitCode = await runWs({ url, sends: o.send, waitMs });
+    });
+
   addClient(program, 'reload', 'RELOAD', 'reload the modules of a running server');
   addClient(program, 'status', 'STATUS', "print a running server's status (OK {json}; --json: the JSON alone)");
   addClient(program, 'shutdown', 'SHUTDOWN', 'shut a running server down gracefully');
