@@ -26,7 +26,8 @@ export async function buildBeforeServe(srcDir: string, outDir: string, log: Logg
 /** Type-checks the modules that built, in a worker thread; logs one record per module with errors. Resolves when done. */
 export async function typecheckBeside(srcDir: string, built: readonly ModuleBuildResult[], log: Logger): Promise<void> {
   const modules = built.filter((r) => r.ok).map((r) => ({ module: r.module, entry: r.entry, files: r.inputs }));
-  if (modules.length === 0) return;
+  // HRMR_TYPECHECK=0 turns it off, as for hrmr build and watch mode.
+  if (modules.length === 0 || /^(?:0|false|no|off)$/i.test((process.env.HRMR_TYPECHECK ?? '').trim())) return;
   const { startBackgroundTypecheck } = await import('./typecheck.ts');
   await new Promise<void>((done) => {
     let checker: Awaited<ReturnType<typeof startBackgroundTypecheck>> | null = null;
