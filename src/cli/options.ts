@@ -131,6 +131,7 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(opt('--recycle-after <n>', 'with --workers: replace a worker after this many reloads of changed modules (0 = never)', 'HRMR_RECYCLE_AFTER', '100'))
     .addOption(opt('--bundled <all|none|NAMES>', `bundled modules served beside --modules (comma-separated names from ${BUNDLED_MODULES.join(', ')}); a module of the same name in --modules replaces one`, 'HRMR_BUNDLED', 'all'))
     .addOption(new Option('--build', 'build the --src modules into --modules first (no type-check: that runs beside, once serving); env HRMR_BUILD=1|0'))
+    .addOption(new Option('--no-build', 'serve --modules as built (overrides HRMR_BUILD)'))
     .addOption(new Option('--set <module.key=value>', 'module configuration (repeatable); also HRMR_CFG_MODULE_KEY=value').argParser(collect).default([]));
 }
 

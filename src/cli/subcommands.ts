@@ -120,6 +120,10 @@ export function registerSubcommands(program: Command): void {
       }
     });
 
+  addClient(program, 'reload', 'RELOAD', 'reload the modules of a running server');
+  addClient(program, 'status', 'STATUS', "print a running server's status (OK {json}; --json: the JSON alone)");
+  addClient(program, 'shutdown', 'SHUTDOWN', 'shut a running server down gracefully');
+
   program
     .command('ws')
     .description('a WebSocket client: send text frames, print each frame received on its own line (for the lhttp and relay WebSocket routes)')
@@ -132,8 +136,4 @@ export function registerSubcommands(program: Command): void {
       const { runWs } = await import('./ws-client.ts');
       process.exitCode = await runWs({ url, sends: o.send, waitMs });
     });
-
-  addClient(program, 'reload', 'RELOAD', 'reload the modules of a running server');
-  addClient(program, 'status', 'STATUS', "print a running server's status (OK {json}; --json: the JSON alone)");
-  addClient(program, 'shutdown', 'SHUTDOWN', 'shut a running server down gracefully');
 }

@@ -10,7 +10,7 @@
  * are gone are swept at start-up.
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hrmrRoot } from './bundled.ts';
 import { linkPackages } from './package-links.ts';
@@ -53,7 +53,7 @@ export class SnapshotStore {
       const path = join(dir, name);
       try {
         // Source maps sit beside the original file (wherever its folder is).
-        const text = bytes.toString('utf8').replace(/\/\/# sourceMappingURL=(?!data:)([^\s]+)\s*$/, (_m, p1: string) => `//# sourceMappingURL=${new URL(p1, pathToFileURL(file)).href}\n`);
+        const text = bytes.toString('utf8').replace(/\/\/# sourceMappingURL=(?!data:)([^\s]+)\s*$/, (_m, p1: string) => `//# sourceMappingURL=${mapPath(dir, file, p1)}\n`);
         mkdirSync(dir, { recursive: true });
         writeFileSync(path, text);
         linkPackages(dir, file, text, this.fallbacks);
@@ -73,6 +73,12 @@ export class SnapshotStore {
       /* already gone */
     }
   }
+}
+
+/** The map beside the original file, relative to the snapshot's folder (Node 20 ignores an absolute file: URL there). */
+function mapPath(snapshotDir: string, file: string, url: string): string {
+  const target = join(dirname(file), decodeURIComponent(url));
+  return relative(snapshotDir, target).split(sep).map(encodeURIComponent).join('/');
 }
 
 function sweepStale(top: string): void {

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+// Tests load only the modules they write: no bundled modules beside them (every server a test spawns inherits this).
+process.env.HRMR_BUNDLED ??= 'none';
 export const BIN = join(ROOT, 'bin', 'hrmr.mjs');
 
 export interface LogLine {
