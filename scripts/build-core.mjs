@@ -4,8 +4,8 @@
 // Files are written atomically (temporary file, then rename) and only when
 // their content changed, so rebuilding while servers start is harmless.
 import { build } from 'esbuild';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -43,6 +43,12 @@ const result = await build({
   write: false,
 });
 for (const f of result.outputFiles) put(f.path, f.contents);
+
+// --clean (npm pack's prepack): drop chunks of earlier builds, so the package ships only this build.
+if (process.argv.includes('--clean')) {
+  const keep = new Set([...result.outputFiles.map((f) => basename(f.path)), 'worker.cjs']);
+  for (const n of readdirSync(`${root}/dist`)) if (!keep.has(n)) rmSync(`${root}/dist/${n}`, { force: true });
+}
 
 // The pool's worker entry is this CommonJS file, not worker.mjs: piscina
 // require()s its worker file, and a require() of an ES module takes Node's

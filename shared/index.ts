@@ -202,6 +202,8 @@ export interface StreamRoute extends RouteBase {
   connection(socket: Socket, ctx: Context): void;
   readonly message?: never;
   readonly http?: never;
+  /** Stream routes run on the main thread. Declared so `pool` tells every route kind apart (handlers are typed whatever their parameter count). */
+  readonly pool?: never;
 }
 
 /**

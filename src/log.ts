@@ -47,7 +47,10 @@ export function prettyMessage(log: Record<string, unknown>, messageKey = 'msg'):
 }
 
 export function createLogger(level: LevelWithSilent, prettyOutput: boolean): Logger {
-  const options = { name: 'hrmr', level, base: { pid: process.pid } };
+  // pid through a mixin, not the base bindings: a line about another process (the supervisor's
+  // `worker ready` with the worker's pid) then has one "pid" key, the one it names.
+  const pid = { pid: process.pid };
+  const options = { name: 'hrmr', level, base: {}, mixin: () => ({ ...pid }) };
   if (prettyOutput) {
     return pino(
       options,

@@ -11,6 +11,7 @@ import { AdminSession, formatReload, isLoopback, type AdminControl } from './adm
 import { ADMIN_RESERVE, ConnectionGuard, MAX_OVER_LIMIT, OVER_LIMIT_PEEK_MS } from './admin/guard.ts';
 import { ConnectionContext } from './modules/context.ts';
 import { ModuleRegistry, type ReloadReport } from './modules/registry.ts';
+import type { ModuleFolder } from './modules/scan.ts';
 import type { WorkerPool } from './pool/pool.ts';
 import type { PoolGeneration } from './pool/generation.ts';
 import type { ModuleVersion } from './modules/version.ts';
@@ -59,6 +60,8 @@ export interface ServerOptions {
   log: Logger;
   /** Called once a shutdown has completed (the CLI exits 0 here). */
   onStopped?: () => void;
+  /** Module folders loaded before `modulesDir` (the bundled modules; `--bundled`). */
+  extraFolders?: readonly ModuleFolder[];
   /** Answers this server's admin sessions instead of the server itself (the `--workers` agent, which acts for every worker). */
   adminControl?: AdminControl;
   /** TLS termination (`--tls-cert`/`--tls-key`, loaded); null/absent = none. */
@@ -119,6 +122,7 @@ export class HrmrServer implements AdminControl {
       ...(opts.setupTimeoutMs !== undefined ? { setupTimeoutMs: opts.setupTimeoutMs } : {}),
       ...(pool ? { hooks: pool.hooks } : {}),
       tlsTerminate: !!opts.tls,
+      ...(opts.extraFolders ? { extraFolders: opts.extraFolders } : {}),
     });
     this.tls = opts.tls ? new TlsFront({ ...opts.tls, handshakeTimeoutMs: opts.peekTimeoutMs, log: opts.log, onSecure: (raw, s) => this.onSecure(raw, s) }) : null;
     this.proxy = opts.proxyProtocolFrom ? new ProxyGate(opts.proxyProtocolFrom, opts.peekTimeoutMs, opts.log) : null;
@@ -196,7 +200,8 @@ export class HrmrServer implements AdminControl {
       }
     }
     this.reloaded(report);
-    this.opts.log[report.ok ? (quiet ? 'debug' : 'info') : 'warn']({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
+    // From watch mode, failures are logged once by the registry (per module), not again here.
+    this.opts.log[quiet ? 'debug' : report.ok ? 'info' : 'warn']({ ok: report.ok, modules: report.modules, loaded: report.loaded, reloaded: report.reloaded, unloaded: report.unloaded, failed: report.failed.length, ms: report.ms }, formatReload(report));
     return report;
   }
 

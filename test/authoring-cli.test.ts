@@ -123,7 +123,7 @@ test('every boolean flag (server and subcommands) has its --no- form, and `hrmr 
   const [unknownHelp, typo] = await Promise.all([runCli(['help', 'nosuch']), runCli(['sttaus'])]);
   assert.equal(unknownHelp.code, 2, 'help for an unknown command is a usage error');
   assert.equal(typo.code, 2);
-  assert.equal(typo.stderr, "hrmr: unknown command 'sttaus' (commands: build, new, reload, status, shutdown, help)\n");
+  assert.equal(typo.stderr, "hrmr: unknown command 'sttaus' (commands: build, new, reload, status, shutdown, ws, help)\n");
   let booleans = 0;
   for (const [cmd, help] of helps) {
     const opts = helpOptions(help);

@@ -79,12 +79,12 @@ function fixture(t: { after(fn: () => void): void }): { modules: string; src: st
 
 test('npm run dev: SIGTERM to npm stops the watching server', async (t) => {
   const f = fixture(t);
-  // Later flags win over the script's -port 8080; the fixture keeps the repo's modules out of it.
+  // The script sets no port (--port here, or HRMR_PORT); the fixture keeps the repo's modules out of it.
   await stopsWithNpm(['run', 'dev', '--', '--port', '0', '--modules', f.modules, '--src', f.src, '--threads', '1', '--no-pretty'], {});
 });
 
 test('npm start: SIGTERM to npm stops the server', async (t) => {
   const f = fixture(t);
-  // The build step is the repo's own `npm run build` (type-check skipped: tsc --noEmit covers it in npm test).
-  await stopsWithNpm(['start', '--', '--port', '0', '--modules', f.modules, '--threads', '1', '--no-pretty'], { HRMR_TYPECHECK: '0' });
+  // npm start builds --src into --modules (hrmr --build), then type-checks beside the serving server.
+  await stopsWithNpm(['start', '--', '--port', '0', '--modules', f.modules, '--src', f.src, '--threads', '1', '--no-pretty'], { HRMR_TYPECHECK: '0' });
 });

@@ -206,6 +206,8 @@ export interface BuildAllOptions {
 export interface BuildSummary {
   ok: boolean;
   results: ModuleBuildResult[];
+  /** Modules whose built output was removed because their source is gone. */
+  removed: string[];
   /** How the type-check went: ms when it ran, or why it did not. */
   typecheck: { ran: true; ms: number; tsconfig: string | null } | { ran: false; why: 'disabled' | 'no modules' | 'typescript missing' };
 }
@@ -239,5 +241,44 @@ export async function buildAll(srcDir: string, outDir: string, o: BuildAllOption
   }
   for (const c of compiled) if (c.result.ok) writeOutputs(c.outputs);
   const results = compiled.map((c) => c.result);
-  return { ok: results.every((r) => r.ok), results, typecheck };
+  const removed = removeOrphans(srcDir, outDir, new Set(results.map((r) => r.module)));
+  return { ok: results.every((r) => r.ok), results, removed, typecheck };
+}
+
+/**
+ * Removes `outDir/NAME.mjs` (and its map) when it was built from
+ * `srcDir/NAME.ts` and that source is gone, as watch mode does: otherwise the
+ * next RELOAD would load a module nobody has the source of. A file not built
+ * from `srcDir` (no map naming it: hand-written, or from another folder) stays.
+ */
+export function removeOrphans(srcDir: string, outDir: string, entries: ReadonlySet<string>): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(outDir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    if (!n.endsWith('.mjs') || n.startsWith('.')) continue;
+    const name = n.slice(0, -'.mjs'.length);
+    if (entries.has(name)) continue;
+    if (!builtFrom(join(outDir, `${n}.map`), srcDir, name)) continue;
+    removeOutputs(outDir, name);
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** True when the source map `map` names `srcDir/NAME.ts` (or .mts) as a source and that file does not exist. */
+function builtFrom(map: string, srcDir: string, name: string): boolean {
+  let sources: unknown;
+  try {
+    sources = (JSON.parse(readFileSync(map, 'utf8')) as { sources?: unknown }).sources;
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(sources)) return false;
+  const wanted = new Set([join(resolve(srcDir), `${name}.ts`), join(resolve(srcDir), `${name}.mts`)]);
+  return sources.some((s) => typeof s === 'string' && wanted.has(resolve(dirname(map), s)) && !existsSync(resolve(dirname(map), s)));
 }

@@ -22,7 +22,7 @@ export interface Reloader {
   /** `source: 'watch'` tells the server the watcher logs the outcome (its own line can be debug). */
   reload(only?: readonly string[], opts?: { source: 'watch' }): Promise<ReloadReport>;
   /** When present, the versions serving (for the log line). */
-  registry?: { status(): ReadonlyArray<{ name: string; version?: unknown }> };
+  registry?: { status(): ReadonlyArray<{ name: string; version?: unknown; routes?: readonly unknown[] }> };
 }
 
 export interface WatchOptions {
@@ -160,12 +160,27 @@ export async function startWatch(o: WatchOptions): Promise<ModuleWatcher> {
     return out;
   };
 
+  /** Modules serving nothing: every route refused (another module owns its prefix or path). */
+  const idle = (): Set<string> => {
+    const out = new Set<string>();
+    try {
+      for (const m of o.server.registry?.status() ?? []) {
+        const routes = (m.routes ?? []) as Array<{ refused?: boolean }>;
+        if (routes.length > 0 && routes.every((r) => r.refused === true)) out.add(m.name);
+      }
+    } catch {
+      /* not known then */
+    }
+    return out;
+  };
+
   /** Reloads `names` and logs the outcome of the save: one info line. */
   const reload = async (names: string[], since: number, changed: string[], initial: boolean, affected = names.length): Promise<void> => {
     if (closed) return;
     const report = names.length > 0 ? await o.server.reload(names, { source: 'watch' }) : null;
     const ms = Math.round(performance.now() - since);
-    for (const f of report?.failed ?? []) log.error({ module: f.module, error: f.error }, `${f.module} built but did not load, previous version keeps serving: ${f.error}`);
+    // Each failure was logged once by the registry, with its reason and source location.
+    for (const f of report?.failed ?? []) log.debug({ module: f.module, error: f.error }, `${f.module} built but did not load`);
     const v = versions();
     const swaps = [
       ...(report?.loaded ?? []).map((module) => ({ module, change: 'loaded' })),
@@ -175,9 +190,11 @@ export async function startWatch(o: WatchOptions): Promise<ModuleWatcher> {
     const files = changed.map(shown);
     const what = initial ? 'initial build' : `${files.slice(0, 3).join(', ')}${files.length > 3 ? ` and ${files.length - 3} more` : ''} changed`;
     if (swaps.length > 0) {
-      const list = swaps.map((s) => `${s.module}${s.version !== null ? ` v${String(s.version)}` : ''} ${s.change}`).join(', ');
+      const none = idle();
+      const nothing = swaps.filter((s) => s.change !== 'unloaded' && none.has(s.module)).map((s) => s.module);
+      const list = swaps.map((s) => `${s.module}${s.version !== null ? ` v${String(s.version)}` : ''} ${s.change}${nothing.includes(s.module) ? ' but serves nothing (every route is taken by another module)' : ''}`).join(', ');
       const first = swaps[0]!;
-      log.info({ watch: 'reloaded', module: first.module, version: first.version, change: first.change, modules: swaps, ms, changed: files }, `${list} in ${ms} ms (${what})`);
+      log[nothing.length > 0 ? 'warn' : 'info']({ watch: 'reloaded', module: first.module, version: first.version, change: first.change, modules: swaps, ms, changed: files, ...(nothing.length > 0 ? { servesNothing: nothing } : {}) }, `${list} in ${ms} ms (${what})`);
     } else if (!initial && affected === 0) {
       log.info({ watch: 'unchanged', ms, changed: files, modules: [] }, `no change to serve: ${what}, and no module uses it`);
     } else if (!initial && (report === null || report.failed.length === 0) && !lastBatchFailed) {

@@ -4,7 +4,7 @@
  * commander, validated here. Bad values raise UsageError (exit status 2)
  * with a one-line message naming the flag.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -13,6 +13,7 @@ import { LOG_LEVELS } from '../log.ts';
 import { CertStore } from '../tls/certs.ts';
 import type { ClientAuth } from '../tls/front.ts';
 import { CidrList } from '../proxy/cidr.ts';
+import { BUNDLED_MODULES, parseBundled } from '../modules/bundled.ts';
 
 /** Every long option the server takes; the argv normalizer rewrites `-name` for these. */
 export const SERVER_FLAGS = [
@@ -22,10 +23,11 @@ export const SERVER_FLAGS = [
   'setup-timeout',
   'tls-cert', 'tls-key', 'tls-ca', 'tls-client-auth', 'proxy-protocol-from',
   'metrics-path', 'access-log',
+  'bundled', 'build',
 ] as const;
 
 /** Flags of the client and build subcommands, also accepted in single-dash form. */
-export const OTHER_FLAGS = ['out', 'prefix', 'pool', 'timeout'] as const;
+export const OTHER_FLAGS = ['out', 'prefix', 'pool', 'timeout', 'send', 'wait'] as const;
 
 export interface RawServerOptions {
   port: string;
@@ -63,6 +65,8 @@ export interface RawServerOptions {
   proxyProtocolFrom?: string;
   metricsPath: string;
   accessLog?: boolean;
+  bundled: string;
+  build?: boolean;
 }
 
 export interface CliServerOptions {
@@ -103,6 +107,10 @@ export interface CliServerOptions {
   /** `--metrics-path`: null when `off`. */
   metricsPath: string | null;
   accessLog: boolean;
+  /** `--bundled`: the bundled modules to load beside --modules (names; empty = none). */
+  bundled: readonly string[];
+  /** `--build`: build --src into --modules before serving, type-check beside (npm start). */
+  build: boolean;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -152,6 +160,9 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(opt('--proxy-protocol-from <cidr,...>', 'connections from these sources must start with a PROXY protocol v1/v2 header carrying the client address', 'HRMR_PROXY_PROTOCOL_FROM'))
     .addOption(opt('--metrics-path <path>', "where Prometheus metrics are served on the main port ('off' turns metrics off)", 'HRMR_METRICS_PATH', '/metrics'))
     .addOption(new Option('--access-log', 'one log line per HTTP request and per closed message/stream connection (env HRMR_ACCESS_LOG=1|0)'))
+    .addOption(opt('--bundled <all|none|NAMES>', `bundled modules served beside --modules (comma-separated names from ${BUNDLED_MODULES.join(', ')}); a module of the same name in --modules replaces one`, 'HRMR_BUNDLED', 'all'))
+    .addOption(new Option('--build', 'build the --src modules into --modules first (no type-check: that runs beside, once serving); env HRMR_BUILD=1|0'))
+    .addOption(new Option('--no-build', 'serve --modules as built (overrides HRMR_BUILD)'))
     .addOption(new Option('--set <module.key=value>', 'module configuration (repeatable); also HRMR_CFG_MODULE_KEY=value').argParser(collect).default([]));
 }
 
@@ -203,6 +214,10 @@ export function validateServerOptions(raw: RawServerOptions, env: NodeJS.Process
   const port = int('port', raw.port, 0, 65535);
   const threads = int('threads', raw.threads, 1, 256);
   const modulesDir = resolve(raw.modules);
+  // The default folder, or one --build/--watch writes into, is made when missing (a new project has none yet).
+  if (!existsSync(modulesDir) && (raw.modules === './modules' || raw.build === true || raw.watch === true || envBool('HRMR_BUILD', env.HRMR_BUILD) === true)) {
+    mkdirSync(modulesDir, { recursive: true });
+  }
   if (!existsSync(modulesDir) || !statSync(modulesDir).isDirectory()) {
     throw new UsageError(`--modules: directory ${JSON.stringify(raw.modules)} does not exist`);
   }
@@ -249,6 +264,8 @@ export function validateServerOptions(raw: RawServerOptions, env: NodeJS.Process
     proxyProtocolFrom: proxyFrom(raw.proxyProtocolFrom),
     metricsPath: metricsPath(raw.metricsPath ?? '/metrics'),
     accessLog: raw.accessLog ?? envBool('HRMR_ACCESS_LOG', env.HRMR_ACCESS_LOG) ?? false,
+    bundled: parseBundled(raw.bundled),
+    build: raw.build ?? envBool('HRMR_BUILD', env.HRMR_BUILD) ?? false,
   };
 }
 

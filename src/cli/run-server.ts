@@ -5,13 +5,24 @@ import { createLogger } from '../log.ts';
 import { HrmrServer } from '../server.ts';
 import { createPool } from '../pool/pool.ts';
 import type { CliServerOptions } from './options.ts';
+import { bundledDir } from '../modules/bundled.ts';
+import type { ModuleFolder } from '../modules/scan.ts';
 import { lastWords, WorkerAgent } from '../supervisor/agent.ts';
 import { ENV_PORT, ENV_PROCESSES, ENV_WORKER } from '../supervisor/protocol.ts';
 import { runSupervisor } from '../supervisor/supervisor.ts';
+import { startedByNpm, watchParent } from './parent-watch.ts';
+import { buildBeforeServe, typecheckBeside } from '../build/serve-build.ts';
 
 export async function runServer(o: CliServerOptions): Promise<void> {
+  // --build (npm start): build before serving, type-check once serving. Watch mode builds by itself.
+  const built = o.build && !o.watch && !cluster.isWorker ? await buildBeforeServe(o.srcDir, o.modulesDir, createLogger(o.logLevel, o.pretty)) : null;
+  // Under npx/npm, the parent going away (npm stopped) stops the server as a SIGTERM would (supervisor too).
+  if (!cluster.isWorker && startedByNpm(process.env)) watchParent(() => process.kill(process.pid, 'SIGTERM'));
   // --workers: this process becomes the supervisor; the worker processes it forks run the code below.
-  if (o.workers !== null && cluster.isPrimary) return runSupervisor(o);
+  if (o.workers !== null && cluster.isPrimary) {
+    if (built) void typecheckBeside(o.srcDir, built, createLogger(o.logLevel, o.pretty));
+    return runSupervisor(o);
+  }
   const inWorker = o.workers !== null && cluster.isWorker;
   const baseLog = createLogger(o.logLevel, o.pretty);
   const log = inWorker ? baseLog.child({ worker: Number(process.env[ENV_WORKER] ?? cluster.worker?.id ?? 0) }) : baseLog;
@@ -58,6 +69,7 @@ export async function runServer(o: CliServerOptions): Promise<void> {
       proxyProtocolFrom: o.proxyProtocolFrom,
       metricsPath: o.metricsPath,
       accessLog: o.accessLog,
+      extraFolders: bundledFolders(o),
       ...(agent ? { adminControl: agent } : {}),
       log,
       // Watch mode's chokidar watchers and esbuild contexts close before the exit.
@@ -89,6 +101,15 @@ export async function runServer(o: CliServerOptions): Promise<void> {
   const stop = (reason: string): void => {
     void server.shutdown(reason);
   };
+  if (built) {
+    // Serving what built; exit non-zero only when nothing can serve at all.
+    if (moduleCount(server.status()) === 0 && built.some((r) => !r.ok)) {
+      log.fatal({ failed: built.filter((r) => !r.ok).map((r) => r.module) }, 'no module built and loaded: nothing to serve');
+      exit(1);
+      return;
+    }
+    void typecheckBeside(o.srcDir, built, log);
+  }
   process.on('SIGTERM', () => stop('SIGTERM'));
   if (inWorker) {
     // The supervisor handles these for every worker (a terminal sends them to the whole process group).
@@ -106,6 +127,12 @@ export async function runServer(o: CliServerOptions): Promise<void> {
     const watcher = await startWatch({ srcDir: o.srcDir, outDir: o.modulesDir, server, log });
     closeWatch = () => watcher.close();
   }
+}
+
+/** The bundled modules asked for, as a folder the registry scans before --modules. */
+function bundledFolders(o: CliServerOptions): ModuleFolder[] {
+  const dir = bundledDir(o.modulesDir, o.bundled);
+  return dir === null ? [] : [{ dir, only: o.bundled, origin: 'bundled', required: false }];
 }
 
 function moduleCount(status: unknown): number {

@@ -5,6 +5,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RESERVED_WORDS } from '../admin/reserved.ts';
 import { UsageError } from '../errors.ts';
+import { findPackage } from '../modules/package-links.ts';
 
 const NAME = /^[a-z0-9_-]+$/;
 const MAX_NAME = 64;
@@ -48,16 +49,19 @@ export function packageRoot(from: string = fileURLToPath(import.meta.url)): stri
 
 /**
  * The import specifier for the module API from a module in `srcDir`:
- * `../shared/index.ts` in an hrmr checkout, else a relative path to the
- * installed hrmr's `shared/`, else the package name.
+ * `../shared/index.ts` in an hrmr checkout; `'hrmr'` in a project where the
+ * package resolves (installed as a dependency); else a relative path to the
+ * hrmr running this command.
  */
 export function sharedImport(srcDir: string, root: string | null = packageRoot()): string {
-  const candidates = [join(resolve(srcDir), '..', 'shared', 'index.ts'), ...(root ? [join(root, 'shared', 'index.ts')] : [])];
-  for (const c of candidates) {
-    if (!existsSync(c)) continue;
-    const rel = relative(resolve(srcDir), c).split(sep).join('/');
-    return rel.startsWith('.') ? rel : `./${rel}`;
-  }
+  const rel = (c: string): string => {
+    const r = relative(resolve(srcDir), c).split(sep).join('/');
+    return r.startsWith('.') ? r : `./${r}`;
+  };
+  const checkout = join(resolve(srcDir), '..', 'shared', 'index.ts');
+  if (existsSync(checkout)) return rel(checkout);
+  if (findPackage(resolve(srcDir), 'hrmr') !== null) return 'hrmr';
+  if (root && existsSync(join(root, 'shared', 'index.ts'))) return rel(join(root, 'shared', 'index.ts'));
   return 'hrmr';
 }
 
@@ -71,6 +75,10 @@ export interface StarterOptions {
 
 /** The starter module's source. Pure. */
 export function renderModule(o: StarterOptions): string {
+  // In a project that installed hrmr, its command is npx hrmr and its docs are in node_modules.
+  const installed = o.api === 'hrmr';
+  const run = installed ? 'npx hrmr' : 'hrmr';
+  const docs = installed ? 'node_modules/hrmr/docs/modules.md' : 'docs/modules.md';
   const pool = o.pool
     ? `,
       // pool: true runs this handler on the worker-thread pool (-threads), so
@@ -81,11 +89,11 @@ export function renderModule(o: StarterOptions): string {
   return `/**
  * ${o.name}: an hrmr module.
  *
- * Build:  hrmr build            (or npm run build:modules), then RELOAD
- * Or:     hrmr --watch          and just save: the server reloads it in place
- * Try it: printf '${o.prefix.replace(/[\\'%]|\*\//g, '')}world\\n' | nc 127.0.0.1 8080
+ * Build:  ${run} build${installed ? '' : ' (or npm run build:modules)'}, then ${run} reload
+ * Or:     ${run} --watch  and just save: the server reloads it in place
+ * Try it: printf '${o.prefix.replace(/[\\'%]|\*\//g, '')}world\\n' | nc -N 127.0.0.1 8080
  *
- * See docs/modules.md for the whole contract.
+ * See ${docs} for the whole contract.
  */
 import { defineModule, lineRoute, type SetupContext } from ${JSON.stringify(o.api)};
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /** Subcommands: build, new, and the admin client (reload, status, shutdown). */
-import { relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { envBool, int } from './options.ts';
@@ -84,6 +84,7 @@ export function registerSubcommands(program: Command): void {
           process.stderr.write(`${r.errors.join('\n')}\nbuild of ${r.module} failed: ${n} type error${n === 1 ? '' : 's'} (${shown(r.entry)}; --no-typecheck skips the check)\n`);
         } else process.stderr.write(`${r.errors.join('\n')}\nbuild of ${r.module} failed (${shown(r.entry)})\n`);
       }
+      for (const n of summary.removed) process.stdout.write(`removed ${shown(join(resolve(o.out), `${n}.mjs`))} (its source ${n}.ts is gone)\n`);
       const tc = summary.typecheck;
       if (tc.ran) process.stdout.write(`type-checked in ${tc.ms} ms (${tc.tsconfig !== null ? shown(tc.tsconfig) : 'default compiler options'})\n`);
       else if (tc.why === 'typescript missing') {
@@ -103,13 +104,36 @@ export function registerSubcommands(program: Command): void {
     .option('--pool', 'run the handler on the worker-thread pool')
     .option('--no-pool', 'run the handler on the main thread (the default)')
     .option('--src <dir>', 'module sources folder', './modules_src')
-    .action(async (name: string, o: { prefix?: string; pool?: boolean; src: string }) => {
-      const { writeStarter } = await import('./scaffold.ts');
+    .addOption(new Option('--modules <dir>', 'built modules folder, checked (with the bundled modules) for a module already on the prefix').env('HRMR_MODULES').default('./modules'))
+    .action(async (name: string, o: { prefix?: string; pool?: boolean; src: string; modules: string }) => {
+      const { writeStarter, defaultPrefix } = await import('./scaffold.ts');
       const file = writeStarter(o.src, { name, pool: o.pool === true, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}) });
       process.stdout.write(`wrote ${shown(file)}\nnext: hrmr build, then hrmr reload (or run hrmr --watch and save)\n`);
+      // A prefix another module routes: the module loading first keeps it, so the new one would serve nothing.
+      const prefix = o.prefix ?? defaultPrefix(name);
+      const { prefixOwners } = await import('./prefix-owners.ts');
+      const { hrmrRoot } = await import('../modules/bundled.ts');
+      const root = hrmrRoot();
+      const owners = (await prefixOwners([...(root ? [join(root, 'modules')] : []), resolve(o.modules)], prefix)).filter((x) => x.module !== name);
+      for (const w of owners) {
+        process.stderr.write(`hrmr new: warning: prefix ${JSON.stringify(prefix)} is taken: module ${w.module} (${shown(w.file)}) routes it, so ${name} would serve nothing beside it; choose another with --prefix\n`);
+      }
     });
 
   addClient(program, 'reload', 'RELOAD', 'reload the modules of a running server');
   addClient(program, 'status', 'STATUS', "print a running server's status (OK {json}; --json: the JSON alone)");
   addClient(program, 'shutdown', 'SHUTDOWN', 'shut a running server down gracefully');
+
+  program
+    .command('ws')
+    .description('a WebSocket client: send text frames, print each frame received on its own line (for the lhttp and relay WebSocket routes)')
+    .argument('<url>', 'ws:// or wss:// URL, e.g. ws://127.0.0.1:8080/lhttp')
+    .option('--send <text>', 'send one text frame once connected (repeatable; \\r \\n \\t \\\\ are interpreted)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--wait <ms>', 'close and exit this long after the last send (default: stay open until Ctrl-C or SIGTERM)')
+    .action(async (url: string, o: { send: string[]; wait?: string }) => {
+      if (!/^wss?:\/\/\S+$/.test(url)) throw new UsageError(`hrmr ws takes a ws:// or wss:// URL (got ${JSON.stringify(url)})`);
+      const waitMs = o.wait === undefined ? null : int('wait', o.wait, 0, 86_400_000);
+      const { runWs } = await import('./ws-client.ts');
+      process.exitCode = await runWs({ url, sends: o.send, waitMs });
+    });
 }

@@ -9,10 +9,10 @@
  * keeps its previous version. Reloads are serialized.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { firstLine, ModuleImportError, ModuleSetupError, ModuleSetupTimeoutError, type RouteConflictError } from '../errors.ts';
+import { firstLine, ModuleImportError, ModuleSetupError, ModuleSetupTimeoutError, ModuleShapeError, type RouteConflictError } from '../errors.ts';
 import type { PrefixTable } from '../router/prefix-table.ts';
 import type { Matcher } from '../router/matcher.ts';
 import type { PathTable } from '../http/path-table.ts';
@@ -20,7 +20,9 @@ import { adminPrefixes } from '../admin/reserved.ts';
 import { KeptStates } from './keep.ts';
 import { VersionWatch, watching } from './leak-watch.ts';
 import { buildRouteTable, type HttpTarget, type RouteTarget, type SlotView } from './route-table.ts';
+import { scanFolders, type ModuleFolder, type ScannedModule } from './scan.ts';
 import { SnapshotStore } from './snapshot.ts';
+import { sourceLocation } from './source-location.ts';
 import { validateModule, type CompiledRoute } from './validate.ts';
 import { ModuleVersion, type VersionInfo } from './version.ts';
 import { moduleMetrics } from '../metrics/module-api.ts';
@@ -48,6 +50,8 @@ export interface RegistryOptions {
   tlsTerminate?: boolean;
   /** Request-line prefixes of the core's own HTTP routes (see buildRouteTable). */
   httpPrefixes?: readonly string[];
+  /** Folders scanned before `dir` (the bundled modules); a module in `dir` replaces one of the same name. */
+  extraFolders?: readonly ModuleFolder[];
 }
 
 export const DEFAULT_SETUP_TIMEOUT_MS = 10_000;
@@ -102,10 +106,10 @@ class Slot implements SlotView {
   constructor(
     readonly key: string,
     readonly file: string,
+    /** Which folder it came from ('' = --modules). */
+    readonly origin = '',
   ) {}
 }
-
-const MODULE_FILE = /^[^.].*\.m?js$/;
 
 export class ModuleRegistry {
   private readonly slots = new Map<string, Slot>();
@@ -197,7 +201,7 @@ export class ModuleRegistry {
     this.rebuildTable();
 
     const jobs: Promise<void>[] = [];
-    for (const [key, file] of files) {
+    for (const [key, { file, origin }] of files) {
       if (wanted && !wanted.has(key)) continue;
       let bytes: Buffer;
       try {
@@ -207,8 +211,9 @@ export class ModuleRegistry {
         continue;
       }
       const hash = createHash('sha256').update(bytes).digest('hex');
-      let slot = this.slots.get(key);
-      if (slot?.current?.hash === hash) continue;
+      const had = this.slots.get(key);
+      if (had?.current?.hash === hash && had.file === file) continue;
+      let slot = had;
       if (this.hanging.get(key) === hash) {
         // Its earlier load of this same file still hangs past --setup-timeout: loading it again would only add one.
         const name = slot?.current?.name ?? key;
@@ -217,8 +222,10 @@ export class ModuleRegistry {
         else this.opts.log.debug({ module: name }, `module ${name}: ${error}; still not loaded (reported before)`);
         continue;
       }
-      if (!slot) {
-        slot = new Slot(key, file);
+      if (!slot || slot.file !== file) {
+        // A new module, or one now coming from another folder (a project's module replacing a bundled one).
+        slot = new Slot(key, file, origin);
+        slot.current = had?.current ?? null;
         this.slots.set(key, slot);
       }
       jobs.push(this.swap(slot, bytes, hash, report, level));
@@ -246,28 +253,8 @@ export class ModuleRegistry {
     return report;
   }
 
-  private scan(report: ReloadReport): Map<string, string> {
-    const files = new Map<string, string>();
-    let names: string[];
-    try {
-      names = readdirSync(this.dir);
-    } catch (err) {
-      report.failed.push({ module: '(modules folder)', error: firstLine(err) });
-      return files;
-    }
-    for (const n of names.sort()) {
-      if (!MODULE_FILE.test(n)) continue;
-      const file = join(this.dir, n);
-      try {
-        if (!statSync(file).isFile()) continue;
-      } catch {
-        continue;
-      }
-      const key = n.replace(/\.m?js$/, '');
-      // modules/x.mjs wins over a stray modules/x.js.
-      if (!files.has(key) || n.endsWith('.mjs')) files.set(key, file);
-    }
-    return files;
+  private scan(report: ReloadReport): Map<string, ScannedModule> {
+    return scanFolders([...(this.opts.extraFolders ?? []), { dir: this.dir, only: null, origin: '', required: true }], report.failed);
   }
 
   private async swap(slot: Slot, bytes: Buffer, hash: string, report: ReloadReport, level: 'info' | 'debug' = 'info'): Promise<void> {
@@ -276,7 +263,7 @@ export class ModuleRegistry {
     const key = slot.key;
     slot.swapping = old !== null;
     const load = ++this.loadCounter;
-    const snap = this.snapshots.save(slot.file, bytes, hash, load);
+    const snap = this.snapshots.save(slot.file, bytes, hash, load, slot.origin);
     const timeoutMs = this.opts.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS;
     const attempt: LoadAttempt = { name: old?.name ?? key, step: 'import', late: false };
     const loading = this.loadVersion(slot, snap.url, hash, attempt);
@@ -300,6 +287,7 @@ export class ModuleRegistry {
       };
       v.state = 'live';
       slot.current = v;
+      this.lastFailure.delete(key);
       // New connections go to the new version from this moment on.
       this.rebuildTable();
       if (old) this.retire(slot, old);
@@ -322,12 +310,22 @@ export class ModuleRegistry {
       if (!old && refusal) this.failedFirst.set(key, { hash, error: message });
       report.failed.push({ module: name, error: message });
       // One line: the step and reason in the message, the original error (with its stack) once, no doubled text.
+      // A shape error is hrmr's own check: the module's source line, not a stack through hrmr.
       const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
-      log.error({ module: name, err: cause }, old ? `module ${name}: ${message}; version ${old.number} keeps serving` : `module ${name}: ${message}; not loaded`);
+      const source = err instanceof ModuleShapeError ? sourceLocation(slot.file, err.problems[0] ?? '') : null;
+      const fields = err instanceof ModuleShapeError ? { module: name, problems: err.problems, ...(source ? { source } : {}) } : { module: name, err: cause };
+      const at = source ? ` (${source})` : '';
+      // The same file failing the same way again (watch mode's first build retries start-up failures): once is enough.
+      const repeat = this.lastFailure.get(key) === `${hash}\0${message}`;
+      this.lastFailure.set(key, `${hash}\0${message}`);
+      log[repeat ? 'debug' : 'error'](fields, old ? `module ${name}: ${message}${at}; version ${old.number} keeps serving` : `module ${name}: ${message}${at}; not loaded`);
     } finally {
       slot.swapping = false;
     }
   }
+
+  /** The last failure per module file (hash and message), so a retry of the same bytes is not logged twice. */
+  private readonly lastFailure = new Map<string, string>();
 
   /**
    * Imports, validates and sets up one version, and lets the pool prepare

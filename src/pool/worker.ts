@@ -29,8 +29,14 @@ const loaded = new Map<string, Promise<Loaded>>();
 // The main thread's logger settings (level, pretty or JSON), from the pool (protocol.ts PoolWorkerData).
 const logSettings = (workerData as PoolWorkerData | null | undefined)?.log;
 const root: Logger = logSettings
-  ? createLogger(logSettings.level as LevelWithSilent, logSettings.pretty).child({ ...logSettings.bindings, threadId })
+  ? createLogger(logSettings.level as LevelWithSilent, logSettings.pretty).child({ ...ownBindings(logSettings.bindings), threadId })
   : pino({ name: 'hrmr', base: { pid: process.pid, threadId } }, pino.destination({ dest: 1, sync: false }));
+
+/** The main thread's child bindings without the root logger's own keys (`name`): one key each per line. */
+function ownBindings(b: Record<string, unknown>): Record<string, unknown> {
+  const { name: _name, pid: _pid, hostname: _hostname, ...rest } = b;
+  return rest;
+}
 
 // A purged version is disposed here at once (this worker may run newer versions for a long time yet).
 const channelName = (workerData as PoolWorkerData | null | undefined)?.channel;

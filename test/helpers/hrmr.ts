@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+// Tests load only the modules they write: no bundled modules beside them (every server a test spawns inherits this).
+process.env.HRMR_BUNDLED ??= 'none';
 export const BIN = join(ROOT, 'bin', 'hrmr.mjs');
 
 export interface LogLine {
@@ -54,7 +56,7 @@ export async function startHrmr(o: StartOptions = {}): Promise<Hrmr> {
   mkdirSync(dir, { recursive: true });
   for (const [name, src] of Object.entries(o.modules ?? {})) writeFileSync(join(dir, `${name}.mjs`), src);
   const args = [BIN, '--port', '0', '--modules', dir, '--log-level', 'debug', '--threads', '2', ...(o.args ?? [])];
-  const proc = spawn(process.execPath, args, { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, { cwd: o.cwd ?? ROOT, env: { HRMR_BUNDLED: 'none', ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   let err = '';
