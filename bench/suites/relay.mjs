@@ -40,6 +40,8 @@ const CONNS = 50;
 const ROUNDS = Math.min(config.rounds, 3);
 const WAKE_SAMPLES = 300;
 const ORIGINAL = { produce: 10_800, pairs: 4_900, wakeP50: 0.8, wakeP99: 4 };
+/** The original (OpenResty + Redis, pinned) measured beside hrmr for issue 26: wake-up p50 1.03 ms, p99 4.7 ms with the same Redis. */
+const ORIGINAL_REDIS = { wakeP50: 1.0, wakeP99: 4.7 };
 
 
 function redisPing(port) {
@@ -183,17 +185,17 @@ async function throughputRow(rows, name, mode, relay, hello, unit, original, tar
   console.log(`  ${name}: ${fmt(value)} ${unit}, hello ${fmt(baseline)} req/s, ratio ${r.ratio.toFixed(3)} (load: ${gen}); ${r.note}`);
 }
 
-async function wakeRows(rows, name, port, helloPort, limitMs, producerPort) {
+async function wakeRows(rows, name, port, helloPort, limitMs, producerPort, orig50 = ORIGINAL.wakeP50) {
   const w = await load({ mode: 'wake', port, producerPort, samples: WAKE_SAMPLES, gapMs: 5, durationMs: 15_000 });
   const ref = await load({ mode: 'latency', port: helloPort, samples: WAKE_SAMPLES, gapMs: 5, durationMs: 15_000 });
   for (const [p, orig] of [
-    ['p50', ORIGINAL.wakeP50],
-    ['p99', ORIGINAL.wakeP99],
+    ['p50', orig50],
+    ['p99', orig50 === ORIGINAL.wakeP50 ? ORIGINAL.wakeP99 : ORIGINAL_REDIS.wakeP99],
   ]) {
     const value = w[p];
     // Across two servers the issue's bound is "wakes within 50 ms of a produce on A"; the original's 0.8 ms is one server's figure.
     const across = producerPort !== undefined;
-    const pass = p === 'p99' ? value < limitMs : across ? value < 50 : value <= orig;
+    const pass = p === 'p99' ? value <= limitMs : across ? value < 50 : value <= orig;
     const r = row({
       suite: 'relay',
       case: `${name} ${p}`,
@@ -201,7 +203,7 @@ async function wakeRows(rows, name, port, helloPort, limitMs, producerPort) {
       value,
       baseline: ref[p],
       better: 'lower',
-      target: p === 'p99' ? `< ${limitMs} ms` : across ? '< 50 ms (across servers)' : `<= ${orig} ms (original)`,
+      target: p === 'p99' ? `<= ${limitMs} ms` : across ? '< 50 ms (across servers)' : `<= ${orig} ms (original)`,
       pass,
       note: `${w.count} wake-ups; reference: one hello request ${p} ${ref[p].toFixed(2)} ms; original ${orig} ms${across ? ' (one server)' : ''}`,
     });
@@ -244,7 +246,8 @@ export async function run() {
       const rsteps = [
         () => throughputRow(rows, 'redis: produce', 'produce', ra, hello, 'msg/s', ORIGINAL.produce),
         () => throughputRow(rows, 'redis: produce+consume', 'pairs', ra, hello, 'pairs/s', ORIGINAL.pairs),
-        () => wakeRows(rows, 'redis: long-poll wake-up', ra.port, hello.port, 10),
+        // Beat the original on the same Redis (issue 26): a wake-up on the producing server is one round trip.
+        () => wakeRows(rows, 'redis: long-poll wake-up', ra.port, hello.port, ORIGINAL_REDIS.wakeP99, undefined, ORIGINAL_REDIS.wakeP50),
         () => wakeRows(rows, 'redis, two servers: wake-up', rb.port, hello.port, 10, ra.port),
       ];
       for (const s of rsteps) {

@@ -34,7 +34,7 @@ const FILES = [
 const TARGET = {
   'node-hello': { '1k.txt': 0.75, '100k.bin': 0.75 },
   'plain-fs': { '1k.txt': 1.5, '100k.bin': 1.5 },
-  nginx: { '1k.txt': 0.4, '100k.bin': 0.5 },
+  nginx: { '1k.txt': 0.8, '100k.bin': 0.8 },
 };
 
 function have(cmd) {

@@ -178,11 +178,10 @@ export class StaticServer {
       res.end();
       return 0;
     }
-    if (v.body !== null) {
-      res.end(v.body);
-      return v.size;
-    }
-    return this.stream(res, v, 0, v.size - 1);
+    if (v.text !== null) res.end(v.text, 'latin1');
+    else if (v.body !== null) res.end(v.body);
+    else return this.stream(res, v, 0, v.size - 1);
+    return v.size;
   }
 
   /** Streams [start, end] from disk with back-pressure (pipeline pauses the file while the socket is full). */

@@ -33,10 +33,51 @@ end
 `;
 
 /**
- * KEYS: stream. ARGV: group, body, ct, limit (> 0: backpressure; 0: trim), maxlen, channel.
- * Returns {1, id, length} or {0, length} when full.
+ * consume(stream, group, consumer, pending, idle ms): {id, body, ct} or false.
+ * Plain: XREADGROUP NOACK then XDEL. Pending: the oldest pending entry
+ * (XAUTOCLAIM, idle 0), else a new one left pending.
  */
-export const PRODUCE = `
+const CONSUME_FN = `
+local function consume(s, g, c, pending, idle_ms)
+  if redis.call('EXISTS', s) == 0 then return false end
+  if pending == '1' then
+    local start = '0-0'
+    for _ = 1, 100 do
+      local ok, r = pcall(redis.call, 'XAUTOCLAIM', s, g, c, 0, start, 'COUNT', 1)
+      if not ok then ensure_group(s, g) break end
+      if r[2][1] then return entry(r[2][1]) end
+      start = r[1]
+      if start == '0-0' then break end
+    end
+    local r = redis.call('XREADGROUP', 'GROUP', g, c, 'COUNT', 1, 'STREAMS', s, '>')
+    if not r then return false end
+    return entry(r[1][2][1])
+  end
+  local ok, r = pcall(redis.call, 'XREADGROUP', 'GROUP', g, c, 'COUNT', 1, 'NOACK', 'STREAMS', s, '>')
+  if not ok then
+    ensure_group(s, g)
+    r = redis.call('XREADGROUP', 'GROUP', g, c, 'COUNT', 1, 'NOACK', 'STREAMS', s, '>')
+  end
+  if not r then return false end
+  local e = r[1][2][1]
+  redis.call('XDEL', s, e[1])
+  idle(s, idle_ms)
+  return entry(e)
+end
+`;
+
+/**
+ * KEYS: stream. ARGV: group, body, ct, limit (> 0: backpressure; 0: trim),
+ * maxlen, channel, and optionally consumer, pending ('1'/'0'), idle ms.
+ * Returns {1, id, length} or {0, length} when full.
+ *
+ * With a consumer (this process has a poll waiting on the tunnel), the
+ * script then runs the consume for that poll, exactly as the poll's own
+ * consume would right after it: {1, id, length, message or false}. The
+ * notification goes out only when the new message is still there for
+ * others, so a wake-up on the producing server costs this one round trip.
+ */
+export const PRODUCE = `${HELPERS}${CONSUME_FN}
 local s = KEYS[1]
 local limit = tonumber(ARGV[4])
 local len = redis.call('XLEN', s)
@@ -56,41 +97,18 @@ else
   id = redis.call('XADD', s, 'MAXLEN', ARGV[5], '*', 'data', ARGV[2], 'ct', ARGV[3])
   len = math.min(len + 1, tonumber(ARGV[5]))
 end
+if ARGV[7] then
+  local m = consume(s, ARGV[1], ARGV[7], ARGV[8], ARGV[9])
+  if not m or m[1] ~= id then redis.call('PUBLISH', ARGV[6], 'm') end
+  return {1, id, len, m}
+end
 redis.call('PUBLISH', ARGV[6], 'm')
 return {1, id, len}
 `;
 
-/**
- * KEYS: stream. ARGV: group, consumer, pending ('1'/'0'), idle ms.
- * Returns {id, body, ct} or nil. Plain: XREADGROUP NOACK then XDEL.
- * Pending: the oldest pending entry (XAUTOCLAIM, idle 0), else a new one left pending.
- */
-export const CONSUME = `${HELPERS}
-local s, g, c = KEYS[1], ARGV[1], ARGV[2]
-if redis.call('EXISTS', s) == 0 then return false end
-if ARGV[3] == '1' then
-  local start = '0-0'
-  for _ = 1, 100 do
-    local ok, r = pcall(redis.call, 'XAUTOCLAIM', s, g, c, 0, start, 'COUNT', 1)
-    if not ok then ensure_group(s, g) break end
-    if r[2][1] then return entry(r[2][1]) end
-    start = r[1]
-    if start == '0-0' then break end
-  end
-  local r = redis.call('XREADGROUP', 'GROUP', g, c, 'COUNT', 1, 'STREAMS', s, '>')
-  if not r then return false end
-  return entry(r[1][2][1])
-end
-local ok, r = pcall(redis.call, 'XREADGROUP', 'GROUP', g, c, 'COUNT', 1, 'NOACK', 'STREAMS', s, '>')
-if not ok then
-  ensure_group(s, g)
-  r = redis.call('XREADGROUP', 'GROUP', g, c, 'COUNT', 1, 'NOACK', 'STREAMS', s, '>')
-end
-if not r then return false end
-local e = r[1][2][1]
-redis.call('XDEL', s, e[1])
-idle(s, ARGV[4])
-return entry(e)
+/** KEYS: stream. ARGV: group, consumer, pending ('1'/'0'), idle ms. Returns {id, body, ct} or nil. */
+export const CONSUME = `${HELPERS}${CONSUME_FN}
+return consume(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 `;
 
 /** KEYS: stream. ARGV: group, mid, idle ms. Ack and delete. */

@@ -398,23 +398,29 @@ export class RedisStore implements Store {
             return;
           }
           w.busy = false;
-          if (v === null) {
-            if (w.expired) settleRaw(this.shared, list, w, null);
-            break;
-          }
-          if (!w.done) settleRaw(this.shared, list, w, v);
-          else {
-            // Its client left during the fetch: the next waiter of the same kind takes it.
-            const other = list.waiters.find((x) => x.pending === w.pending);
-            if (other !== undefined) settleRaw(this.shared, list, other, v);
-            else this.log.debug('relay: a poll left while its message was being fetched');
-          }
+          if (!this.hand(list, w, v)) break;
         }
       } while (list.again);
     } finally {
       list.running = false;
       rt.idleSince = Date.now();
     }
+  }
+
+  /** Gives what was fetched for `w` to it (or, if it left meanwhile, to the next waiter of its kind); false when nothing was found. */
+  private hand<T>(list: WaitList<T>, w: RWaiter<T>, v: T | null): boolean {
+    if (v === null) {
+      if (w.expired) settleRaw(this.shared, list, w, null);
+      return false;
+    }
+    if (!w.done) settleRaw(this.shared, list, w, v);
+    else {
+      // Its client left during the fetch: the next waiter of the same kind takes it.
+      const other = list.waiters.find((x) => x.pending === w.pending);
+      if (other !== undefined) settleRaw(this.shared, list, other, v);
+      else this.log.debug('relay: a poll left while its message was being fetched');
+    }
+    return true;
   }
 
   // ---- Redis calls --------------------------------------------------------
@@ -450,9 +456,45 @@ export class RedisStore implements Store {
   // ---- Store ------------------------------------------------------------
 
   async produce(id: string, body: Buffer, ct: string, bp: Backpressure): Promise<ProduceResult> {
-    const r = (await this.run(PRODUCE, [keys.stream(id)], [keys.group(id), body, Buffer.from(ct, 'latin1'), bp.on ? String(bp.limit) : '0', String(this.o.maxlen), keys.channel(id)])) as unknown[];
-    if (r[0] === 0) return { ok: false, reason: 'full', size: Number(r[1]) };
+    const args: Array<string | Buffer> = [keys.group(id), body, Buffer.from(ct, 'latin1'), bp.on ? String(bp.limit) : '0', String(this.o.maxlen), keys.channel(id)];
+    // A poll waits here on this tunnel: the script consumes for it right after the add
+    // (what its own consume would do after the notification, without that round trip).
+    const rt = this.shared.tunnels.get(id);
+    const list = rt?.msg;
+    const w = list !== undefined && !list.running ? list.waiters[0] : undefined;
+    if (w === undefined) {
+      const r = (await this.run(PRODUCE, [keys.stream(id)], args)) as unknown[];
+      if (r[0] === 0) return { ok: false, reason: 'full', size: Number(r[1]) };
+      return { ok: true, id: str(r[1]), size: Number(r[2]) };
+    }
+    args.push(keys.consumer(id), w.pending ? '1' : '0', this.idleMs);
+    list!.running = true;
+    w.busy = true;
+    let r: unknown[];
+    try {
+      r = (await this.run(PRODUCE, [keys.stream(id)], args)) as unknown[];
+    } catch (err) {
+      w.busy = false;
+      this.release(rt!, list!, w);
+      throw err;
+    }
+    w.busy = false;
+    if (r[0] === 0) {
+      this.release(rt!, list!, w);
+      return { ok: false, reason: 'full', size: Number(r[1]) };
+    }
+    const m = r[3] as Buffer[] | null | undefined;
+    this.hand(list!, w, m ? { id: str(m[0]), body: m[1]!, ct: m[2]!.toString('latin1') } : null);
+    this.release(rt!, list!, w);
     return { ok: true, id: str(r[1]), size: Number(r[2]) };
+  }
+
+  /** Ends a produce's turn at the tunnel's waiters: a timeout that passed meanwhile is answered, a wake-up that came meanwhile is served. */
+  private release(rt: RTunnel, list: WaitList<Message>, w: RWaiter<Message>): void {
+    if (w.expired && !w.done) settleRaw(this.shared, list, w, null);
+    list.running = false;
+    rt.idleSince = Date.now();
+    if (list.again && list.waiters.length > 0) void this.drain(rt, list, (p) => this.consumeRaw(rt.id, p));
   }
 
   consume(id: string, pending: boolean): Promise<Message | null> {
