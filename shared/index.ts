@@ -190,6 +190,7 @@ export interface RouteBase {
   readonly maxConnections?: number;
   /** Close a connection after this many ms without traffic (overrides `--idle-timeout`; 0 = never). */
   readonly idleTimeout?: number;
+  readonly sni?: never;
 }
 
 /**
@@ -234,6 +235,7 @@ export interface HttpRouteBase {
   /** Methods served (default: all). Others get 405 with `Allow`. `GET` allows `HEAD` too. */
   readonly methods?: readonly string[];
   readonly prefix?: never;
+  readonly sni?: never;
 }
 
 /**
@@ -317,6 +319,8 @@ export interface SniRoute {
   readonly prefix?: never;
   readonly http?: never;
   readonly message?: never;
+  /** Passthrough routes run on the main thread (declared so `pool` tells every route kind apart). */
+  readonly pool?: never;
 }
 
 /** A route: a byte-prefix stream or message route, an HTTP path route, or a TLS server-name route. */

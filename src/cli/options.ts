@@ -160,6 +160,7 @@ export function addServerOptions(cmd: Command): Command {
     .addOption(opt('--proxy-protocol-from <cidr,...>', 'connections from these sources must start with a PROXY protocol v1/v2 header carrying the client address', 'HRMR_PROXY_PROTOCOL_FROM'))
     .addOption(opt('--metrics-path <path>', "where Prometheus metrics are served on the main port ('off' turns metrics off)", 'HRMR_METRICS_PATH', '/metrics'))
     .addOption(new Option('--access-log', 'one log line per HTTP request and per closed message/stream connection (env HRMR_ACCESS_LOG=1|0)'))
+    .addOption(new Option('--no-access-log', 'no access log (overrides HRMR_ACCESS_LOG)'))
     .addOption(opt('--bundled <all|none|NAMES>', `bundled modules served beside --modules (comma-separated names from ${BUNDLED_MODULES.join(', ')}); a module of the same name in --modules replaces one`, 'HRMR_BUNDLED', 'all'))
     .addOption(new Option('--build', 'build the --src modules into --modules first (no type-check: that runs beside, once serving); env HRMR_BUILD=1|0'))
     .addOption(new Option('--no-build', 'serve --modules as built (overrides HRMR_BUILD)'))

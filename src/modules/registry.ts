@@ -301,7 +301,9 @@ export class ModuleRegistry {
       // A module whose setup declines to run here (relay without Redis under --workers) and that never
       // loaded was reported when it first failed: a later RELOAD that changed nothing (same file, same
       // refusal) is not a failure because of it. A broken file (import, shape, routes) stays a failure.
-      const refusal = err instanceof ModuleSetupError || err instanceof ModuleSetupTimeoutError;
+      // A bad --set value is a broken configuration, not a refusal: named by every RELOAD until fixed.
+      const badSetting = (err as { cause?: { code?: unknown } }).cause?.code === 'HRMR_BAD_SETTING';
+      const refusal = (err instanceof ModuleSetupError || err instanceof ModuleSetupTimeoutError) && !badSetting;
       const prev = this.failedFirst.get(key);
       if (!old && refusal && prev !== undefined && prev.hash === hash && prev.error === message) {
         log.debug({ module: name }, `module ${name}: ${message}; still not loaded (reported before)`);
