@@ -13,10 +13,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { defineModule, type Context, type MessageRoute, type PoolHttpRequest, type PoolHttpResponse, type Route, type SetupContext } from '../shared/index.ts';
 import { describe, parseConfig, taskTimeoutFrom, type DbConfig } from './db/config.ts';
 import { DbError, errorLine } from './db/errors.ts';
-import { PgBackend } from './db/postgres.ts';
+import { loadPg, PgBackend } from './db/postgres.ts';
 import { checkBearer, errorReply, httpReply, httpToLine, lineReply, tokenMatches, type Backend, type JsonReply, type Op } from './db/protocol.ts';
 import { parseLine } from './db/request.ts';
-import { openSqlite, SqliteBackend } from './db/sqlite.ts';
+import { loadSqlite, openSqlite, SqliteBackend } from './db/sqlite.ts';
 
 /** This version's state in this thread (each version is a fresh module instance). */
 let sqlite: SqliteBackend | null = null;
@@ -204,16 +204,18 @@ export default defineModule({
   async setup(ctx: SetupContext) {
     const cfg = configOf(ctx.config);
     if (cfg.backend === 'sqlite') {
-      const db = openSqlite(cfg);
-      if (ctx.thread === 'worker') sqlite = new SqliteBackend(db, cfg);
-      else {
-        // Main thread: prove the file opens (and switch it to WAL), then leave it to the workers.
-        db.close();
+      if (ctx.thread === 'worker') {
+        await loadSqlite();
+        sqlite = new SqliteBackend(openSqlite(cfg), cfg);
+      } else {
+        // The file is opened (and switched to WAL) by the pool's load of this version in a worker,
+        // which fails the load when it cannot be: the main thread never loads better-sqlite3.
         ctx.log.info({ db: describe(cfg), mount: cfg.mount, readonly: cfg.readonly, token: cfg.token !== null }, 'db: SQLite on the worker pool');
       }
       return;
     }
     if (ctx.thread === 'worker') return;
+    await loadPg();
     postgres = new PgBackend(cfg, ctx.log);
     try {
       const c = await postgres.pool.connect();

@@ -14,8 +14,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
-import { Redis } from 'ioredis';
-import { WebSocketServer } from 'ws';
 import type { Context, HttpRoute, Module, Route, SetupContext } from '../shared/index.ts';
 import { parseOptions, type LhttpOptions } from './lhttp/config.ts';
 import { attach, impl, migrate, newStats, publishMessage, publishPayload, redact, startRedis, status, warnLimited, type State } from './lhttp/hub.ts';
@@ -34,7 +32,7 @@ function createState(options: LhttpOptions, log: SetupContext['log']): State {
     options,
     log,
     impl,
-    wss: new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, clientTracking: false, perMessageDeflate: false }),
+    wss: null,
     conns: new Set(),
     nextId: 0,
     exact: new Map(),
@@ -64,7 +62,7 @@ function disposeState(s: State): Promise<void> {
     // Peers that do not answer the close handshake are cut after a moment.
     const t = setTimeout(() => {
       for (const c of conns) c.ws.terminate();
-      s.wss.close();
+      s.wss?.close();
       resolve();
     }, conns.length > 0 ? 500 : 0);
     t.unref();
@@ -92,8 +90,34 @@ function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: Contex
     reject(socket, 503, 'Service Unavailable');
     return;
   }
+  const wss = s.wss;
+  if (wss === null) {
+    // ws loads with the first WebSocket (a server without one never pays for it); then the checks run again.
+    loadWs(s).then(
+      () => upgrade(req, socket, head, ctx),
+      (err: unknown) => {
+        s.log.error({ err }, 'lhttp: cannot load ws');
+        reject(socket, 503, 'Service Unavailable');
+      },
+    );
+    return;
+  }
   const remote = ctx.remoteAddress;
-  s.wss.handleUpgrade(req, socket, head, (ws) => attach(s, ws, socket, remote));
+  wss.handleUpgrade(req, socket, head, (ws) => attach(s, ws, socket, remote));
+}
+
+let wsLib: Promise<typeof import('ws')> | null = null;
+
+function loadWs(s: State): Promise<void> {
+  if (wsLib === null) {
+    const p = (wsLib = import('ws'));
+    p.catch(() => {
+      if (wsLib === p) wsLib = null;
+    });
+  }
+  return wsLib.then(({ WebSocketServer }) => {
+    s.wss ??= new WebSocketServer({ noServer: true, maxPayload: s.options.maxPayload, clientTracking: false, perMessageDeflate: false });
+  });
 }
 
 function notUpgrade(_req: IncomingMessage, res: ServerResponse): void {
@@ -170,9 +194,11 @@ function routes(config: Readonly<Record<string, string>>): Route[] {
 const mod = {
   name: 'lhttp',
   routes,
-  setup(ctx: SetupContext): void {
+  async setup(ctx: SetupContext): Promise<void> {
     if (ctx.thread !== 'main') return;
     const { options, unknown } = parseOptions(ctx.config);
+    // ioredis loads only for the Redis bus (the memory bus never needs it).
+    const Redis = options.redis !== null ? (await import('ioredis')).Redis : null;
     if (unknown.length > 0) ctx.log.warn({ unknown }, 'lhttp: unknown settings ignored');
     // The memory bus reaches only the sockets of this process: with several, clients on different processes would not hear each other.
     if (options.redis === null && (ctx.processes ?? 1) > 1) {
@@ -185,7 +211,7 @@ const mod = {
     s.log = ctx.log;
     s.impl = impl;
     setHeartbeat(s);
-    if (options.redis !== null && s.redis === null) startRedis(s, Redis, options.redis, options.redisPrefix);
+    if (options.redis !== null && Redis !== null && s.redis === null) startRedis(s, Redis, options.redis, options.redisPrefix);
     state = s;
     api = { publish: (channels, command, headers, body) => publishMessage(s, channels, command, headers, body) };
     registry().api = api;

@@ -8,13 +8,25 @@
  * A server that is down or restarting fails fast (connection refused → 503);
  * broken connections are dropped by the pool and new ones opened on demand.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { DbConfig } from './config.ts';
 import { DbError, fromPg } from './errors.ts';
 import type { BatchRequest, Params, QueryRequest, RowMode, Statement } from './request.ts';
 import { checkStatement, pgNamed } from './sql.ts';
 import { pgParam, rowsOut, type Row } from './values.ts';
 import type { QueryResult } from './sqlite.ts';
+
+/** The pg package, imported by loadPg() when a URL selects PostgreSQL (a SQLite server never loads it). */
+let pgLib: typeof pg | null = null;
+
+export async function loadPg(): Promise<void> {
+  pgLib ??= ((await import('pg')) as { default: typeof pg }).default;
+}
+
+function lib(): typeof pg {
+  if (pgLib === null) throw new Error('db: pg is not loaded (loadPg)');
+  return pgLib;
+}
 
 const INT8 = 20;
 /** date, time, timestamp, timestamptz, timetz: kept as PostgreSQL's text (no time-zone surprises). */
@@ -31,7 +43,7 @@ const types = {
       if (oid === INT8) return int8;
       if (AS_TEXT.has(oid)) return String;
     }
-    return (pg.types.getTypeParser as (o: number, f?: string) => unknown)(oid, format);
+    return (lib().types.getTypeParser as (o: number, f?: string) => unknown)(oid, format);
   },
 };
 
@@ -59,7 +71,7 @@ export class PgBackend {
     private readonly cfg: DbConfig,
     log: Log,
   ) {
-    this.pool = new pg.Pool({
+    this.pool = new (lib().Pool)({
       connectionString: cfg.url,
       max: cfg.poolSize,
       application_name: 'hrmr-db',

@@ -103,7 +103,8 @@ export interface State {
   options: LhttpOptions;
   log: Logger;
   impl: Impl;
-  readonly wss: WebSocketServer;
+  /** Created with the first upgrade (ws loads then), kept across reloads. */
+  wss: WebSocketServer | null;
   readonly conns: Set<Conn>;
   nextId: number;
   readonly exact: Map<string, Set<Conn>>;
