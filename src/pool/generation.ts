@@ -29,8 +29,8 @@ export class PoolGeneration {
   private closing: Promise<void> | null = null;
 
   /**
-   * Threads this generation may use now: one at first, one more each time a
-   * task has to wait with all of them busy, up to `threads`. An idle server
+   * Threads this generation may use now: one at first, one more for each
+   * task waiting beyond the free ones, up to `threads`. An idle server
    * holds one thread per generation (~14 MiB each), not `--threads` of them;
    * piscina starts a worker when a task finds none free (minThreads 1 keeps
    * one, also replacing a worker ended by a task timeout).
@@ -102,8 +102,8 @@ export class PoolGeneration {
     if (this.active < this.cap && this.queued === 0 && !batchable(task)) p = this.submit(task, transfer, deadline);
     else {
       p = this.enqueue(task, transfer, deadline, cancel, first);
-      // Every allowed thread is busy: allow one more (a version load into a generation nobody uses yet waits instead).
-      if (this.active >= this.cap && this.cap < this.opts.threads && !(task.op === 'load' && this.fresh)) this.cap++;
+      // More tasks wait than allowed threads are free: allow more (a version load into a generation nobody uses yet waits instead).
+      if (!(task.op === 'load' && this.fresh)) while (this.cap < this.opts.threads && this.queued > this.cap - this.active) this.cap++;
       // A free thread takes it after this turn of the event loop, with every
       // other task that arrived in the same turn (requests read from many
       // sockets at once): one crossing for all of them instead of one now
