@@ -15,11 +15,11 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { defineModule, type Context, type MessageRoute, type PoolHttpRequest, type PoolHttpResponse, type Route, type SetupContext } from '../shared/index.ts';
 import { describe, parseConfig, taskTimeoutFrom, type DbConfig } from './db/config.ts';
 import { DbError, errorLine } from './db/errors.ts';
-import { MysqlBackend } from './db/mysql.ts';
-import { PgBackend } from './db/postgres.ts';
+import { loadMysql, MysqlBackend } from './db/mysql.ts';
+import { loadPg, PgBackend } from './db/postgres.ts';
 import { checkBearer, errorReply, httpReply, httpToLine, lineReply, tokenMatches, type Backend, type JsonReply, type Op, type RemoteBackend } from './db/protocol.ts';
 import { parseLine } from './db/request.ts';
-import { openSqlite, SqliteBackend } from './db/sqlite.ts';
+import { loadSqlite, openSqlite, SqliteBackend } from './db/sqlite.ts';
 import { instrumentDb, pgPoolMetrics } from './db/metrics.ts';
 
 /** This version's state in this thread (each version is a fresh module instance). */
@@ -49,8 +49,13 @@ function remoteBackend(): RemoteBackend {
 }
 
 /** The network engines, by URL scheme (config.ts decided which). */
-function openRemote(cfg: DbConfig, log: SetupContext['log']): RemoteBackend {
-  return cfg.backend === 'mysql' ? new MysqlBackend(cfg, log) : new PgBackend(cfg, log);
+async function openRemote(cfg: DbConfig, log: SetupContext['log']): Promise<RemoteBackend> {
+  if (cfg.backend !== 'mysql') {
+    await loadPg();
+    return new PgBackend(cfg, log);
+  }
+  await loadMysql();
+  return new MysqlBackend(cfg, log);
 }
 
 const ENGINE_NAME = { sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL/MariaDB' } as const;
@@ -219,17 +224,18 @@ export default defineModule({
   async setup(ctx: SetupContext) {
     const cfg = configOf(ctx.config);
     if (cfg.backend === 'sqlite') {
-      const db = openSqlite(cfg);
-      if (ctx.thread === 'worker') sqlite = instrumentDb(new SqliteBackend(db, cfg), ctx.metrics);
-      else {
-        // Main thread: prove the file opens (and switch it to WAL), then leave it to the workers.
-        db.close();
+      if (ctx.thread === 'worker') {
+        await loadSqlite();
+        sqlite = instrumentDb(new SqliteBackend(openSqlite(cfg), cfg), ctx.metrics);
+      } else {
+        // The file is opened (and switched to WAL) by the pool's load of this version in a worker,
+        // which fails the load when it cannot be: the main thread never loads better-sqlite3.
         ctx.log.info({ db: describe(cfg), mount: cfg.mount, readonly: cfg.readonly, token: cfg.token !== null }, 'db: SQLite on the worker pool');
       }
       return;
     }
     if (ctx.thread === 'worker') return;
-    const r = instrumentDb(openRemote(cfg, ctx.log), ctx.metrics);
+    const r = instrumentDb(await openRemote(cfg, ctx.log), ctx.metrics);
     remote = r;
     const name = ENGINE_NAME[cfg.backend];
     pgPoolMetrics(ctx.metrics, () => {

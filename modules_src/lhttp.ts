@@ -15,7 +15,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
-import { WebSocketServer } from 'ws';
 import { readBody, type Context, type HttpRoute, type Module, type Route, type SetupContext, type TooLargeReply } from '../shared/index.ts';
 import { parseOptions, type LhttpOptions } from './lhttp/config.ts';
 import { attach, attachRedis, impl, migrate, newStats, publishMessage, publishPayload, redact, status, warnLimited, type State } from './lhttp/hub.ts';
@@ -35,7 +34,7 @@ function createState(options: LhttpOptions, log: SetupContext['log']): State {
     options,
     log,
     impl,
-    wss: new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, clientTracking: false, perMessageDeflate: false }),
+    wss: null,
     conns: new Set(),
     nextId: 0,
     exact: new Map(),
@@ -65,7 +64,7 @@ function disposeState(s: State): Promise<void> {
     // Peers that do not answer the close handshake are cut after a moment.
     const t = setTimeout(() => {
       for (const c of conns) c.ws.terminate();
-      s.wss.close();
+      s.wss?.close();
       resolve();
     }, conns.length > 0 ? 500 : 0);
     t.unref();
@@ -93,8 +92,34 @@ function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: Contex
     reject(socket, 503, 'Service Unavailable');
     return;
   }
+  const wss = s.wss;
+  if (wss === null) {
+    // ws loads with the first WebSocket (a server without one never pays for it); then the checks run again.
+    loadWs(s).then(
+      () => upgrade(req, socket, head, ctx),
+      (err: unknown) => {
+        s.log.error({ err }, 'lhttp: cannot load ws');
+        reject(socket, 503, 'Service Unavailable');
+      },
+    );
+    return;
+  }
   const remote = ctx.remoteAddress;
-  s.wss.handleUpgrade(req, socket, head, (ws) => attach(s, ws, socket, remote));
+  wss.handleUpgrade(req, socket, head, (ws) => attach(s, ws, socket, remote));
+}
+
+let wsLib: Promise<typeof import('ws')> | null = null;
+
+function loadWs(s: State): Promise<void> {
+  if (wsLib === null) {
+    const p = (wsLib = import('ws'));
+    p.catch(() => {
+      if (wsLib === p) wsLib = null;
+    });
+  }
+  return wsLib.then(({ WebSocketServer }) => {
+    s.wss ??= new WebSocketServer({ noServer: true, maxPayload: s.options.maxPayload, clientTracking: false, perMessageDeflate: false });
+  });
 }
 
 function notUpgrade(_req: IncomingMessage, res: ServerResponse): void {

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, HttpRoute, Logger, Module, SetupContext } from '../shared/index.ts';
 import { normalizeMount, parseOptions, unknownKeys, type RhttpOptions } from './rhttp/config.ts';
 import { answerJson, BODIES, forward, newState, readBody, statusOf, type Env, type State } from './rhttp/gateway.ts';
-import { attach, ensureClients, release } from './rhttp/link.ts';
+import { attach, ensureClients, loadRedis, release } from './rhttp/link.ts';
 import { rhttpMetrics } from './rhttp/metrics.ts';
 
 /** This version's identity (ownership of the Redis listeners and the heartbeat). */
@@ -41,10 +41,11 @@ const mod = {
     for (const [k, v] of Object.entries(config)) c[k.toLowerCase()] = v;
     return [{ http: normalizeMount(c.mount), request }];
   },
-  setup(ctx: SetupContext): void {
+  async setup(ctx: SetupContext): Promise<void> {
     // Requests are handled on the main thread only.
     if (ctx.thread !== 'main') return;
     const opts: RhttpOptions = parseOptions(ctx.config);
+    if (opts.redis !== null) await loadRedis();
     const log: Logger = ctx.log;
     const unknown = unknownKeys(ctx.config);
     if (unknown.length > 0) log.warn({ unknown }, 'rhttp: unknown settings ignored');

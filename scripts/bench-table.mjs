@@ -22,7 +22,7 @@ const RESULTS = join(ROOT, 'bench', 'results');
 const README = join(ROOT, 'README.md');
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
-const ORDER = ['core', 'static', 'pool', 'watch', 'http', 'relay', 'lhttp', 'rhttp', 'db', 'workers', 'tls'];
+const ORDER = ['core', 'static', 'pool', 'watch', 'http', 'relay', 'lhttp', 'rhttp', 'db', 'workers', 'tls', 'memory'];
 
 export function fmt(n) {
   if (n === null || n === undefined) return '—';

@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /** The process logger: pino JSON on stdout, human-readable on a terminal or with --pretty. */
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
+
+// pino-pretty (and its dependencies) load only in pretty mode: a JSON logger
+// (every server whose stdout is not a terminal) does not pay for them, in the
+// main thread or in any pool worker.
+const requireHere = createRequire(import.meta.url);
 
 export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -52,6 +58,7 @@ export function createLogger(level: LevelWithSilent, prettyOutput: boolean): Log
   const pid = { pid: process.pid };
   const options = { name: 'hrmr', level, base: {}, mixin: () => ({ ...pid }) };
   if (prettyOutput) {
+    const pretty = requireHere('pino-pretty') as typeof PinoPretty;
     return pino(
       options,
       pretty({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'pid,hostname,name', hideObject: true, messageFormat: (log, messageKey) => prettyMessage(log, messageKey) }),

@@ -16,7 +16,7 @@
  * PROBE_MS); if it is not, the waiting requests are answered 503 and their
  * connections destroyed, all within 2 s.
  */
-import mysql from 'mysql2';
+import type mysql from 'mysql2';
 import type { DbConfig } from './config.ts';
 import { badRequest, DbError, fromMysql } from './errors.ts';
 import { checkFor, codeOnly } from './guard.ts';
@@ -39,6 +39,18 @@ type Conv = 'datetime' | 'timestamp' | 'integer';
 
 type Log = { warn(o: object, msg: string): void };
 type Field = { name: string; columnType?: number; type?: number; decimals?: number };
+
+/** The mysql2 package, imported by loadMysql() when a URL selects MySQL (other servers never load it). */
+let mysqlLib: typeof mysql | null = null;
+
+export async function loadMysql(): Promise<void> {
+  mysqlLib ??= ((await import('mysql2')) as { default: typeof mysql }).default;
+}
+
+function lib(): typeof mysql {
+  if (mysqlLib === null) throw new Error('db: mysql2 is not loaded (loadMysql)');
+  return mysqlLib;
+}
 
 /** A JSON parameter for mysql2: `$base64` → bytes, objects → JSON text; arrays have no MySQL type. */
 export function mysqlParam(v: unknown, where: string): unknown {
@@ -99,7 +111,7 @@ export class MysqlBackend {
       database: decodeURIComponent(u.pathname.slice(1)) || undefined,
       charset: 'utf8mb4',
     };
-    this.pool = mysql.createPool({
+    this.pool = lib().createPool({
       ...this.login,
       connectionLimit: cfg.poolSize,
       maxIdle: cfg.poolSize,
@@ -331,7 +343,7 @@ export class MysqlBackend {
 
   private probeConnection(): mysql.Connection {
     if (this.probeConn === null) {
-      const c = mysql.createConnection({ ...this.login, connectTimeout: PROBE_MS });
+      const c = lib().createConnection({ ...this.login, connectTimeout: PROBE_MS });
       const gone = (): void => {
         if (this.probeConn === c) this.probeConn = null;
       };

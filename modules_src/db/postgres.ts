@@ -8,7 +8,7 @@
  * A server that is down or restarting fails fast (connection refused → 503);
  * broken connections are dropped by the pool and new ones opened on demand.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { DbConfig } from './config.ts';
 import { DbError, fromPg } from './errors.ts';
 import { checkFor } from './guard.ts';
@@ -16,6 +16,20 @@ import type { BatchRequest, Params, QueryRequest, RowMode, Statement } from './r
 import { Budget, RowCollector, type BatchResult, type QueryResult } from './results.ts';
 import { pgNamed } from './sql.ts';
 import { pgParam, type Row } from './values.ts';
+
+/** The pg package, imported by loadPg() when a URL selects PostgreSQL (a SQLite server never loads it). */
+let pgLib: typeof pg | null = null;
+
+export async function loadPg(): Promise<void> {
+  if (pgLib !== null) return;
+  pgLib = ((await import('pg')) as { default: typeof pg }).default;
+  CollectingQuery = collectingQueryClass(pgLib);
+}
+
+function lib(): typeof pg {
+  if (pgLib === null) throw new Error('db: pg is not loaded (loadPg)');
+  return pgLib;
+}
 
 const INT8 = 20;
 /** date, time, timestamp, timestamptz, timetz: kept as PostgreSQL's text (no time-zone surprises). */
@@ -32,7 +46,7 @@ const types = {
       if (oid === INT8) return int8;
       if (AS_TEXT.has(oid)) return String;
     }
-    return (pg.types.getTypeParser as (o: number, f?: string) => unknown)(oid, format);
+    return (lib().types.getTypeParser as (o: number, f?: string) => unknown)(oid, format);
   },
 };
 
@@ -57,39 +71,46 @@ interface QueryInternals {
  * connection is destroyed (the server stops when its next write fails, and
  * nothing of that answer can reach a later query), so memory stays bounded.
  */
-class CollectingQuery extends (pg.Query as unknown as new (config: pg.QueryConfig) => pg.Query) {
-  readonly sink: RowCollector;
-  constructor(
-    config: pg.QueryConfig,
-    budget: Budget,
-    private readonly onOver: () => void,
-  ) {
-    super(config);
-    this.sink = new RowCollector(budget);
-  }
+type CollectingQueryClass = new (config: pg.QueryConfig, budget: Budget, onOver: () => void) => pg.Query & { readonly sink: RowCollector; shape(): QueryResult };
+/** Set by loadPg (the class extends pg's own Query, so it exists once pg is loaded). */
+let CollectingQuery: CollectingQueryClass = null as unknown as CollectingQueryClass;
 
-  handleRowDescription(msg: { fields: unknown[] }): void {
-    (pg.Query.prototype as unknown as { handleRowDescription(m: unknown): void }).handleRowDescription.call(this, msg);
-    // Rows go to the sink only.
-    (this as unknown as { _accumulateRows: boolean })._accumulateRows = false;
-  }
-
-  handleDataRow(msg: { fields: unknown[] }): void {
-    const q = this as unknown as QueryInternals;
-    if (q._canceledDueToError) return;
-    try {
-      this.sink.add(q._result.parseRow(msg.fields));
-    } catch (err) {
-      q._canceledDueToError = err;
-      if (err instanceof DbError && err.status === 413) this.onOver();
+function collectingQueryClass(lib: typeof pg): CollectingQueryClass {
+  const Query = lib.Query;
+  return class CollectingQuery extends (Query as unknown as new (config: pg.QueryConfig) => pg.Query) {
+    readonly sink: RowCollector;
+    constructor(
+      config: pg.QueryConfig,
+      budget: Budget,
+      private readonly onOver: () => void,
+    ) {
+      super(config);
+      this.sink = new RowCollector(budget);
     }
-  }
 
-  shape(): QueryResult {
-    const r = (this as unknown as QueryInternals)._result;
-    if (r.command === 'SELECT' || (r.fields && r.fields.length > 0)) return { rows: this.sink.done(), columns: r.fields.map((f) => f.name) };
-    return { changes: r.rowCount ?? 0, lastInsertRowid: null };
-  }
+    handleRowDescription(msg: { fields: unknown[] }): void {
+      (Query.prototype as unknown as { handleRowDescription(m: unknown): void }).handleRowDescription.call(this, msg);
+      // Rows go to the sink only.
+      (this as unknown as { _accumulateRows: boolean })._accumulateRows = false;
+    }
+
+    handleDataRow(msg: { fields: unknown[] }): void {
+      const q = this as unknown as QueryInternals;
+      if (q._canceledDueToError) return;
+      try {
+        this.sink.add(q._result.parseRow(msg.fields));
+      } catch (err) {
+        q._canceledDueToError = err;
+        if (err instanceof DbError && err.status === 413) this.onOver();
+      }
+    }
+
+    shape(): QueryResult {
+      const r = (this as unknown as QueryInternals)._result;
+      if (r.command === 'SELECT' || (r.fields && r.fields.length > 0)) return { rows: this.sink.done(), columns: r.fields.map((f) => f.name) };
+      return { changes: r.rowCount ?? 0, lastInsertRowid: null };
+    }
+  };
 }
 
 type Log = { warn(o: object, msg: string): void };
@@ -101,7 +122,7 @@ export class PgBackend {
     private readonly cfg: DbConfig,
     log: Log,
   ) {
-    this.pool = new pg.Pool({
+    this.pool = new (lib().Pool)({
       connectionString: cfg.url,
       max: cfg.poolSize,
       application_name: 'hrmr-db',

@@ -10,7 +10,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { DbConfig } from './config.ts';
 import { DbError, fromSqlite } from './errors.ts';
 import type { BatchRequest, Params, QueryRequest, RowMode, Statement } from './request.ts';
@@ -23,12 +23,21 @@ type Stmt = Database.Statement<unknown[], unknown>;
 /** Statements kept prepared per connection (least recently used dropped first). */
 const CACHE_SIZE = 256;
 
-/** Opens (creating the folder and file) and sets the connection up. */
+/** better-sqlite3, imported by loadSqlite() in the threads that open the file (pool workers): the main thread never needs it. */
+let SqliteLib: typeof Database | null = null;
+
+export async function loadSqlite(): Promise<void> {
+  SqliteLib ??= ((await import('better-sqlite3')) as { default: typeof Database }).default;
+}
+
+/** Opens (creating the folder and file) and sets the connection up; loadSqlite() first. */
 export function openSqlite(cfg: DbConfig): Database.Database {
+  const Sqlite = SqliteLib;
+  if (Sqlite === null) throw new Error('db: better-sqlite3 is not loaded (loadSqlite)');
   if (!cfg.readonly) mkdirSync(dirname(cfg.file), { recursive: true });
   let db: Database.Database;
   try {
-    db = new Database(cfg.file, { readonly: cfg.readonly, fileMustExist: cfg.readonly, timeout: cfg.busyTimeout });
+    db = new Sqlite(cfg.file, { readonly: cfg.readonly, fileMustExist: cfg.readonly, timeout: cfg.busyTimeout });
   } catch (err) {
     throw new Error(`db: cannot open SQLite database ${cfg.file}${cfg.readonly ? ' read-only (it must exist)' : ''}: ${(err as Error).message}`);
   }

@@ -90,7 +90,8 @@ export interface State {
   options: LhttpOptions;
   log: Logger;
   impl: Impl;
-  readonly wss: WebSocketServer;
+  /** Created with the first WebSocket (ws loads then). */
+  wss: WebSocketServer | null;
   readonly conns: Set<Conn>;
   nextId: number;
   readonly exact: Map<string, Set<Conn>>;

@@ -19,8 +19,15 @@
  * message is never handled twice and a retired version's code is not pinned
  * by them.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { BLIP_GRACE_MS, brokerReady, CHANNELS, failAll, onMessage, redactUrl, releaseHeld, tick, type Env, type State } from './gateway.ts';
+
+/** ioredis, imported by loadRedis() when a Redis URL is configured (without one, rhttp never loads it). */
+let RedisClient: typeof Redis | null = null;
+
+export async function loadRedis(): Promise<void> {
+  RedisClient ??= (await import('ioredis')).Redis;
+}
 
 function retry(times: number): number {
   return Math.min(50 * times, 1000);
@@ -30,12 +37,14 @@ function retry(times: number): number {
 export function ensureClients(st: State, url: string): void {
   if (st.url === url && st.pub !== null && st.sub !== null) return;
   closeClients(st);
+  const Client = RedisClient;
+  if (Client === null) throw new Error('rhttp: ioredis is not loaded (loadRedis)');
   st.url = url;
   st.link = 'starting';
   // Publishing fails at once while disconnected (no queue): the request gets 503 rather than waiting.
-  st.pub = new Redis(url, { enableOfflineQueue: false, enableAutoPipelining: true, maxRetriesPerRequest: 1, retryStrategy: retry, connectionName: 'hrmr-rhttp-pub' });
+  st.pub = new Client(url, { enableOfflineQueue: false, enableAutoPipelining: true, maxRetriesPerRequest: 1, retryStrategy: retry, connectionName: 'hrmr-rhttp-pub' });
   // Subscriptions are (re)made by the owner on every 'ready' (see attach).
-  st.sub = new Redis(url, { autoResubscribe: false, maxRetriesPerRequest: null, retryStrategy: retry, connectionName: 'hrmr-rhttp-sub' });
+  st.sub = new Client(url, { autoResubscribe: false, maxRetriesPerRequest: null, retryStrategy: retry, connectionName: 'hrmr-rhttp-sub' });
 }
 
 export function closeClients(st: State): void {

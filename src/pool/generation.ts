@@ -28,13 +28,22 @@ export class PoolGeneration {
   current = true;
   private closing: Promise<void> | null = null;
 
+  /**
+   * Threads this generation may use now: one at first, one more for each
+   * task waiting beyond the free ones, up to `threads`. An idle server
+   * holds one thread per generation (~14 MiB each), not `--threads` of them;
+   * piscina starts a worker when a task finds none free (minThreads 1 keeps
+   * one, also replacing a worker ended by a task timeout).
+   */
+  private cap = 1;
+
   constructor(
     readonly id: number,
     private readonly opts: GenerationOptions,
   ) {
     this.piscina = new Piscina<PoolTask, unknown>({
       filename: opts.workerFile,
-      minThreads: opts.threads,
+      minThreads: Math.min(1, opts.threads),
       maxThreads: opts.threads,
       idleTimeout: Infinity,
       concurrentTasksPerWorker: 1,
@@ -45,6 +54,8 @@ export class PoolGeneration {
       // freezes those timers; 'disabled' measured ~10% slower).
       atomics: (process.env.HRMR_ATOMICS ?? 'async') as 'async',
       closeTimeout: 30_000,
+      // Run and wait time histograms (~0.7 MiB per generation) nobody reads.
+      recordTiming: false,
       ...(opts.workerData ? { workerData: opts.workerData } : {}),
     });
   }
@@ -88,14 +99,16 @@ export class PoolGeneration {
     if (cancel?.aborted) return Promise.reject(cancel.reason);
     this.inFlight++;
     let p: Promise<unknown>;
-    if (this.active < this.opts.threads && this.queued === 0 && !batchable(task)) p = this.submit(task, transfer, deadline);
+    if (this.active < this.cap && this.queued === 0 && !batchable(task)) p = this.submit(task, transfer, deadline);
     else {
       p = this.enqueue(task, transfer, deadline, cancel, first);
+      // More tasks wait than allowed threads are free: allow more (a version load into a generation nobody uses yet waits instead).
+      if (!(task.op === 'load' && this.fresh)) while (this.cap < this.opts.threads && this.queued > this.cap - this.active) this.cap++;
       // A free thread takes it after this turn of the event loop, with every
       // other task that arrived in the same turn (requests read from many
       // sockets at once): one crossing for all of them instead of one now
       // and the rest in a batch after it.
-      if (this.active < this.opts.threads && !this.pumpSoon) {
+      if (this.active < this.cap && !this.pumpSoon) {
         this.pumpSoon = true;
         setImmediate(this.pumpLater);
       }
@@ -356,14 +369,14 @@ export class PoolGeneration {
    * task's cost) carries many tasks instead of one.
    */
   private pump(): void {
-    while (this.active < this.opts.threads) {
+    while (this.active < this.cap) {
       const w = this.next();
       if (w === null) break;
       if (!batchable(w.task) || this.queued === 0) {
         this.submitOne(w);
         continue;
       }
-      const free = this.opts.threads - this.active;
+      const free = this.cap - this.active;
       const size = Math.min(MAX_BATCH, Math.ceil((this.queued + 1) / free));
       const members = [w];
       let bytes = taskBytes(w.task);
@@ -545,7 +558,8 @@ export class PoolGeneration {
 
   /** Runs dispose for every version in every worker. */
   private async disposeAll(waitMs: number): Promise<void> {
-    const workers = this.opts.threads;
+    // One task per started worker (threads start as needed: maybe fewer than `threads`).
+    const workers = this.piscina.threads.length;
     const barrier = new SharedArrayBuffer(4);
     const tasks: Promise<unknown>[] = [];
     for (let i = 0; i < workers; i++) {

@@ -115,6 +115,9 @@ export class WorkerPool {
     },
   };
 
+  /** A new generation versions are being loaded into, not yet current (prepare). */
+  private next: { g: PoolGeneration; loading: number; ok: boolean } | null = null;
+
   /** Watch mode: threads started ahead for the next new generation (not in `generations` until used). */
   private spare: PoolGeneration | null = null;
   /** Tells workers to dispose a purged version (protocol.ts PoolWorkerData.channel). */
@@ -189,16 +192,31 @@ export class WorkerPool {
         return;
       }
     }
-    const g = this.takeSpare() ?? this.newGeneration();
+    // Versions prepared together (the start-up load, a RELOAD of several pool
+    // modules) share the new generation rather than starting one each.
+    let n = this.next;
+    if (n === null || n.g.loads >= MAX_LOADS) n = this.next = { g: this.takeSpare() ?? this.newGeneration(), loading: 0, ok: false };
+    const g = n.g;
     g.loads++;
+    n.loading++;
+    let failure: unknown = null;
     try {
       await this.load(g, v, 0);
+      n.ok = true;
     } catch (err) {
-      this.generations.delete(g);
-      void g.close(0);
-      throw loadError(err);
+      failure = err;
+    }
+    if (--n.loading === 0 && this.next === n) this.next = null;
+    if (failure !== null) {
+      // The generation goes unless another version loaded into it (or is still loading).
+      if (n.loading === 0 && !n.ok && this.current !== g) {
+        this.generations.delete(g);
+        void g.close(0);
+      }
+      throw loadError(failure);
     }
     const old = this.current;
+    if (old === g) return;
     this.current = g;
     if (old) {
       old.current = false;
