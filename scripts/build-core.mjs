@@ -39,6 +39,8 @@ const result = await build({
   target: 'node20.19',
   packages: 'external',
   sourcemap: true,
+  // Stack traces need only the mappings (src/ is beside dist/ in a clone); the sources' text would double the package and each thread's memory.
+  sourcesContent: false,
   logLevel: 'warning',
   write: false,
 });

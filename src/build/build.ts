@@ -64,6 +64,8 @@ export function entryOptions(entry: string, outDir: string): BuildOptions & { wr
     target: NODE_TARGET,
     packages: 'external',
     sourcemap: 'linked',
+    // npm pack (HRMR_PACK=1): the bundled modules' maps without their sources' text (the package ships no modules_src/).
+    ...(process.env.HRMR_PACK === '1' ? { sourcesContent: false } : {}),
     write: false,
     metafile: true,
     logLevel: 'silent',
