@@ -64,8 +64,9 @@ export function entryOptions(entry: string, outDir: string): BuildOptions & { wr
     target: NODE_TARGET,
     packages: 'external',
     sourcemap: 'linked',
-    // npm pack (HRMR_PACK=1): the bundled modules' maps without their sources' text (the package ships no modules_src/).
-    ...(process.env.HRMR_PACK === '1' ? { sourcesContent: false } : {}),
+    // Stack traces need only the mappings (the sources are beside the modules); their text would double every
+    // thread's memory for the parsed maps, and the package.
+    sourcesContent: false,
     write: false,
     metafile: true,
     logLevel: 'silent',
