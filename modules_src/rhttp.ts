@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, HttpRoute, Logger, Module, SetupContext } from '../shared/index.ts';
 import { normalizeMount, parseOptions, unknownKeys, type RhttpOptions } from './rhttp/config.ts';
 import { answerJson, BODIES, forward, newState, readBody, statusOf, type Env, type State } from './rhttp/gateway.ts';
-import { attach, ensureClients, release } from './rhttp/link.ts';
+import { connect, disconnect, release } from './rhttp/link.ts';
 import { rhttpMetrics } from './rhttp/metrics.ts';
 
 /** This version's identity (ownership of the Redis listeners and the heartbeat). */
@@ -54,10 +54,10 @@ const mod = {
     const e: Env = { opts, log };
     if (opts.redis === null) {
       log.warn({ mount: opts.mount }, 'rhttp: no Redis configured: every request gets 503 (start hrmr with --redis redis://HOST:PORT)');
-      st.shutdown?.();
+      disconnect(ctx, st, e);
     } else {
-      ensureClients(st, opts.redis);
-      attach(st, e, me);
+      // Last of what may throw: a failed setup leaves the serving version its handlers.
+      connect(ctx, st, e, me, opts.redis);
       log.info({ mount: opts.mount, strip: opts.strip, heartbeatMs: opts.heartbeatMs, deadBeats: opts.deadBeats, timeoutMs: opts.timeoutMs, maxBody: opts.maxBody }, 'rhttp serving');
     }
     state = st;
