@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, HttpRoute, Logger, Module, SetupContext } from '../shared/index.ts';
-import { normalizeMount, parseOptions, unknownKeys, type RhttpOptions } from './rhttp/config.ts';
+import { parseOptions, unknownKeys, type RhttpOptions } from './rhttp/config.ts';
 import { answerJson, BODIES, forward, newState, readBody, statusOf, type Env, type State } from './rhttp/gateway.ts';
 import { connect, disconnect, release } from './rhttp/link.ts';
 import { rhttpMetrics } from './rhttp/metrics.ts';
@@ -37,9 +37,8 @@ function request(req: IncomingMessage, res: ServerResponse, _ctx: Context): void
 const mod = {
   name: 'rhttp',
   routes(config: Readonly<Record<string, string>>): HttpRoute[] {
-    const c: Record<string, string> = {};
-    for (const [k, v] of Object.entries(config)) c[k.toLowerCase()] = v;
-    return [{ http: normalizeMount(c.mount), request }];
+    // Every setting checked here, as the other modules do: a bad value fails the load (and each RELOAD) in the one format.
+    return [{ http: parseOptions(config).mount, request }];
   },
   setup(ctx: SetupContext): void {
     // Requests are handled on the main thread only.

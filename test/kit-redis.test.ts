@@ -163,7 +163,7 @@ test('dropRedis lets the client go and a later keptRedis connects again; the las
   dropRedis(ctx, 'd');
   await ended(a);
   // Its handlers went before the disconnect.
-  assert.deepEqual(calls, []);
+  assert.equal(calls.join(), '');
   assert.equal(a.listenerCount('close'), 0);
   const b = keptRedis(ctx, 'd', redis.url, { close: () => calls.push('b close') });
   await ready(b);
@@ -172,6 +172,6 @@ test('dropRedis lets the client go and a later keptRedis connects again; the las
   for (const { value, dispose } of store.values()) await dispose?.(value as never);
   await ended(b);
   await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(calls, []);
+  assert.equal(calls.join(), '');
   assert.equal(b.listenerCount('close'), 0);
 });
