@@ -12,7 +12,7 @@
  * busy_timeout, timeout, pool_size, max_body, max_rows, max_result_bytes (modules_src/db/config.ts).
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import { defineModule, type Context, type MessageRoute, type PoolHttpRequest, type PoolHttpResponse, type Route, type SetupContext } from '../shared/index.ts';
+import { defineModule, readBody, type Context, type MessageRoute, type PoolHttpRequest, type PoolHttpResponse, type Route, type SetupContext, type TooLargeReply } from '../shared/index.ts';
 import { describe, parseConfig, taskTimeoutFrom, type DbConfig } from './db/config.ts';
 import { DbError, errorLine } from './db/errors.ts';
 import { loadMysql, MysqlBackend } from './db/mysql.ts';
@@ -67,31 +67,10 @@ function send(res: ServerResponse, r: JsonReply): void {
   res.end(r.body);
 }
 
-/** Reads a request body up to `max` bytes; null (and a 413 sent) when larger. */
-function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    const tooLarge = (): void => {
-      // 413 then close, as everywhere in hrmr: never read the rest of an oversized body.
-      const r = errorReply(new DbError(413, 'too_large', `request body over ${max} bytes (db.max_body)`));
-      res.shouldKeepAlive = false;
-      send(res, { ...r, headers: { ...r.headers, connection: 'close' } });
-      res.once('finish', () => req.socket.destroySoon());
-      resolve(null);
-    };
-    if (declared > max) return tooLarge();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (d: Buffer) => {
-      size += d.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        tooLarge();
-      } else chunks.push(d);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks, size)));
-    req.on('error', reject);
-  });
+/** The 413 for a body over db.max_body, in the db's JSON error format (readBody closes the connection after it). */
+function tooLargeReply(max: number): TooLargeReply {
+  const r = errorReply(new DbError(413, 'too_large', `request body over ${max} bytes (db.max_body)`));
+  return { body: r.body, type: r.headers['content-type'] };
 }
 
 /**
@@ -197,7 +176,7 @@ function remoteRoutes(cfg: DbConfig): Route[] {
         req.resume();
         return send(res, errorReply(denied));
       }
-      const body = await readBody(req, res, cfg.maxBody);
+      const body = await readBody(req, { max: cfg.maxBody, res, tooLarge: tooLargeReply(cfg.maxBody) });
       if (body === null) return;
       send(res, await httpReply(remoteBackend(), op, body));
     },

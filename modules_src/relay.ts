@@ -9,12 +9,12 @@
  * hrmr servers act as one relay. See docs/relay.md.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HttpRoute, Module, SetupContext } from '../shared/index.ts';
+import { dropRedis, type HttpRoute, type Module, type SetupContext } from '../shared/index.ts';
 import { makeAuth } from './relay/auth.ts';
 import { parseConfig, redactUrl } from './relay/config.ts';
 import { handle, health, type Relay } from './relay/handler.ts';
 import { MemoryStore, newMemoryData } from './relay/memory.ts';
-import { closeShared, openShared, RedisStore } from './relay/redis.ts';
+import { closeShared, newShared, RedisStore } from './relay/redis.ts';
 import { relayMetrics, type RelayCount } from './relay/metrics.ts';
 
 let relay: Relay | null = null;
@@ -41,6 +41,9 @@ const mod: Module & { status(): unknown } = {
       if (ctx.processes > 1) {
         throw new Error(`relay: the memory store cannot be shared by ${ctx.processes} server processes; give a Redis URL (--redis URL or --set relay.redis=URL)`);
       }
+      // A Redis store used before this version (a setting changed): its connections close.
+      dropRedis(ctx, 'cmd');
+      dropRedis(ctx, 'sub');
       const data = ctx.keep('memory', newMemoryData);
       const store = new MemoryStore(data, { maxlen: cfg.tunnelMaxlen, maxBytes: cfg.maxBytes, replyTtlMs: cfg.replyTtl * 1000 });
       sweeper = setInterval(() => store.sweep(), 1000);
@@ -49,8 +52,9 @@ const mod: Module & { status(): unknown } = {
       ctx.log.info({ store: 'memory', mount: cfg.mount, maxBytes: cfg.maxBytes, tunnelMaxlen: cfg.tunnelMaxlen, auth: auth.enabled }, 'relay serving');
       return;
     }
-    const shared = await ctx.keep(`redis ${cfg.redis}`, () => openShared(cfg.redis), async (p) => closeShared(await p));
-    const store = new RedisStore(shared, { maxlen: cfg.tunnelMaxlen, replyTtl: cfg.replyTtl, idleTtl: cfg.idleTtl }, ctx.log);
+    // Awaited: a version before keptRedis kept a promise here.
+    const shared = await ctx.keep(`redis ${cfg.redis}`, () => newShared(cfg.redis), async (s) => closeShared(await s));
+    const store = new RedisStore(shared, { maxlen: cfg.tunnelMaxlen, replyTtl: cfg.replyTtl, idleTtl: cfg.idleTtl }, ctx.log, ctx);
     store.attach();
     redisStore = store;
     relay = { cfg, auth, store, log: ctx.log };

@@ -8,9 +8,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, HttpRoute, Logger, Module, SetupContext } from '../shared/index.ts';
-import { normalizeMount, parseOptions, unknownKeys, type RhttpOptions } from './rhttp/config.ts';
+import { parseOptions, unknownKeys, type RhttpOptions } from './rhttp/config.ts';
 import { answerJson, BODIES, forward, newState, readBody, statusOf, type Env, type State } from './rhttp/gateway.ts';
-import { attach, ensureClients, loadRedis, release } from './rhttp/link.ts';
+import { connect, disconnect, release } from './rhttp/link.ts';
 import { rhttpMetrics } from './rhttp/metrics.ts';
 
 /** This version's identity (ownership of the Redis listeners and the heartbeat). */
@@ -37,15 +37,13 @@ function request(req: IncomingMessage, res: ServerResponse, _ctx: Context): void
 const mod = {
   name: 'rhttp',
   routes(config: Readonly<Record<string, string>>): HttpRoute[] {
-    const c: Record<string, string> = {};
-    for (const [k, v] of Object.entries(config)) c[k.toLowerCase()] = v;
-    return [{ http: normalizeMount(c.mount), request }];
+    // Every setting checked here, as the other modules do: a bad value fails the load (and each RELOAD) in the one format.
+    return [{ http: parseOptions(config).mount, request }];
   },
-  async setup(ctx: SetupContext): Promise<void> {
+  setup(ctx: SetupContext): void {
     // Requests are handled on the main thread only.
     if (ctx.thread !== 'main') return;
     const opts: RhttpOptions = parseOptions(ctx.config);
-    if (opts.redis !== null) await loadRedis();
     const log: Logger = ctx.log;
     const unknown = unknownKeys(ctx.config);
     if (unknown.length > 0) log.warn({ unknown }, 'rhttp: unknown settings ignored');
@@ -55,10 +53,10 @@ const mod = {
     const e: Env = { opts, log };
     if (opts.redis === null) {
       log.warn({ mount: opts.mount }, 'rhttp: no Redis configured: every request gets 503 (start hrmr with --redis redis://HOST:PORT)');
-      st.shutdown?.();
+      disconnect(ctx, st, e);
     } else {
-      ensureClients(st, opts.redis);
-      attach(st, e, me);
+      // Last of what may throw: a failed setup leaves the serving version its handlers.
+      connect(ctx, st, e, me, opts.redis);
       log.info({ mount: opts.mount, strip: opts.strip, heartbeatMs: opts.heartbeatMs, deadBeats: opts.deadBeats, timeoutMs: opts.timeoutMs, maxBody: opts.maxBody }, 'rhttp serving');
     }
     state = st;

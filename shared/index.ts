@@ -407,5 +407,5 @@ export { ConfigError, formatDuration, formatSize, parseBool, parseDuration, pars
 export type { DurationOptions, ListOptions, NumberOptions, UrlOptions } from './config.js';
 export { answerTooLarge, BodyAbortedError, BodyTooLargeError, readBody, readBodyCallback } from './body.js';
 export type { ReadBodyOptions, TooLargeReply } from './body.js';
-export { keptRedis, REDIS_POLICY } from './redis.js';
+export { dropRedis, keptRedis, REDIS_POLICY } from './redis.js';
 export type { KeptRedisOptions, RedisHandlers } from './redis.js';

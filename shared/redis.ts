@@ -94,6 +94,31 @@ function detach(slot: Slot): void {
   slot.attached = [];
 }
 
+/** The slot of `key`; on the last unload the handlers go before the disconnect, so no version's code hears the close. */
+function keptSlot(ctx: { readonly keep: Keep }, key: string): Slot {
+  return ctx.keep<Slot>(
+    `hrmr-kept-redis ${key}`,
+    () => ({ shape: 'hrmr-kept-redis-1', url: null, client: null, attached: [] }),
+    (slot) => {
+      detach(slot);
+      slot.client?.disconnect();
+    },
+  );
+}
+
+/**
+ * Lets the client of `key` go (a setting turned Redis off): the current
+ * handlers are removed and the client disconnected. A later
+ * {@link keptRedis} for the same key connects again.
+ */
+export function dropRedis(ctx: { readonly keep: Keep }, key: string): void {
+  const slot = keptSlot(ctx, key);
+  detach(slot);
+  slot.client?.disconnect();
+  slot.client = null;
+  slot.url = null;
+}
+
 /**
  * The Redis client for `key` in this module (this thread), created on the
  * first call and kept across reloads (`ctx.keep`), disconnected when the
@@ -115,7 +140,7 @@ function detach(slot: Slot): void {
  * }
  */
 export function keptRedis(ctx: { readonly keep: Keep }, key: string, url: string, handlers: RedisHandlers, options: KeptRedisOptions = {}): Redis {
-  const slot = ctx.keep<Slot>(`hrmr-kept-redis ${key}`, () => ({ shape: 'hrmr-kept-redis-1', url: null, client: null, attached: [] }));
+  const slot = keptSlot(ctx, key);
   if (slot.url !== url) {
     detach(slot);
     slot.client?.disconnect();

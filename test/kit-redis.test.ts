@@ -146,3 +146,32 @@ test('keptRedis by itself: one client per key, handlers swapped, a changed URL g
     for (const { value, dispose } of store.values()) await dispose?.(value as never);
   }
 });
+
+test('dropRedis lets the client go and a later keptRedis connects again; the last unload removes the handlers before it disconnects', { timeout: 60_000 }, async () => {
+  const { dropRedis, keptRedis } = await import('../shared/index.ts');
+  const store = new Map<string, { value: unknown; dispose?: (v: never) => unknown }>();
+  const keep = <T>(key: string, init: () => T, dispose?: (v: T) => unknown): T => {
+    if (!store.has(key)) store.set(key, { value: init(), dispose: dispose as ((v: never) => unknown) | undefined });
+    return store.get(key)!.value as T;
+  };
+  const ctx = { keep: keep as import('../shared/index.ts').Keep };
+  const ready = (c: { status: string; once(e: string, f: () => void): unknown }): Promise<void> => (c.status === 'ready' ? Promise.resolve() : new Promise((r) => c.once('ready', () => r())));
+  const ended = (c: { status: string; once(e: string, f: () => void): unknown }): Promise<void> => (c.status === 'end' ? Promise.resolve() : new Promise((r) => c.once('end', () => r())));
+  const calls: string[] = [];
+  const a = keptRedis(ctx, 'd', redis.url, { close: () => calls.push('a close') });
+  await ready(a);
+  dropRedis(ctx, 'd');
+  await ended(a);
+  // Its handlers went before the disconnect.
+  assert.equal(calls.join(), '');
+  assert.equal(a.listenerCount('close'), 0);
+  const b = keptRedis(ctx, 'd', redis.url, { close: () => calls.push('b close') });
+  await ready(b);
+  assert.equal(await b.ping(), 'PONG');
+  // The last unload: the kept values are disposed; no version's handler hears the close.
+  for (const { value, dispose } of store.values()) await dispose?.(value as never);
+  await ended(b);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(calls.join(), '');
+  assert.equal(b.listenerCount('close'), 0);
+});

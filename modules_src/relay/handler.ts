@@ -6,7 +6,7 @@
  * only, so browsers could not read a 507 or 403).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../../shared/index.ts';
+import { BodyAbortedError, readBodyCallback, type Logger, type TooLargeReply } from '../../shared/index.ts';
 import { authorized, type Auth } from './auth.ts';
 import type { RelayConfig } from './config.ts';
 import { ALLOW_HEADER, ALLOWED, backpressure, parseEndpoint, parseQuery, pollTimeoutMs, type Endpoint, type Query } from './parse.ts';
@@ -32,6 +32,9 @@ function head(extra: readonly string[] = []): string[] {
   for (let i = 0; i < extra.length; i++) h.push(extra[i]!);
   return h;
 }
+
+/** The 413 for a body over relay.max_body (readBody closes the connection after it). */
+const TOO_LARGE_REPLY: TooLargeReply = { body: TOO_LARGE, type: 'text/plain', headers: { [ORIGIN]: ORIGIN_V, [METHODS]: METHODS_V, [EXPOSE]: EXPOSE_V } };
 
 const TEXTS = new Map<string, Buffer>();
 function textBytes(text: string): Buffer {
@@ -78,7 +81,6 @@ function sendBody(res: ServerResponse, body: Buffer, ct: string, name: string | 
   res.end(body);
 }
 
-const EMPTY = Buffer.alloc(0);
 const NO_QUERY = parseQuery('');
 
 function isUnavailable(err: unknown): boolean {
@@ -127,38 +129,11 @@ export function handle(relay: Relay | null, tPrefix: string, req: IncomingMessag
     return;
   }
   const query = qi < 0 ? NO_QUERY : parseQuery(url.slice(qi + 1));
-  const cl = req.headers['content-length'];
-  if ((cl === undefined && req.headers['transfer-encoding'] === undefined) || cl === '0') return serve(relay, ep, method, query, req, res, EMPTY);
-  const max = relay.cfg.maxBody;
-  if (cl !== undefined && Number(cl) > max) {
-    tooLarge(res);
-    return;
-  }
-  // The body, at most max bytes (callbacks, no promise: this is the produce hot path).
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const onData = (c: Buffer): void => {
-    size += c.length;
-    if (size > max) {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      tooLarge(res);
-      return;
-    }
-    chunks.push(c);
-  };
-  const onEnd = (): void => {
-    void serve(relay, ep, method, query, req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-  };
-  req.on('data', onData);
-  req.on('end', onEnd);
-  req.on('error', () => res.destroy());
-}
-
-function tooLarge(res: ServerResponse): void {
-  // The rest of the body is not read: close the connection after the answer.
-  res.shouldKeepAlive = false;
-  sendText(res, 413, TOO_LARGE, ['Connection', 'close']);
+  // The body, at most max bytes (callbacks, no promise: this is the produce hot path); past max, 413 then close.
+  readBodyCallback(req, { max: relay.cfg.maxBody, res, tooLarge: TOO_LARGE_REPLY }, (err, body) => {
+    if (err === null) void serve(relay, ep, method, query, req, res, body!);
+    else if (err instanceof BodyAbortedError) res.destroy();
+  });
 }
 
 function serve(relay: Relay, ep: Endpoint, method: string, q: Query, req: IncomingMessage, res: ServerResponse, body: Buffer): void | Promise<void> {

@@ -24,13 +24,14 @@
  * Redis that is unreachable without closing the connection. All of these
  * answer 503. ioredis reconnects by itself.
  *
- * What is kept across reloads (`RedisShared`): the two clients, the waiting
- * polls and the subscriptions. Each version attaches its own event
- * listeners to the clients and removes the previous version's.
+ * What is kept across reloads: the two clients (the kit's keptRedis, which
+ * also swaps each version's event handlers for the previous one's and sets
+ * the offline/retry policy), and in `RedisShared` the waiting polls and the
+ * subscriptions.
  */
 import { createHash } from 'node:crypto';
-import type { Redis, RedisOptions } from 'ioredis';
-import type { Logger } from '../../shared/index.ts';
+import type { Redis } from 'ioredis';
+import { keptRedis, type Keep, type Logger } from '../../shared/index.ts';
 import { redactUrl } from './config.ts';
 import { ACK, CLEAR, CONSUME, keys, PRODUCE, READ_REPLY, REPLY, STATE } from './lua.ts';
 import type { Backpressure } from './parse.ts';
@@ -64,47 +65,45 @@ interface RTunnel {
   idleSince: number;
 }
 
-interface Listeners {
-  readonly owner: object;
-  readonly onMessage: (channel: string, payload: string) => void;
-  readonly onSubClose: () => void;
-  readonly onCmdClose: () => void;
-  readonly onError: (err: Error) => void;
-  readonly onReady: () => void;
-}
-
-/** What outlives a version (held with ctx.keep). */
+/** What outlives a version (held with ctx.keep); the clients are kept by keptRedis. */
 export interface RedisShared {
   readonly shape: 'relay-redis-1';
   readonly url: string;
-  readonly cmd: Redis;
-  readonly sub: Redis;
   readonly tunnels: Map<string, RTunnel>;
-  attached: Listeners | null;
   waiting: number;
   pinging: boolean;
   lastErrorLog: number;
 }
 
-export const CLIENT_OPTIONS: RedisOptions = {
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 0,
-  autoResendUnfulfilledCommands: false,
-  autoResubscribe: false,
-  commandTimeout: 1500,
-  connectTimeout: 1000,
-  retryStrategy: (times: number) => Math.min(50 * times, 500),
-};
+/** A command not answered within this time fails (503): a Redis that hangs without closing. */
+const COMMAND_TIMEOUT_MS = 1500;
 
-/** Opens the two connections (ioredis, loaded only when the Redis store is used). */
-export async function openShared(url: string): Promise<RedisShared> {
-  const { Redis } = await import('ioredis');
-  const cmd = new Redis(url, { ...CLIENT_OPTIONS, connectionName: 'hrmr-relay', enableAutoPipelining: true });
-  const sub = new Redis(url, { ...CLIENT_OPTIONS, connectionName: 'hrmr-relay-sub' });
-  // Until a version attaches its listeners (same tick), errors must not be "unhandled".
-  cmd.on('error', noop);
-  sub.on('error', noop);
-  return { shape: 'relay-redis-1', url, cmd, sub, tunnels: new Map(), attached: null, waiting: 0, pinging: false, lastErrorLog: 0 };
+export function newShared(url: string): RedisShared {
+  return { shape: 'relay-redis-1', url, tunnels: new Map(), waiting: 0, pinging: false, lastErrorLog: 0 };
+}
+
+/**
+ * State kept by a version from before keptRedis held its own clients (and
+ * its listeners in `attached`): those clients are let go, and the polls
+ * waiting on them fail (503) since their subscriptions go with them.
+ */
+interface LegacyShared {
+  cmd?: Redis;
+  sub?: Redis;
+  attached?: Record<string, unknown> | null;
+}
+function dropLegacyClients(s: RedisShared): boolean {
+  const legacy = s as RedisShared & LegacyShared;
+  if (legacy.cmd === undefined || legacy.sub === undefined) return false;
+  for (const c of [legacy.cmd, legacy.sub]) {
+    c.removeAllListeners();
+    c.on('error', noop);
+    c.disconnect();
+  }
+  delete legacy.cmd;
+  delete legacy.sub;
+  legacy.attached = null;
+  return true;
 }
 
 export function closeShared(s: RedisShared): void {
@@ -114,8 +113,6 @@ export function closeShared(s: RedisShared): void {
     for (const l of rt.replies.values()) for (const w of [...l.waiters]) settleRaw(s, l, w, null, err);
   }
   s.tunnels.clear();
-  s.cmd.disconnect();
-  s.sub.disconnect();
 }
 
 function noop(): void {}
@@ -171,68 +168,45 @@ export class RedisStore implements Store {
   readonly kind = 'redis';
   private readonly idleMs: string;
   private tick: NodeJS.Timeout | undefined;
-  private readonly listeners: Listeners;
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
 
+  /** Takes over the kept clients (keptRedis swaps the previous version's handlers for these): call it last in setup. */
   constructor(
     readonly shared: RedisShared,
     private readonly o: RedisStoreOptions,
     private readonly log: Logger,
+    ctx: { readonly keep: Keep },
   ) {
     if (shared.shape !== 'relay-redis-1') throw new Error(`relay: kept Redis state has shape ${String(shared.shape)}, this version needs relay-redis-1`);
     this.idleMs = String(o.idleTtl * 1000);
-    this.listeners = {
-      owner: this,
-      onMessage: (channel, payload) => this.onMessage(channel, payload),
-      onSubClose: () => this.onClose('subscriber'),
-      onCmdClose: () => this.onClose('command'),
-      onError: (err) => this.onError(err),
-      onReady: () => this.log.info({ redis: redactUrl(shared.url) }, 'relay: Redis connected'),
-    };
+    const legacy = dropLegacyClients(shared);
+    const onError = (err: Error): void => this.onError(err);
+    this.cmd = keptRedis(
+      ctx,
+      'cmd',
+      shared.url,
+      { close: () => this.onClose('command'), error: onError, ready: () => this.log.info({ redis: redactUrl(shared.url) }, 'relay: Redis connected') },
+      { connectionName: 'hrmr-relay', autoPipelining: true, commandTimeout: COMMAND_TIMEOUT_MS },
+    );
+    this.sub = keptRedis(ctx, 'sub', shared.url, { message: (channel, payload) => this.onMessage(channel, payload), close: () => this.onClose('subscriber'), error: onError }, { connectionName: 'hrmr-relay-sub', commandTimeout: COMMAND_TIMEOUT_MS });
+    if (legacy) this.onClose('subscriber');
   }
 
-  /** Takes over the clients' events from the previous version and starts this version's timer. */
+  /** Starts this version's timer (unsubscribing idle tunnels, the heartbeat). */
   attach(): void {
-    const s = this.shared;
-    if (s.attached) this.detachListeners(s.attached);
-    const l = this.listeners;
-    s.cmd.off('error', noop);
-    s.sub.off('error', noop);
-    s.sub.on('message', l.onMessage);
-    s.sub.on('close', l.onSubClose);
-    s.cmd.on('close', l.onCmdClose);
-    s.cmd.on('error', l.onError);
-    s.sub.on('error', l.onError);
-    s.cmd.on('ready', l.onReady);
-    s.attached = l;
     this.tick = setInterval(() => this.onTick(), TICK_MS);
     this.tick.unref();
   }
 
-  private detachListeners(l: Listeners): void {
-    const s = this.shared;
-    s.sub.off('message', l.onMessage);
-    s.sub.off('close', l.onSubClose);
-    s.cmd.off('close', l.onCmdClose);
-    s.cmd.off('error', l.onError);
-    s.sub.off('error', l.onError);
-    s.cmd.off('ready', l.onReady);
-  }
-
-  /** This version retires: its timer stops; its listeners go unless a newer version already replaced them. */
+  /** This version retires: its timer stops (its handlers go when the next version takes the clients, or with them). */
   detach(): void {
     clearInterval(this.tick);
-    const s = this.shared;
-    if (s.attached === this.listeners) {
-      this.detachListeners(this.listeners);
-      s.attached = null;
-      s.cmd.on('error', noop);
-      s.sub.on('error', noop);
-    }
   }
 
   /** Waits (at most `ms`) for the first connection, so the first requests after start-up do not get 503. */
   async ready(ms: number): Promise<boolean> {
-    const cmd = this.shared.cmd;
+    const cmd = this.cmd;
     if (cmd.status === 'ready') return true;
     await new Promise<void>((resolve) => {
       const t = setTimeout(done, ms);
@@ -291,7 +265,7 @@ export class RedisStore implements Store {
       s.tunnels.delete(rt.id);
       if (rt.sub === 'active') gone.push(keys.channel(rt.id));
     }
-    if (gone.length > 0 && s.sub.status === 'ready') s.sub.unsubscribe(...gone).catch(noop);
+    if (gone.length > 0 && this.sub.status === 'ready') this.sub.unsubscribe(...gone).catch(noop);
     // Heartbeat while polls wait: a Redis that stopped answering fails them within ~1.5 s.
     if (s.waiting > 0 && !s.pinging) {
       s.pinging = true;
@@ -299,7 +273,7 @@ export class RedisStore implements Store {
       const timeout = new Promise<never>((_r, reject) => {
         timer = setTimeout(() => reject(new StoreUnavailable('Redis did not answer PING')), PING_TIMEOUT_MS);
       });
-      Promise.race([s.cmd.ping(), timeout]).then(
+      Promise.race([this.cmd.ping(), timeout]).then(
         () => {
           clearTimeout(timer);
           s.pinging = false;
@@ -358,7 +332,7 @@ export class RedisStore implements Store {
       void this.drain(rt, list, fetch);
     } else if (rt.sub === 'none') {
       rt.sub = 'subscribing';
-      this.shared.sub.subscribe(keys.channel(rt.id)).then(
+      this.sub.subscribe(keys.channel(rt.id)).then(
         () => {
           if (rt.sub !== 'subscribing') return;
           rt.sub = 'active';
@@ -426,7 +400,7 @@ export class RedisStore implements Store {
   // ---- Redis calls --------------------------------------------------------
 
   private async run(script: string, keyList: readonly string[], args: ReadonlyArray<string | Buffer>): Promise<unknown> {
-    const cmd = this.shared.cmd as unknown as EvalBuffer;
+    const cmd = this.cmd as unknown as EvalBuffer;
     try {
       return await cmd.evalshaBuffer(sha1(script), keyList.length, ...keyList, ...args);
     } catch (err) {
@@ -541,7 +515,7 @@ export class RedisStore implements Store {
 
   async length(id: string): Promise<number> {
     try {
-      return await this.shared.cmd.xlen(keys.stream(id));
+      return await this.cmd.xlen(keys.stream(id));
     } catch (err) {
       throw asUnavailable(err);
     }
@@ -555,7 +529,7 @@ export class RedisStore implements Store {
     const s = this.shared;
     let subscribed = 0;
     for (const rt of s.tunnels.values()) if (rt.sub === 'active') subscribed++;
-    return { store: 'redis', redis: redactUrl(s.url), connected: s.cmd.status === 'ready', subscriber: s.sub.status, waiting: s.waiting, subscriptions: subscribed, tunnelsWatched: s.tunnels.size };
+    return { store: 'redis', redis: redactUrl(s.url), connected: this.cmd.status === 'ready', subscriber: this.sub.status, waiting: s.waiting, subscriptions: subscribed, tunnelsWatched: s.tunnels.size };
   }
 
   /** Queue lengths over Redis are not counted here (that would need a SCAN); `length(id)` answers per tunnel. */

@@ -11,7 +11,7 @@
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../../shared/index.ts';
+import { answerTooLarge, BodyTooLargeError, readBodyCallback, type Logger } from '../../shared/index.ts';
 import type { RhttpOptions } from './config.ts';
 import { forwardTarget } from './config.ts';
 import { isLost, recordAck, sweep, type Registry } from './registry.ts';
@@ -157,14 +157,13 @@ export function redactUrl(url: string): string {
 // ---------------------------------------------------------------------------
 // Answers
 
-export function answerJson(res: ServerResponse, env: Env, status: number, body: string, close = false): void {
+export function answerJson(res: ServerResponse, env: Env, status: number, body: string): void {
   if (res.headersSent || res.destroyed) {
     if (!res.writableEnded) res.destroy();
     return;
   }
   const headers: string[] = ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body))];
   if (env.opts.serverName !== null) headers.push('Server', env.opts.serverName);
-  if (close) headers.push('Connection', 'close');
   res.writeHead(status, STATUS_CODES[status] ?? 'Unknown', headers);
   res.end(body);
 }
@@ -278,44 +277,20 @@ function publish(st: State, env: Env, p: Pending, payload: Buffer | string): voi
 }
 
 /**
- * Reads the whole body (at most `max` bytes) with node's parser, then calls
- * `done`; a body over `max` is answered 413 and the connection closed.
+ * Reads the whole body (at most `max` bytes) with the kit's reader, then
+ * calls `done`; a body over `max` is answered 413 (rhttp's JSON) and the
+ * connection closed, the rest unread.
  */
 export function readBody(st: State, env: Env, req: IncomingMessage, res: ServerResponse, done: (body: Buffer) => void): void {
-  const max = env.opts.maxBody;
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > max) {
+  readBodyCallback(req, { max: env.opts.maxBody }, (err, body) => {
+    if (err === null) return done(body!);
+    // Aborted: the client is gone, nothing to answer.
+    if (!(err instanceof BodyTooLargeError)) return;
     st.stats.tooLarge++;
-    answerJson(res, env, 413, BODIES.tooLarge, true);
-    return;
-  }
-  // No Content-Length and no Transfer-Encoding: no body (RFC 9112 6.3), nothing to wait for.
-  if ((declared === undefined || declared === '0') && req.headers['transfer-encoding'] === undefined) {
-    done(EMPTY);
-    return;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let over = false;
-  req.on('data', (c: Buffer) => {
-    if (over) return;
-    size += c.length;
-    if (size > max) {
-      over = true;
-      chunks.length = 0;
-      st.stats.tooLarge++;
-      answerJson(res, env, 413, BODIES.tooLarge, true);
-      return;
-    }
-    chunks.push(c);
+    answerTooLarge(res, { body: BODIES.tooLarge, type: 'application/json', headers: env.opts.serverName === null ? undefined : { Server: env.opts.serverName } });
   });
-  req.on('end', () => {
-    if (!over) done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-  });
-  req.on('error', () => undefined);
 }
 
-const EMPTY = Buffer.alloc(0);
 
 // ---------------------------------------------------------------------------
 // Messages from the services

@@ -15,50 +15,16 @@
  * BLIP_GRACE_MS.
  *
  * Exactly one version listens on the connections and runs the heartbeat at
- * a time (the newest): `attach` takes them over from the previous one, so a
+ * a time (the newest): `connect` takes them over from the previous one (the
+ * clients are kept by the kit's keptRedis, which swaps the handlers), so a
  * message is never handled twice and a retired version's code is not pinned
  * by them.
  */
 import type { Redis } from 'ioredis';
+import { dropRedis, keptRedis, type SetupContext } from '../../shared/index.ts';
 import { BLIP_GRACE_MS, brokerReady, CHANNELS, failAll, onMessage, redactUrl, releaseHeld, tick, type Env, type State } from './gateway.ts';
 
-/** ioredis, imported by loadRedis() when a Redis URL is configured (without one, rhttp never loads it). */
-let RedisClient: typeof Redis | null = null;
-
-export async function loadRedis(): Promise<void> {
-  RedisClient ??= (await import('ioredis')).Redis;
-}
-
-function retry(times: number): number {
-  return Math.min(50 * times, 1000);
-}
-
-/** Creates the Redis clients for `url` (closing others first). They connect and reconnect by themselves. */
-export function ensureClients(st: State, url: string): void {
-  if (st.url === url && st.pub !== null && st.sub !== null) return;
-  closeClients(st);
-  const Client = RedisClient;
-  if (Client === null) throw new Error('rhttp: ioredis is not loaded (loadRedis)');
-  st.url = url;
-  st.link = 'starting';
-  // Publishing fails at once while disconnected (no queue): the request gets 503 rather than waiting.
-  st.pub = new Client(url, { enableOfflineQueue: false, enableAutoPipelining: true, maxRetriesPerRequest: 1, retryStrategy: retry, connectionName: 'hrmr-rhttp-pub' });
-  // Subscriptions are (re)made by the owner on every 'ready' (see attach).
-  st.sub = new Client(url, { autoResubscribe: false, maxRetriesPerRequest: null, retryStrategy: retry, connectionName: 'hrmr-rhttp-sub' });
-}
-
-export function closeClients(st: State): void {
-  for (const c of [st.pub, st.sub]) {
-    if (c === null) continue;
-    c.removeAllListeners();
-    c.on('error', () => undefined);
-    c.disconnect();
-  }
-  st.pub = st.sub = null;
-  st.subscribed = false;
-  if (st.grace !== null) clearTimeout(st.grace);
-  st.grace = null;
-}
+const noop = (): void => undefined;
 
 /** A state kept by a version from before the link states: the fields it lacks. */
 function upgrade(st: State): void {
@@ -115,15 +81,22 @@ function up(st: State, env: Env): void {
 }
 
 /**
- * Makes this version the one that listens on the Redis connections and runs
- * the heartbeat (the previous owner's listeners and timer are removed).
+ * Makes this version the one that listens on the Redis connections for
+ * `url` (kept across reloads by keptRedis, which removes the previous
+ * version's handlers) and runs the heartbeat (the previous owner's timer is
+ * stopped). The connections connect and reconnect by themselves.
  */
-export function attach(st: State, env: Env, me: symbol): void {
+export function connect(ctx: Pick<SetupContext, 'keep'>, st: State, env: Env, me: symbol, url: string): void {
+  // The previous owner's heartbeat stops (and, from a version before keptRedis, its listeners go).
   st.detach?.();
   upgrade(st);
-  const pub = st.pub!;
-  const sub = st.sub!;
+  if (st.url !== url || st.pub === null || st.sub === null) {
+    resetLink(st);
+    st.link = 'starting';
+  }
+  const stray = [st.pub, st.sub];
   const subscribe = (): void => {
+    const sub = st.sub!;
     sub.subscribe(CHANNELS.response, CHANNELS.reject, CHANNELS.acknowledge).then(
       () => {
         if (sub.status !== 'ready') return;
@@ -135,43 +108,54 @@ export function attach(st: State, env: Env, me: symbol): void {
   };
   // An error while a connection is not ready is a failed (re)connection attempt: Redis is unreachable.
   // (A drop of a ready connection only closes it: a blip.)
-  const failed = (c: Redis, err: unknown): void => {
-    if (c.status !== 'ready') goDown(st, env, 'error', err);
+  const failed = (c: Redis | null, err: unknown): void => {
+    if (c !== null && c.status !== 'ready') goDown(st, env, 'error', err);
   };
-  const onMsg = (channel: Buffer, msg: Buffer): void => onMessage(st, env, channel, msg);
-  const onSubReady = (): void => subscribe();
-  const onSubClose = (): void => {
-    st.subscribed = false;
-    blip(st, env, 'subscriber');
-  };
-  const onSubError = (err: unknown): void => failed(sub, err);
-  const onPubClose = (): void => blip(st, env, 'publisher');
-  const onPubError = (err: unknown): void => {
-    env.log.debug({ err: String(err) }, 'rhttp: publisher connection error');
-    failed(pub, err);
-  };
-  const onPubReady = (): void => up(st, env);
-  sub.on('messageBuffer', onMsg);
-  sub.on('ready', onSubReady);
-  sub.on('close', onSubClose);
-  sub.on('error', onSubError);
-  pub.on('close', onPubClose);
-  pub.on('error', onPubError);
-  pub.on('ready', onPubReady);
+  // Publishing fails at once while disconnected (the kit's policy: no queue): the request gets 503 rather than waiting.
+  st.pub = keptRedis(
+    ctx,
+    'pub',
+    url,
+    {
+      ready: () => up(st, env),
+      close: () => blip(st, env, 'publisher'),
+      error: (err) => {
+        env.log.debug({ err: String(err) }, 'rhttp: publisher connection error');
+        failed(st.pub, err);
+      },
+    },
+    { connectionName: 'hrmr-rhttp-pub', autoPipelining: true },
+  );
+  // Subscriptions are (re)made by the owner on every 'ready' (ioredis does not restore them).
+  st.sub = keptRedis(
+    ctx,
+    'sub',
+    url,
+    {
+      ready: subscribe,
+      close: () => {
+        st.subscribed = false;
+        blip(st, env, 'subscriber');
+      },
+      error: (err) => failed(st.sub, err),
+      messageBuffer: (channel, msg) => onMessage(st, env, channel, msg),
+    },
+    { connectionName: 'hrmr-rhttp-sub' },
+  );
+  st.url = url;
+  // Clients made by a version before keptRedis (its listeners are gone with its detach): closed.
+  for (const c of stray) {
+    if (c === null || c === st.pub || c === st.sub) continue;
+    c.on('error', noop);
+    c.disconnect();
+  }
   if (st.beat !== null) clearInterval(st.beat);
   st.beat = setInterval(tick, env.opts.heartbeatMs, st, env);
   // Already connected (a reload): nothing to redo. Connected but not subscribed yet: subscribe now.
-  if (sub.status === 'ready' && !st.subscribed) subscribe();
+  if (st.sub.status === 'ready' && !st.subscribed) subscribe();
   st.owner = me;
   st.shutdown = () => shutdown(st, env);
   st.detach = () => {
-    sub.off('messageBuffer', onMsg);
-    sub.off('ready', onSubReady);
-    sub.off('close', onSubClose);
-    sub.off('error', onSubError);
-    pub.off('close', onPubClose);
-    pub.off('error', onPubError);
-    pub.off('ready', onPubReady);
     if (st.beat !== null) clearInterval(st.beat);
     st.beat = null;
     st.owner = null;
@@ -179,15 +163,34 @@ export function attach(st: State, env: Env, me: symbol): void {
   };
 }
 
-/** The version `me` is retired: if it still owns the connections (no newer version took them), it lets go. */
+/** The link starts over: not subscribed, no blip running. */
+function resetLink(st: State): void {
+  st.subscribed = false;
+  if (st.grace !== null) clearTimeout(st.grace);
+  st.grace = null;
+}
+
+/** The version `me` is retired: if it still owns the heartbeat (no newer version took it), it stops it. */
 export function release(st: State, me: symbol): void {
   if (st.owner === me) st.detach?.();
 }
 
-/** The module leaves for good (or the server stops): every request waiting gets 503, the connections close. */
+/**
+ * The module leaves for good (or the server stops): every request waiting
+ * gets 503. The connections are closed by keptRedis (their handlers removed first).
+ */
 export function shutdown(st: State, env: Env): void {
   st.detach?.();
   failAll(st, env);
-  closeClients(st);
+  resetLink(st);
   st.services.clear();
+}
+
+/** Redis turned off by a setting: everything waiting gets 503 and the connections close. */
+export function disconnect(ctx: Pick<SetupContext, 'keep'>, st: State, env: Env): void {
+  shutdown(st, env);
+  dropRedis(ctx, 'pub');
+  dropRedis(ctx, 'sub');
+  st.pub = st.sub = null;
+  st.url = null;
 }
