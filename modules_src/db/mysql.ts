@@ -25,8 +25,8 @@ import { Budget, RowCollector, type BatchResult, type QueryResult } from './resu
 import { firstKeyword } from './sql.ts';
 import { bareName, blobIn, intOut, type Row } from './values.ts';
 
-const STALL_MS = 700;
-const PROBE_MS = 800;
+const STALL_MS = 600;
+const PROBE_MS = 1100;
 const SWEEP_MS = 200;
 /** Statements that only read (db.readonly allows nothing else: DDL would commit the read-only transaction). */
 const READ_WORDS = new Set(['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXPLAIN', 'VALUES', 'TABLE']);
