@@ -23,6 +23,9 @@ import { killAllSync, stopAll } from './lib/proc.mjs';
 import { normalizeRows } from './lib/rows.mjs';
 import { renderTable } from './lib/table.mjs';
 
+// Every section and suite names the modules it serves (bundled ones through --modules where wanted): none come from the package besides.
+process.env.HRMR_BUNDLED ??= 'none';
+
 const ORDER = ['core', 'static', 'pool', 'watch'];
 // BENCH_SUITES_DIR / BENCH_RESULTS_DIR: other folders (the runner's own tests use them).
 const SUITES_DIR = process.env.BENCH_SUITES_DIR || fileURLToPath(new URL('./suites/', import.meta.url));

@@ -16,6 +16,8 @@ import { pathToFileURL } from 'node:url';
 import { killAllSync, ROOT } from './soak/proc.mjs';
 import { renderTable, row } from './soak/table.mjs';
 
+// Every section and suite names the modules it serves (bundled ones through --modules where wanted): none come from the package besides.
+process.env.HRMR_BUNDLED ??= 'none';
 const SECTIONS = ['slow', 'garbage', 'reload', 'memory', 'scale', 'rate'];
 /** Hard cap per section and for the whole run: nothing hangs. */
 const SECTION_CAP_MS = { slow: 90_000, garbage: 120_000, reload: 150_000, memory: 240_000, scale: 150_000, rate: 60_000 };
