@@ -255,7 +255,7 @@ export class HttpHost {
           }
         },
         (err: unknown) => {
-          if (err instanceof PoolTaskError) return answer(res, err.code === 'busy' ? 503 : 504, err.code === 'busy' ? RETRY : null);
+          if (err instanceof PoolTaskError) return answer(res, err.reason === 'busy' ? 503 : 504, err.reason === 'busy' ? RETRY : null);
           this.failed(res, v, route, err, false);
         },
       );

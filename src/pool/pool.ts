@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import type { Reply } from '../../shared/index.ts';
+import { PoolTaskError } from '../errors.ts';
 import type { ConnectionContext } from '../modules/context.ts';
 import type { VersionHooks } from '../modules/registry.ts';
 import type { CompiledRoute } from '../modules/validate.ts';
@@ -46,16 +47,8 @@ export interface PoolOptions {
   workerFile?: string;
 }
 
-/** A pool error the session turns into `ERR <message>` (busy, timeout). */
-export class PoolTaskError extends Error {
-  override name = 'PoolTaskError';
-  constructor(
-    readonly code: 'busy' | 'timeout',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** A pool error the session turns into `ERR <message>` (busy, timeout); in the error table (src/errors.ts). */
+export { PoolTaskError };
 
 /** A reload waits this long for the current generation to load the new version, then starts a new generation. */
 const QUICK_LOAD_MS = 50;
@@ -285,7 +278,7 @@ export class WorkerPool {
     // Our own bound: piscina does not count tasks with an abort signal against its maxQueue.
     if (g.inFlight >= this.opts.threads + this.opts.maxQueue) {
       this.busy++;
-      return Promise.reject(new PoolTaskError('busy', 'busy'));
+      return Promise.reject(new PoolTaskError('busy'));
     }
     // The message crosses by transfer; it is copied once only if it shares
     // its memory with other data (a socket chunk holding several lines).
@@ -310,7 +303,7 @@ export class WorkerPool {
         const e = err as Error;
         if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
           this.timeouts++;
-          throw new PoolTaskError('timeout', 'timeout');
+          throw new PoolTaskError('timeout');
         }
         throw err;
       },
@@ -326,7 +319,7 @@ export class WorkerPool {
     if (!g) g = this.current = this.newGeneration();
     if (g.inFlight >= this.opts.threads + this.opts.maxQueue) {
       this.busy++;
-      return Promise.reject(new PoolTaskError('busy', 'busy'));
+      return Promise.reject(new PoolTaskError('busy'));
     }
     const gen = g;
     gen.fresh = false;
@@ -347,7 +340,7 @@ export class WorkerPool {
           const e = err as Error;
           if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
             this.timeouts++;
-            throw new PoolTaskError('timeout', 'timeout');
+            throw new PoolTaskError('timeout');
           }
           throw err;
         },
