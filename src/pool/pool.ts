@@ -12,9 +12,10 @@
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Reply } from '../../shared/index.ts';
 import { PoolTaskError } from '../errors.ts';
+import { writesPretty } from '../log.ts';
 import type { ConnectionContext } from '../modules/context.ts';
 import type { VersionHooks } from '../modules/registry.ts';
 import type { CompiledRoute } from '../modules/validate.ts';
@@ -125,7 +126,7 @@ export class WorkerPool {
     this.loadDeadlines = setupMs > 0 ? new Deadlines(setupMs, sweep) : null;
     this.workerFile = opts.workerFile ?? fileURLToPath(new URL('./worker.cjs', import.meta.url));
     // Workers log with the main thread's settings (level, pretty or JSON, bindings).
-    this.workerData = { log: { level: opts.logLevel ?? opts.log.level, pretty: opts.pretty ?? isPretty(opts.log), bindings: opts.log.bindings() }, channel };
+    this.workerData = { log: { level: opts.logLevel ?? opts.log.level, pretty: opts.pretty ?? writesPretty(opts.log), bindings: opts.log.bindings() }, channel };
   }
 
   private ref(v: ModuleVersion): VersionRef {
@@ -402,11 +403,6 @@ export class WorkerPool {
   }
 }
 
-/** Whether a logger writes through pino-pretty (createLogger's pretty mode) rather than JSON to a file descriptor. */
-function isPretty(log: Logger): boolean {
-  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { constructor?: { name?: string } } | undefined;
-  return stream !== undefined && stream.constructor?.name !== 'SonicBoom';
-}
 
 export function createPool(o: PoolOptions): WorkerPool {
   return new WorkerPool(o);
