@@ -9,7 +9,7 @@
  */
 import type { Engine } from './config.ts';
 import { badRequest } from './errors.ts';
-import { checkStatement, firstKeyword } from './sql.ts';
+import { checkStatement, firstKeyword, skipSpace } from './sql.ts';
 
 /** PRAGMAs that take an argument in parentheses and only read. */
 const QUERY_PRAGMAS = new Set([
@@ -25,20 +25,7 @@ const QUERY_PRAGMAS = new Set([
   'quick_check',
 ]);
 
-/** Index past whitespace and comments from `i`. */
-function skip(sql: string, i: number): number {
-  const n = sql.length;
-  for (;;) {
-    while (i < n && /\s/.test(sql[i]!)) i++;
-    if (sql.startsWith('--', i)) {
-      const e = sql.indexOf('\n', i);
-      i = e < 0 ? n : e + 1;
-    } else if (sql.startsWith('/*', i)) {
-      const e = sql.indexOf('*/', i + 2);
-      i = e < 0 ? n : e + 2;
-    } else return i;
-  }
-}
+const skip = skipSpace;
 
 /** An SQLite name at `i` (bare, "quoted", [bracketed] or `backticked`): its text and the index after it. */
 function sqliteName(sql: string, i: number): { name: string; end: number } | null {
