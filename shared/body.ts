@@ -7,11 +7,12 @@
  * removed once the body is settled, whichever way.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { KitErrorCode } from './errors.js';
 
 /** The body is over `max` (declared or counted). `answered`: the 413 was written and the connection closes. */
 export class BodyTooLargeError extends Error {
   override name = 'BodyTooLargeError';
-  readonly code = 'HRMR_BODY_TOO_LARGE';
+  readonly code = 'HRMR_BODY_TOO_LARGE' satisfies KitErrorCode;
   readonly status = 413;
   constructor(
     readonly max: number,
@@ -24,7 +25,7 @@ export class BodyTooLargeError extends Error {
 /** The client went away (or the request failed) before the body was complete. */
 export class BodyAbortedError extends Error {
   override name = 'BodyAbortedError';
-  readonly code = 'HRMR_BODY_ABORTED';
+  readonly code = 'HRMR_BODY_ABORTED' satisfies KitErrorCode;
   constructor(cause?: unknown) {
     super('request body aborted: the client went away');
     if (cause !== undefined) this.cause = cause;

@@ -8,11 +8,12 @@
  *
  * An absent or blank value gives the default. Pure: no I/O.
  */
+import type { KitErrorCode } from './errors.js';
 
 /** A setting that does not parse or is out of range; the module fails to load with this message. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
-  readonly code = 'HRMR_BAD_SETTING';
+  readonly code = 'HRMR_BAD_SETTING' satisfies KitErrorCode;
   constructor(
     readonly module: string,
     readonly key: string,

@@ -1,10 +1,32 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
-/** Named errors, each with a stable `code` (documented in docs/errors.md). */
+/**
+ * Named errors, each with a stable `code`. ERROR_CODES is the one table of
+ * every code: load-time, runtime and the service kit's (shared/errors.ts);
+ * test/unit-errors.test.ts checks docs/errors.md against it.
+ */
+import { KIT_ERROR_CODES } from '../shared/errors.ts';
+
+/** Every `HRMR_*` error code, with what it means. */
+export const ERROR_CODES = {
+  HRMR_MODULE_SHAPE: "a module's default export does not fit the contract",
+  HRMR_MODULE_IMPORT: 'a module failed to import (syntax error, missing dependency, top-level throw)',
+  HRMR_MODULE_SETUP: "a module's setup() threw or rejected",
+  HRMR_SETUP_TIMEOUT: "a module's import, setup() or pool preparation ran past --setup-timeout",
+  HRMR_ROUTE_CONFLICT: 'two modules claim the same prefix or HTTP path',
+  HRMR_TLS_FILE: 'a TLS certificate, key or CA file cannot be loaded',
+  HRMR_USAGE: 'a bad command-line value (exit status 2)',
+  HRMR_LINE_TOO_LONG: "a 'line' message over 64 KiB",
+  HRMR_POOL_BUSY: 'the pool queue (--max-queue) is full: `ERR busy`, HTTP 503',
+  HRMR_POOL_TIMEOUT: 'a pool task ran past --task-timeout: `ERR timeout`, HTTP 504',
+  ...KIT_ERROR_CODES,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class HrmrError extends Error {
   override name = 'HrmrError';
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
@@ -25,7 +47,7 @@ export class ModuleShapeError extends HrmrError {
 /** A step of loading a module failed; `cause` holds the original error. */
 abstract class ModuleStepError extends HrmrError {
   constructor(
-    code: string,
+    code: ErrorCode,
     step: string,
     readonly module: string,
     cause: unknown,
@@ -95,6 +117,26 @@ export class UsageError extends HrmrError {
   override name = 'UsageError';
   constructor(message: string) {
     super('HRMR_USAGE', message);
+  }
+}
+
+/**
+ * A pool refusal at run time: the queue is full (`busy`) or the task ran past
+ * --task-timeout (`timeout`). The message is the word the wire carries
+ * (`ERR busy`, `ERR timeout`); the HTTP host answers 503 or 504.
+ */
+export class PoolTaskError extends HrmrError {
+  override name = 'PoolTaskError';
+  constructor(readonly reason: 'busy' | 'timeout') {
+    super(reason === 'busy' ? 'HRMR_POOL_BUSY' : 'HRMR_POOL_TIMEOUT', reason);
+  }
+}
+
+/** A `'line'` message over the framer's limit; the session writes the message and closes. */
+export class LineTooLongError extends HrmrError {
+  override readonly name = 'LineTooLongError';
+  constructor(limit: number) {
+    super('HRMR_LINE_TOO_LONG', `line too long (over ${limit} bytes)`);
   }
 }
 

@@ -52,6 +52,15 @@ export function prettyMessage(log: Record<string, unknown>, messageKey = 'msg'):
   return out;
 }
 
+/** The pino-pretty streams createLogger made: how a logger (or a child of it) is known to be pretty without looking at class names. */
+const PRETTY_STREAMS = new WeakSet<object>();
+
+/** Whether a logger writes through createLogger's pino-pretty stream rather than JSON to a file descriptor. */
+export function writesPretty(log: Logger): boolean {
+  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  return typeof stream === 'object' && stream !== null && PRETTY_STREAMS.has(stream);
+}
+
 export function createLogger(level: LevelWithSilent, prettyOutput: boolean): Logger {
   // pid through a mixin, not the base bindings: a line about another process (the supervisor's
   // `worker ready` with the worker's pid) then has one "pid" key, the one it names.
@@ -59,10 +68,9 @@ export function createLogger(level: LevelWithSilent, prettyOutput: boolean): Log
   const options = { name: 'hrmr', level, base: {}, mixin: () => ({ ...pid }) };
   if (prettyOutput) {
     const pretty = requireHere('pino-pretty') as typeof PinoPretty;
-    return pino(
-      options,
-      pretty({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'pid,hostname,name', hideObject: true, messageFormat: (log, messageKey) => prettyMessage(log, messageKey) }),
-    );
+    const stream = pretty({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'pid,hostname,name', hideObject: true, messageFormat: (log, messageKey) => prettyMessage(log, messageKey) });
+    PRETTY_STREAMS.add(stream);
+    return pino(options, stream);
   }
   // Asynchronous writes keep logging off the hot path; pino flushes on exit.
   return pino(options, pino.destination({ dest: 1, sync: false }));

@@ -9,7 +9,7 @@
  */
 import type { Engine } from './config.ts';
 import { badRequest } from './errors.ts';
-import { checkStatement, firstKeyword } from './sql.ts';
+import { checkStatement, firstKeyword, skipSpace } from './sql.ts';
 
 /** PRAGMAs that take an argument in parentheses and only read. */
 const QUERY_PRAGMAS = new Set([
@@ -25,20 +25,6 @@ const QUERY_PRAGMAS = new Set([
   'quick_check',
 ]);
 
-/** Index past whitespace and comments from `i`. */
-function skip(sql: string, i: number): number {
-  const n = sql.length;
-  for (;;) {
-    while (i < n && /\s/.test(sql[i]!)) i++;
-    if (sql.startsWith('--', i)) {
-      const e = sql.indexOf('\n', i);
-      i = e < 0 ? n : e + 1;
-    } else if (sql.startsWith('/*', i)) {
-      const e = sql.indexOf('*/', i + 2);
-      i = e < 0 ? n : e + 2;
-    } else return i;
-  }
-}
 
 /** An SQLite name at `i` (bare, "quoted", [bracketed] or `backticked`): its text and the index after it. */
 function sqliteName(sql: string, i: number): { name: string; end: number } | null {
@@ -57,19 +43,19 @@ function sqliteName(sql: string, i: number): { name: string; end: number } | nul
  * understood, are refused naming the pragma.
  */
 export function checkPragma(sql: string): void {
-  let i = skip(sql, 0);
+  let i = skipSpace(sql, 0);
   if (firstKeyword(sql) !== 'PRAGMA') return;
-  i = skip(sql, i + 6);
+  i = skipSpace(sql, i + 6);
   let n = sqliteName(sql, i);
   if (n === null) throw badRequest('PRAGMA: expected a pragma name');
-  i = skip(sql, n.end);
+  i = skipSpace(sql, n.end);
   if (sql[i] === '.') {
-    n = sqliteName(sql, skip(sql, i + 1));
+    n = sqliteName(sql, skipSpace(sql, i + 1));
     if (n === null) throw badRequest('PRAGMA: expected a pragma name after the schema');
-    i = skip(sql, n.end);
+    i = skipSpace(sql, n.end);
   }
   const name = n.name.toLowerCase();
-  if (i >= sql.length || (sql[i] === ';' && skip(sql, i + 1) >= sql.length)) return;
+  if (i >= sql.length || (sql[i] === ';' && skipSpace(sql, i + 1) >= sql.length)) return;
   if (sql[i] === '(' && QUERY_PRAGMAS.has(name)) return;
   throw badRequest(
     `PRAGMA ${name} with a value is not allowed: it would change the pooled connection for every later client (reading it, PRAGMA ${name}, is allowed; read-only pragmas such as table_info(t) take arguments)`,

@@ -9,9 +9,8 @@
 import { badRequest } from './errors.ts';
 import { bareName } from './values.ts';
 
-/** The first keyword, upper-cased, after whitespace and comments ('' if none). */
-export function firstKeyword(sql: string): string {
-  let i = 0;
+/** Index past whitespace and comments (line and block comments) from `i`. */
+export function skipSpace(sql: string, i: number): number {
   const n = sql.length;
   for (;;) {
     while (i < n && /\s/.test(sql[i]!)) i++;
@@ -21,8 +20,13 @@ export function firstKeyword(sql: string): string {
     } else if (sql.startsWith('/*', i)) {
       const e = sql.indexOf('*/', i + 2);
       i = e < 0 ? n : e + 2;
-    } else break;
+    } else return i;
   }
+}
+
+/** The first keyword, upper-cased, after whitespace and comments ('' if none). */
+export function firstKeyword(sql: string): string {
+  const i = skipSpace(sql, 0);
   const m = /^[A-Za-z_]+/.exec(sql.slice(i, i + 32));
   return m ? m[0].toUpperCase() : '';
 }

@@ -9,6 +9,7 @@ import { createReadStream } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import type { Logger } from 'pino';
+import { bodyFor } from '../../shared/status-body.ts';
 import type { HttpOptions } from './config.ts';
 import { ifRangeMatches, isNotModified, parseRange, pickEncoding } from './conditional.ts';
 import { ResourceCache } from './cache.ts';
@@ -20,13 +21,6 @@ const STREAM_CHUNK = 64 * 1024;
 const ALLOW = ['Allow', 'GET, HEAD'];
 const PLAIN = 'text/plain; charset=utf-8';
 
-/** Precomputed small bodies for error answers. */
-const BODIES = new Map<number, Buffer>();
-function bodyFor(status: number): Buffer {
-  let b = BODIES.get(status);
-  if (!b) BODIES.set(status, (b = Buffer.from(`${status} ${http.STATUS_CODES[status] ?? ''}\n`)));
-  return b;
-}
 
 /** The request headers the handler looks at, picked from rawHeaders without building `req.headers`. */
 interface Wanted {

@@ -4,14 +4,12 @@
  * counters the hub keeps anyway (its STATUS): nothing is counted per frame.
  */
 import type { ModuleMetrics } from '../../shared/index.ts';
+import { statReader } from '../../shared/stat-reader.ts';
 
 type Stats = Record<string, unknown> | null;
 
 export function lhttpMetrics(m: ModuleMetrics, stats: () => Stats): void {
-  const read = (k: string) => (): number | null => {
-    const v = stats()?.[k];
-    return typeof v === 'number' ? v : null;
-  };
+  const read = statReader(stats);
   m.gauge('hrmr_lhttp_connections', 'Open lhttp WebSocket connections', [], read('connections'));
   m.gauge('hrmr_lhttp_subscriptions', 'Channel subscriptions over every connection', [], read('subscriptions'));
   m.gauge('hrmr_lhttp_channels', 'Channels with at least one subscriber', [], read('channels'));

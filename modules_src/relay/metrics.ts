@@ -6,15 +6,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ModuleMetrics } from '../../shared/index.ts';
+import { statReader } from '../../shared/stat-reader.ts';
 import { parseEndpoint } from './parse.ts';
 
 export type RelayCount = (tPrefix: string, req: IncomingMessage, res: ServerResponse) => void;
 
 export function relayMetrics(m: ModuleMetrics, stats: () => Record<string, unknown> | null): RelayCount {
-  const read = (k: string) => (): number | null => {
-    const v = stats()?.[k];
-    return typeof v === 'number' ? v : null;
-  };
+  const read = statReader(stats);
   m.gauge('hrmr_relay_tunnels', 'Tunnels holding messages or waiting consumers (memory store)', [], read('tunnels'));
   m.gauge('hrmr_relay_messages_queued', 'Messages waiting in tunnels (memory store)', [], read('messages'));
   m.gauge('hrmr_relay_bytes_queued', 'Bytes of the messages waiting in tunnels (memory store)', [], read('bytes'));

@@ -26,17 +26,20 @@ export function isEntry(srcDir: string, file: string): boolean {
   return dirname(abs) === resolve(srcDir) && ENTRY.test(basename(abs)) && !DECLARATION.test(abs);
 }
 
-/** The entry files in `srcDir`, sorted; none when the folder does not exist. */
-export function listEntries(srcDir: string): string[] {
-  const dir = resolve(srcDir);
-  let names: string[];
+/** The names in a folder; none when it does not exist (or cannot be read). */
+function namesIn(dir: string): string[] {
   try {
-    names = readdirSync(dir);
+    return readdirSync(dir);
   } catch {
     return [];
   }
+}
+
+/** The entry files in `srcDir`, sorted; none when the folder does not exist. */
+export function listEntries(srcDir: string): string[] {
+  const dir = resolve(srcDir);
   const out: string[] = [];
-  for (const n of names.sort()) {
+  for (const n of namesIn(dir).sort()) {
     const file = join(dir, n);
     if (!isEntry(dir, file)) continue;
     try {
@@ -255,14 +258,8 @@ export async function buildAll(srcDir: string, outDir: string, o: BuildAllOption
  * from `srcDir` (no map naming it: hand-written, or from another folder) stays.
  */
 export function removeOrphans(srcDir: string, outDir: string, entries: ReadonlySet<string>): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(outDir);
-  } catch {
-    return [];
-  }
   const removed: string[] = [];
-  for (const n of names) {
+  for (const n of namesIn(outDir)) {
     if (!n.endsWith('.mjs') || n.startsWith('.')) continue;
     const name = n.slice(0, -'.mjs'.length);
     if (entries.has(name)) continue;

@@ -6,9 +6,9 @@
 import net from 'node:net';
 
 /** Exit statuses: the server said OK, the server said ERR (or something else), nothing answered. */
-export const EXIT_OK = 0;
-export const EXIT_ERR = 1;
-export const EXIT_NO_ANSWER = 2;
+export const EXIT_OK = 0,
+  EXIT_ERR = 1,
+  EXIT_NO_ANSWER = 2;
 
 export interface AdminRequest {
   host: string;

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /** `hrmr new`: validates a module name and prefix and writes a starter module. */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
 import { RESERVED_WORDS } from '../admin/reserved.ts';
 import { UsageError } from '../errors.ts';
 import { findPackage } from '../modules/package-links.ts';
+import { packageRoot } from '../util/package-root.ts';
 
 const NAME = /^[a-z0-9_-]+$/;
 const MAX_NAME = 64;
@@ -32,20 +32,7 @@ export function validatePrefix(prefix: string): void {
   }
 }
 
-/** The folder holding hrmr's own package.json (where `shared/` lives). */
-export function packageRoot(from: string = fileURLToPath(import.meta.url)): string | null {
-  for (let dir = dirname(from); ; dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'hrmr') return dir;
-      } catch {
-        /* not ours */
-      }
-    }
-    if (dirname(dir) === dir) return null;
-  }
-}
+export { packageRoot };
 
 /**
  * The import specifier for the module API from a module in `srcDir`:

@@ -27,6 +27,7 @@ import { readBodyCallback } from '../../shared/body.ts';
 import { targetPath, type PathTable } from './path-table.ts';
 import { answer, answerRaw, bodyFor, TEXT_PLAIN } from './responses.ts';
 import { duplicateHost } from './methods.ts';
+import { feedParser, responseOnSocket, startConnectionChecks } from '../util/node-internals.ts';
 
 export interface HttpHostOptions {
   /** An upgraded socket of a `persistent` route: the server waits for it only after the kept state is disposed. */
@@ -115,7 +116,7 @@ export class HttpHost {
     // The server never listens (sockets come from the router), so the timer that
     // enforces headersTimeout/requestTimeout (the slow-loris defence: 408) is
     // started by hand; close() stops it.
-    this.server.emit('listening');
+    startConnectionChecks(this.server);
   }
 
   /** Takes a connection from the router; `data` (the peeked bytes) is read again by the parser. */
@@ -123,7 +124,7 @@ export class HttpHost {
     this.server.emit('connection', socket);
     // Straight to the parser's data listener: no unshift and second trip
     // through the socket's read buffer (node reads the rest natively).
-    if (data !== null) socket.emit('data', data);
+    if (data !== null) feedParser(socket, data);
   }
 
   private target(req: IncomingMessage, res: ServerResponse | null, socket: Duplex | null): { t: HttpTarget; v: ModuleVersion } | null {
@@ -255,7 +256,7 @@ export class HttpHost {
           }
         },
         (err: unknown) => {
-          if (err instanceof PoolTaskError) return answer(res, err.code === 'busy' ? 503 : 504, err.code === 'busy' ? RETRY : null);
+          if (err instanceof PoolTaskError) return answer(res, err.reason === 'busy' ? 503 : 504, err.reason === 'busy' ? RETRY : null);
           this.failed(res, v, route, err, false);
         },
       );
@@ -300,7 +301,7 @@ export class HttpHost {
   /** Malformed requests: node's parser failed. Answer 400/431/408 if nothing is on the wire yet, then close. */
   private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     this.clientErrors++;
-    const busy = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    const busy = responseOnSocket(socket);
     if (err.code === 'ECONNRESET' || !socket.writable || busy?.headersSent) {
       socket.destroy();
       return;

@@ -2,17 +2,11 @@
 /** The short answers the HTTP host writes itself (404, 405, 413, 503, 504, 500, and client errors). */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { bodyFor } from '../../shared/status-body.ts';
 
 export const TEXT_PLAIN = 'text/plain; charset=utf-8';
 
-const BODIES = new Map<number, Buffer>();
-
-/** `404 Not Found\n`: one line, cached per status. */
-export function bodyFor(status: number): Buffer {
-  let b = BODIES.get(status);
-  if (!b) BODIES.set(status, (b = Buffer.from(`${status} ${STATUS_CODES[status] ?? ''}\n`)));
-  return b;
-}
+export { bodyFor };
 
 /**
  * A text answer on a live request. The connection stays open when the

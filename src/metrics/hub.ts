@@ -215,7 +215,7 @@ export class MetricsHub {
         const e = err as { name?: string; code?: string; message?: string } | null;
         // A queued task dropped because its connection closed was never answered: not counted.
         if (!(e?.name === 'Error' && e.message === 'connection closed')) {
-          this.messageDone(s, t0, e?.name === 'PoolTaskError' ? (e.code === 'busy' ? OUTCOME_INDEX.busy : OUTCOME_INDEX.timeout) : OUTCOME_INDEX.error);
+          this.messageDone(s, t0, e?.name === 'PoolTaskError' ? (e.code === 'HRMR_POOL_BUSY' ? OUTCOME_INDEX.busy : OUTCOME_INDEX.timeout) : OUTCOME_INDEX.error);
         }
         throw err;
       },

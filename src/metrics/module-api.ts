@@ -93,34 +93,13 @@ class ModuleMetricStore {
       entry = { def, metric: m, collect: collect ?? null, api: { inc: (a?: unknown, b?: unknown) => inc(m, a, b) } as MetricCounter };
     } else if (def.type === 'gauge') {
       const m = new Gauge(common);
-      entry = {
-        collect: collect ?? null,
-        def,
-        metric: m,
-        api: {
-          set: (a: unknown, b?: unknown) => {
-            const [l, v] = args(a, b, 0);
-            if (l === null) m.set(v);
-            else m.set(l as Labeled, v);
-          },
-          inc: (a?: unknown, b?: unknown) => gaugeAdd(m, a, b, 1),
-          dec: (a?: unknown, b?: unknown) => gaugeAdd(m, a, b, -1),
-        } as MetricGauge,
-      };
+      const set = (l: Labeled | null, v: number): void => void (l === null ? m.set(v) : m.set(l, v));
+      const api = { set: (a: unknown, b?: unknown) => withArgs(a, b, 0, set), inc: (a?: unknown, b?: unknown) => gaugeAdd(m, a, b, 1), dec: (a?: unknown, b?: unknown) => gaugeAdd(m, a, b, -1) };
+      entry = { collect: collect ?? null, def, metric: m, api: api as MetricGauge };
     } else {
       const m = new Histogram({ name: def.name, help: def.help, labelNames: def.labels, registers: [reg], buckets: def.buckets ?? [...LATENCY_BUCKETS] });
-      entry = {
-        collect: null,
-        def,
-        metric: m,
-        api: {
-          observe: (a: unknown, b?: unknown) => {
-            const [l, v] = args(a, b, 0);
-            if (l === null) m.observe(v);
-            else m.observe(l as Labeled, v);
-          },
-        } as MetricHistogram,
-      };
+      const observe = (l: Labeled | null, v: number): void => void (l === null ? m.observe(v) : m.observe(l, v));
+      entry = { collect: null, def, metric: m, api: { observe: (a: unknown, b?: unknown) => withArgs(a, b, 0, observe) } as MetricHistogram };
     }
     holder.e = entry;
     this.byName.set(def.name, entry);
@@ -180,6 +159,12 @@ function collectInto(m: Counter | Gauge, f: MetricCollect, onError: (err: unknow
   } catch (err) {
     onError(err);
   }
+}
+
+/** A call's `(labels?, value?)` arguments, sorted out and passed on (`labels` null without them). */
+function withArgs(a: unknown, b: unknown, dflt: number, call: (labels: Labeled | null, v: number) => void): void {
+  const [l, v] = args(a, b, dflt);
+  call(l as Labeled | null, v);
 }
 
 function inc(m: Counter, a: unknown, b: unknown): void {

@@ -8,7 +8,8 @@
 import type { MetricJson } from './computed.ts';
 import type { RecentError, RecentReload } from './hub.ts';
 
-interface StatusIn {
+/** The totals of one process's STATUS that both this page and the supervisor's aggregation read. */
+export interface StatusTotals {
   uptimeSeconds?: number;
   port?: number;
   connections?: number;
@@ -16,11 +17,14 @@ interface StatusIn {
   accepted?: number;
   rejected?: Record<string, number>;
   reloads?: number;
+  memory?: { rssBytes?: number; heapUsedBytes?: number };
+}
+
+interface StatusIn extends StatusTotals {
   leakedVersions?: number;
   reloadMode?: string;
   modules?: Array<{ name: string; version: number; swapping?: boolean; connections?: number; routes?: Array<Record<string, unknown>>; draining?: Array<{ version: number }> }>;
   pool?: Record<string, unknown>;
-  memory?: { rssBytes?: number; heapUsedBytes?: number };
   workers?: Array<Record<string, unknown>>;
   supervisor?: Record<string, unknown>;
 }

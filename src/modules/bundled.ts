@@ -4,10 +4,10 @@
  * served beside a project's `--modules` folder unless `--bundled` says
  * otherwise. Pure, apart from finding the package folder.
  */
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
+import { packageRoot } from '../util/package-root.ts';
 
 /** Every bundled module, by name (the file `modules/NAME.mjs` in the package). */
 export const BUNDLED_MODULES = ['db', 'hash', 'http', 'lhttp', 'lhttp-chat', 'relay', 'rhttp'] as const;
@@ -26,20 +26,8 @@ export function parseBundled(raw: string): string[] {
   return [...new Set(names)];
 }
 
-/** The folder holding hrmr's own package.json, from a file of hrmr (dist/ or src/). */
-export function hrmrRoot(from: string = fileURLToPath(import.meta.url)): string | null {
-  for (let dir = dirname(from); ; dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'hrmr') return dir;
-      } catch {
-        /* not ours */
-      }
-    }
-    if (dirname(dir) === dir) return null;
-  }
-}
+/** The folder holding hrmr's own package.json (src/util/package-root.ts). */
+export const hrmrRoot = packageRoot;
 
 function real(p: string): string {
   try {

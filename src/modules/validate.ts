@@ -160,10 +160,6 @@ function compileRoute(r: Route, index: number, where: string, problems: string[]
   if (framing !== 'line' && framing !== 'whole') problems.push(`${where}.framing must be 'line' or 'whole'`);
   const pool = b.pool ?? false;
   if (typeof pool !== 'boolean') problems.push(`${where}.pool must be a boolean`);
-  const maxConnections = b.maxConnections ?? Infinity;
-  if (typeof maxConnections !== 'number' || !(maxConnections >= 1)) problems.push(`${where}.maxConnections must be a number >= 1`);
-  const idleTimeout = b.idleTimeout;
-  if (idleTimeout !== undefined && (typeof idleTimeout !== 'number' || !(idleTimeout >= 0))) problems.push(`${where}.idleTimeout must be a number of ms >= 0`);
   return {
     index,
     prefix,
@@ -171,10 +167,18 @@ function compileRoute(r: Route, index: number, where: string, problems: string[]
     kind: hasConn ? 'stream' : 'message',
     framing: framing as 'line' | 'whole',
     pool: pool === true,
-    maxConnections: maxConnections as number,
-    idleTimeout: idleTimeout as number | undefined,
+    ...connectionLimits(b, where, problems),
     ...(hasConn ? { connection: (b.connection as NonNullable<CompiledRoute['connection']>).bind(r) } : { message: (b.message as NonNullable<CompiledRoute['message']>).bind(r) }),
   };
+}
+
+/** `maxConnections` and `idleTimeout` of a route that owns connections (byte-prefix and sni routes), checked. */
+function connectionLimits(b: { maxConnections?: unknown; idleTimeout?: unknown }, where: string, problems: string[]): { maxConnections: number; idleTimeout: number | undefined } {
+  const maxConnections = b.maxConnections ?? Infinity;
+  if (typeof maxConnections !== 'number' || !(maxConnections >= 1)) problems.push(`${where}.maxConnections must be a number >= 1`);
+  const idleTimeout = b.idleTimeout;
+  if (idleTimeout !== undefined && (typeof idleTimeout !== 'number' || !(idleTimeout >= 0))) problems.push(`${where}.idleTimeout must be a number of ms >= 0`);
+  return { maxConnections: maxConnections as number, idleTimeout: idleTimeout as number | undefined };
 }
 
 function compileHttpRoute(r: Route, index: number, where: string, problems: string[]): CompiledRoute | null {
@@ -237,10 +241,6 @@ function compileSniRoute(r: Route, index: number, where: string, problems: strin
     problems.push(`${where} needs connection(socket, ctx) (an sni route gets the raw TLS stream)`);
     return null;
   }
-  const maxConnections = b.maxConnections ?? Infinity;
-  if (typeof maxConnections !== 'number' || !(maxConnections >= 1)) problems.push(`${where}.maxConnections must be a number >= 1`);
-  const idleTimeout = b.idleTimeout;
-  if (idleTimeout !== undefined && (typeof idleTimeout !== 'number' || !(idleTimeout >= 0))) problems.push(`${where}.idleTimeout must be a number of ms >= 0`);
   return {
     index,
     prefix: Buffer.alloc(0),
@@ -248,8 +248,7 @@ function compileSniRoute(r: Route, index: number, where: string, problems: strin
     kind: 'sni',
     framing: 'line',
     pool: false,
-    maxConnections: maxConnections as number,
-    idleTimeout: idleTimeout as number | undefined,
+    ...connectionLimits(b, where, problems),
     sni: pattern,
     connection: (b.connection as NonNullable<CompiledRoute['connection']>).bind(r),
   };

@@ -12,8 +12,10 @@
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BroadcastChannel } from 'node:worker_threads';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { Reply } from '../../shared/index.ts';
+import { PoolTaskError } from '../errors.ts';
+import { writesPretty } from '../log.ts';
 import type { ConnectionContext } from '../modules/context.ts';
 import type { VersionHooks } from '../modules/registry.ts';
 import type { CompiledRoute } from '../modules/validate.ts';
@@ -46,16 +48,8 @@ export interface PoolOptions {
   workerFile?: string;
 }
 
-/** A pool error the session turns into `ERR <message>` (busy, timeout). */
-export class PoolTaskError extends Error {
-  override name = 'PoolTaskError';
-  constructor(
-    readonly code: 'busy' | 'timeout',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** A pool error the session turns into `ERR <message>` (busy, timeout); in the error table (src/errors.ts). */
+export { PoolTaskError };
 
 /** A reload waits this long for the current generation to load the new version, then starts a new generation. */
 const QUICK_LOAD_MS = 50;
@@ -135,7 +129,7 @@ export class WorkerPool {
     this.loadDeadlines = setupMs > 0 ? new Deadlines(setupMs, sweep) : null;
     this.workerFile = opts.workerFile ?? fileURLToPath(new URL('./worker.cjs', import.meta.url));
     // Workers log with the main thread's settings (level, pretty or JSON, bindings).
-    this.workerData = { log: { level: opts.logLevel ?? opts.log.level, pretty: opts.pretty ?? isPretty(opts.log), bindings: opts.log.bindings() }, channel };
+    this.workerData = { log: { level: opts.logLevel ?? opts.log.level, pretty: opts.pretty ?? writesPretty(opts.log), bindings: opts.log.bindings() }, channel };
   }
 
   private ref(v: ModuleVersion): VersionRef {
@@ -303,7 +297,7 @@ export class WorkerPool {
     // Our own bound: piscina does not count tasks with an abort signal against its maxQueue.
     if (g.inFlight >= this.opts.threads + this.opts.maxQueue) {
       this.busy++;
-      return Promise.reject(new PoolTaskError('busy', 'busy'));
+      return Promise.reject(new PoolTaskError('busy'));
     }
     // The message crosses by transfer; it is copied once only if it shares
     // its memory with other data (a socket chunk holding several lines).
@@ -328,7 +322,7 @@ export class WorkerPool {
         const e = err as Error;
         if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
           this.timeouts++;
-          throw new PoolTaskError('timeout', 'timeout');
+          throw new PoolTaskError('timeout');
         }
         throw err;
       },
@@ -344,7 +338,7 @@ export class WorkerPool {
     if (!g) g = this.current = this.newGeneration();
     if (g.inFlight >= this.opts.threads + this.opts.maxQueue) {
       this.busy++;
-      return Promise.reject(new PoolTaskError('busy', 'busy'));
+      return Promise.reject(new PoolTaskError('busy'));
     }
     const gen = g;
     gen.fresh = false;
@@ -365,7 +359,7 @@ export class WorkerPool {
           const e = err as Error;
           if (e?.name === 'AbortError' || e?.name === 'TimeoutError') {
             this.timeouts++;
-            throw new PoolTaskError('timeout', 'timeout');
+            throw new PoolTaskError('timeout');
           }
           throw err;
         },
@@ -427,11 +421,6 @@ export class WorkerPool {
   }
 }
 
-/** Whether a logger writes through pino-pretty (createLogger's pretty mode) rather than JSON to a file descriptor. */
-function isPretty(log: Logger): boolean {
-  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { constructor?: { name?: string } } | undefined;
-  return stream !== undefined && stream.constructor?.name !== 'SonicBoom';
-}
 
 export function createPool(o: PoolOptions): WorkerPool {
   return new WorkerPool(o);

@@ -7,13 +7,9 @@
 
 export const MAX_LINE = 64 * 1024;
 
-export class LineTooLongError extends Error {
-  override readonly name = 'LineTooLongError';
-  readonly code = 'HRMR_LINE_TOO_LONG';
-  constructor(limit: number) {
-    super(`line too long (over ${limit} bytes)`);
-  }
-}
+import { LineTooLongError } from '../errors.ts';
+
+export { LineTooLongError };
 
 /** Called per complete line (without `\n` and a trailing `\r`); return `false` to stop. */
 export type LineSink = (line: Buffer) => boolean | void;

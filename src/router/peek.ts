@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { MatchState, type PrefixEntry } from './prefix-table.ts';
 import type { Matcher } from './matcher.ts';
 import { ExpirySet } from '../util/expiry-set.ts';
+import { resetFlowing } from '../util/node-internals.ts';
 
 export const PeekOutcome = {
   Routed: 0,
@@ -166,5 +167,5 @@ function onTimeout(s: PeekingSocket): void {
  */
 export function giveBack(socket: Socket, data: Buffer | null): void {
   if (data !== null) socket.unshift(data);
-  (socket as unknown as { _readableState: { flowing: boolean | null } })._readableState.flowing = null;
+  resetFlowing(socket);
 }

@@ -3,33 +3,19 @@
 import type { Socket } from 'node:net';
 import { HTTP_METHOD_PREFIXES } from '../http/methods.ts';
 
-const body503 = 'Service Unavailable: module is reloading, retry shortly\n';
-export const HTTP_503 = Buffer.from(
-  'HTTP/1.1 503 Service Unavailable\r\n' +
-    'Retry-After: 1\r\n' +
-    'Connection: close\r\n' +
-    'Content-Type: text/plain; charset=utf-8\r\n' +
-    `Content-Length: ${Buffer.byteLength(body503)}\r\n` +
-    '\r\n' +
-    body503,
-  'latin1',
-);
+/** A whole `503` (retry in a second, connection closed) with a one-line text body. */
+function closing503(body: string): Buffer {
+  const head = `HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  return Buffer.from(head + body, 'latin1');
+}
+
+export const HTTP_503 = closing503('Service Unavailable: module is reloading, retry shortly\n');
 
 export const ERR_NO_ROUTE = Buffer.from('ERR no route\n');
 export const ERR_BUSY = Buffer.from('ERR busy\n');
 
-const bodyBusy = 'Service Unavailable: server busy, retry shortly\n';
 /** `ERR busy` for a client whose first bytes are an HTTP request. */
-export const HTTP_503_BUSY = Buffer.from(
-  'HTTP/1.1 503 Service Unavailable\r\n' +
-    'Retry-After: 1\r\n' +
-    'Connection: close\r\n' +
-    'Content-Type: text/plain; charset=utf-8\r\n' +
-    `Content-Length: ${Buffer.byteLength(bodyBusy)}\r\n` +
-    '\r\n' +
-    bodyBusy,
-  'latin1',
-);
+export const HTTP_503_BUSY = closing503('Service Unavailable: server busy, retry shortly\n');
 
 const HTTP_METHODS = HTTP_METHOD_PREFIXES.map((p) => Buffer.from(p, 'latin1'));
 

@@ -20,7 +20,7 @@ import type { AdminControl } from '../admin/session.ts';
 import type { ReloadReport } from '../modules/registry.ts';
 import type { HrmrServer } from '../server.ts';
 import { beatInterval, type WorkerReload } from './policy.ts';
-import { isMessage, LAST_WORDS_FD, type AdminAsk, type LastWords, type ToSupervisor, type ToWorker } from './protocol.ts';
+import { isMessage, LAST_WORDS_FD, settle, type AdminAsk, type LastWords, type ToSupervisor, type ToWorker } from './protocol.ts';
 import { startWatchdog, type Watchdog } from './watchdog-thread.ts';
 
 /** Writes one line to the supervisor's side channel, synchronously (works mid-exit and from any thread). */
@@ -163,12 +163,9 @@ export class WorkerAgent implements AdminControl {
 
   private onMessage(m: ToWorker): void {
     switch (m.t) {
-      case 'answer': {
-        const done = this.pending.get(m.id);
-        this.pending.delete(m.id);
-        done?.(m);
+      case 'answer':
+        settle(this.pending, m.id, m);
         return;
-      }
       case 'reload':
         void this.doReload(m.id, m.only);
         return;

@@ -5,6 +5,7 @@
  * the aggregated STATUS, which module a stack or a snapshot URL points at,
  * and cutting a byte stream into whole lines.
  */
+import type { StatusTotals } from '../metrics/status-json.ts';
 
 /** Crashes allowed in the window before restarts back off. */
 export const CRASH_LIMIT = 5;
@@ -138,15 +139,7 @@ export interface WorkerInfo {
 }
 
 /** One worker's own STATUS (HrmrServer.status()), as far as aggregation reads it. */
-export interface WorkerStatus {
-  uptimeSeconds?: number;
-  port?: number;
-  connections?: number;
-  adminSessions?: number;
-  accepted?: number;
-  rejected?: Record<string, number>;
-  reloads?: number;
-  memory?: { rssBytes?: number; heapUsedBytes?: number };
+export interface WorkerStatus extends StatusTotals {
   [k: string]: unknown;
 }
 

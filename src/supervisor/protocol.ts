@@ -52,6 +52,13 @@ export type LastWords =
   /** The server could not start (bad port...): the supervisor gives up instead of restarting. */
   | { t: 'fatal'; message: string };
 
+/** Hands an answer to the request waiting for it (by id), once: the waiter is removed first. */
+export function settle<M>(pending: Map<number, (m: M) => void>, id: number, m: M): void {
+  const done = pending.get(id);
+  pending.delete(id);
+  done?.(m);
+}
+
 export function isMessage<T extends { hrmr: 1 }>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && (m as { hrmr?: unknown }).hrmr === 1;
 }

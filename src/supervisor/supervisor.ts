@@ -43,7 +43,7 @@ import {
   type WorkerReload,
   type WorkerStatus,
 } from './policy.ts';
-import { ENV_PORT, ENV_PROCESSES, ENV_WORKER, isMessage, LAST_WORDS_FD, type AdminAsk, type LastWords, type ToSupervisor, type ToWorker } from './protocol.ts';
+import { ENV_PORT, ENV_PROCESSES, ENV_WORKER, isMessage, LAST_WORDS_FD, settle, type AdminAsk, type LastWords, type ToSupervisor, type ToWorker } from './protocol.ts';
 import { resolvePort } from './port.ts';
 
 /** The default scheduling policy (see docs/operations.md "Process model" for the measurements). */
@@ -276,12 +276,9 @@ export class Supervisor {
         return;
       case 'reloaded':
       case 'metrics':
-      case 'status': {
-        const done = p.pending.get(m.id);
-        p.pending.delete(m.id);
-        done?.(m);
+      case 'status':
+        settle(p.pending, m.id, m);
         return;
-      }
       case 'admin':
         void this.answerAdmin(p, m.id, m.cmd);
         return;

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { giveBack } from '../router/peek.ts';
+import { rawSocketOf } from '../util/node-internals.ts';
 import type { CertStore } from './certs.ts';
 import type { TlsFileError } from '../errors.ts';
 import { parseClientHello } from './client-hello.ts';
@@ -52,10 +53,6 @@ export function failureReason(err: NodeJS.ErrnoException): string {
   return 'handshake';
 }
 
-/** The raw connection under a server-side TLS socket (node keeps it as `_parent`). */
-function rawOf(secure: TLSSocket): Socket | null {
-  return ((secure as unknown as { _parent?: Socket })._parent ?? null) as Socket | null;
-}
 
 /**
  * One never-listening `tls.Server` per certificate pair and ALPN kind,
@@ -88,7 +85,7 @@ export class TlsFront {
     });
     server.on('secureConnection', (s: TLSSocket) => this.onSecure(s));
     server.on('tlsClientError', (err: NodeJS.ErrnoException, s: TLSSocket) => {
-      const raw = rawOf(s);
+      const raw = rawSocketOf(s);
       if (raw !== null) this.pending.delete(raw);
       this.fail(failureReason(err), err, s.remoteAddress);
       // Node reports a handshake timeout but leaves the socket open.
@@ -117,7 +114,7 @@ export class TlsFront {
   }
 
   private onSecure(s: TLSSocket): void {
-    const raw = rawOf(s);
+    const raw = rawSocketOf(s);
     if (raw === null || !this.pending.delete(raw)) {
       s.destroy();
       return;

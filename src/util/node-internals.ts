@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: LGPL-3.0-or-later
+/**
+ * Every place the core relies on Node.js behaviour that is not public API,
+ * each behind one small function. test/node-internals.test.ts checks each
+ * against the running Node, so a release that changes one fails there, by
+ * name, rather than somewhere deep in the routing tests. The range tested is
+ * `engines` in package.json.
+ */
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+
+/**
+ * Puts a paused socket back in its initial "not yet flowing" state, so the
+ * next reader attaching a 'data' listener (as http.Server does) starts the
+ * flow, exactly as on a fresh socket. No public call resets `flowing` to
+ * null: `resume()` would start the flow before the next reader is there.
+ */
+export function resetFlowing(socket: Socket): void {
+  (socket as unknown as { _readableState: { flowing: boolean | null } })._readableState.flowing = null;
+}
+
+/**
+ * The response node's HTTP server is writing on this connection, if any
+ * (`socket._httpMessage`). A client error after its head went out must not
+ * get a second answer on the wire. Tracking it ourselves would cost every
+ * request a map entry.
+ */
+export function responseOnSocket(socket: Duplex): { headersSent?: boolean } | null {
+  return (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage ?? null;
+}
+
+/**
+ * Starts the timer of an http.Server that never listens (its sockets come
+ * from the router): node starts the check of `headersTimeout` and
+ * `requestTimeout` (the slow-loris defence, 408) on 'listening', and
+ * `close()` stops it.
+ */
+export function startConnectionChecks(server: Server): void {
+  server.emit('listening');
+}
+
+/**
+ * Hands bytes already read off a socket (the peek) straight to the HTTP
+ * parser that the server attached as the socket's 'data' listener. Measured
+ * faster than `unshift` (a second trip through the read buffer).
+ */
+export function feedParser(socket: Socket, data: Buffer): void {
+  socket.emit('data', data);
+}
+
+/** The raw connection under a server-side TLS socket (node keeps it as `_parent`); no public accessor exists. */
+export function rawSocketOf(secure: TLSSocket): Socket | null {
+  return (secure as unknown as { _parent?: Socket })._parent ?? null;
+}
