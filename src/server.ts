@@ -31,6 +31,7 @@ import { MetricsHub } from './metrics/hub.ts';
 import { BuiltinRoutes } from './metrics/endpoint.ts';
 import type { CompiledRoute } from './modules/validate.ts';
 import type { Reply } from '../shared/index.ts';
+import { keepAliveOnListener } from './util/node-internals.ts';
 
 export interface ServerOptions {
   port: number;
@@ -97,6 +98,8 @@ export class HrmrServer implements AdminControl {
   private readonly started = Date.now();
   private rejected = { maxConnections: 0, routeMaxConnections: 0, noRoute: 0, peekTimeout: 0, reloading: 0, proxyRefused: 0 };
   private accepted = 0;
+  /** TCP keep-alive set per accepted socket (the listening socket could not pass it on). */
+  private keepAlivePerSocket = true;
   port = 0;
   /** TLS termination (null without --tls-cert). */
   private readonly tls: TlsFront | null;
@@ -150,8 +153,8 @@ export class HrmrServer implements AdminControl {
     };
     this.securePeeker = { ...this.peeker, table: () => this.registry.plainTable, clock: undefined };
     // allowHalfOpen: 'whole' framing reads until the client half-closes; every other route ends its side itself.
-    // keepAlive: a peer gone without a FIN (host died, NAT mapping dropped) is found by the kernel's probes.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS }, (s) => this.onConnection(s));
+    // TCP keep-alive (a peer gone without a FIN is found by the kernel's probes) is set on the listening socket once it listens: see start().
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
   }
 
   get adminToken(): string | null {
@@ -172,6 +175,8 @@ export class HrmrServer implements AdminControl {
       this.server.once('error', onError);
       this.server.listen({ port: this.opts.port, host: this.opts.host, backlog: 4096 }, () => {
         this.server.removeListener('error', onError);
+        // Accepted sockets inherit it (no system calls per connection); where they cannot, each gets it on accept.
+        this.keepAlivePerSocket = !keepAliveOnListener(this.server, TCP_KEEPALIVE_DELAY_MS);
         resolve();
       });
     });
@@ -230,6 +235,7 @@ export class HrmrServer implements AdminControl {
 
   private onConnection(socket: ConnSocket): void {
     socket.on('error', onSocketError);
+    if (this.keepAlivePerSocket) socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS);
     if (this.shutdownPromise) {
       socket.destroy();
       return;

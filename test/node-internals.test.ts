@@ -12,7 +12,8 @@ import { test, type TestContext } from 'node:test';
 import tls from 'node:tls';
 import { pino } from 'pino';
 import { createLogger, writesPretty } from '../src/log.ts';
-import { feedParser, rawSocketOf, resetFlowing, responseOnSocket, startConnectionChecks } from '../src/util/node-internals.ts';
+import { feedParser, keepAliveOnListener, rawSocketOf, resetFlowing, responseOnSocket, startConnectionChecks } from '../src/util/node-internals.ts';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { makeCertKit } from './helpers/tls-certs.ts';
 
@@ -103,4 +104,25 @@ test('writesPretty tells createLogger pretty loggers (and their children) from J
   assert.equal(writesPretty(createLogger('silent', true).child({ a: 1 })), true);
   assert.equal(writesPretty(createLogger('silent', false)), false);
   assert.equal(writesPretty(pino({ level: 'silent' })), false);
+});
+
+test(`node ${process.version}: keepAliveOnListener makes accepted sockets inherit TCP keep-alive (Linux)`, { timeout: 20_000, skip: process.platform !== 'linux' }, async (t) => {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  t.after(() => srv.close());
+  assert.equal(keepAliveOnListener(srv, 60_000), true, 'server._handle.setKeepAlive is gone or failed');
+  const port = (srv.address() as net.AddressInfo).port;
+  const accepted = once(srv, 'connection');
+  const client = net.connect(port, '127.0.0.1');
+  const [server] = (await accepted) as [Socket];
+  t.after(() => {
+    client.destroy();
+    server.destroy();
+  });
+  // The server's side has a keepalive timer of about 60 s, set by nobody but the listener; the client's has none.
+  const out = execFileSync('ss', ['-tnoe', 'state', 'established', `( sport = :${port} and dport = :${client.localPort} )`], { encoding: 'utf8' });
+  assert.match(out, /timer:\(keepalive,(59|60|1min)/, out);
+  const mine = execFileSync('ss', ['-tnoe', 'state', 'established', `( sport = :${client.localPort} )`], { encoding: 'utf8' });
+  assert.doesNotMatch(mine, /keepalive/);
 });

@@ -7,7 +7,7 @@
  * `engines` in package.json.
  */
 import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 
@@ -53,4 +53,19 @@ export function feedParser(socket: Socket, data: Buffer): void {
 /** The raw connection under a server-side TLS socket (node keeps it as `_parent`); no public accessor exists. */
 export function rawSocketOf(secure: TLSSocket): Socket | null {
   return (secure as unknown as { _parent?: Socket })._parent ?? null;
+}
+
+/**
+ * Turns TCP keep-alive on for a listening socket (`server._handle`, a
+ * TCPWrap: node has no public call for it). Linux copies SO_KEEPALIVE and
+ * TCP_KEEPIDLE to every socket accepted from it, so each connection has
+ * keep-alive without the three system calls per connection that the
+ * `keepAlive` server option makes. False where that cannot hold (not Linux,
+ * or a cluster round-robin worker, whose handle is not the socket): the
+ * caller then sets it per connection.
+ */
+export function keepAliveOnListener(server: NetServer, delayMs: number): boolean {
+  const h = (server as unknown as { _handle?: { setKeepAlive?: (on: boolean, delayS: number) => number } | null })._handle;
+  if (process.platform !== 'linux' || h == null || typeof h.setKeepAlive !== 'function') return false;
+  return h.setKeepAlive(true, Math.max(1, Math.floor(delayMs / 1000))) === 0;
 }
