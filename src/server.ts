@@ -331,7 +331,12 @@ export class HrmrServer implements AdminControl {
   }
 
   private onPeeked(socket: ConnSocket, outcome: PeekOutcome, entry: PrefixEntry<RouteTarget> | null, data: Buffer | null, ended: boolean): void {
-    const rec = records.get(socket)!;
+    const rec = records.get(socket);
+    // Closed during the peek: its record went with the close.
+    if (rec === undefined) {
+      socket.destroy();
+      return;
+    }
     rec.peeking = false;
     const hub = this.metrics.counting ? this.metrics : null;
     if (hub !== null) hub.peeked(rec.t0);
@@ -558,7 +563,10 @@ const records = new WeakMap<Socket, ConnRecord>();
 type ConnSocket = Socket;
 
 function onConnClose(this: ConnSocket): void {
-  const rec = records.get(this)!;
+  const rec = records.get(this);
+  if (rec === undefined) return;
+  // Deleted, not left to the collector: the table stays as small as the live connections.
+  records.delete(this);
   rec.all.delete(this);
   rec.version?.detach(this, rec.routeIndex);
   if (rec.hub !== null && rec.version !== null) rec.hub.connectionClosed(this, rec.version, rec.version.spec.routes[rec.routeIndex]!.label, rec.session !== null ? 'message' : 'stream', rec);

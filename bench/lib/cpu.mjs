@@ -5,7 +5,7 @@
  * requests per second, and it shows the router's own cost even when the load
  * generator, not the server, is the bottleneck.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 let tickUs = null;
@@ -36,4 +36,40 @@ export async function withCpu(pid, fn) {
   const result = await fn();
   const c1 = cpuMicros(pid);
   return { ...result, cpuUs: c0 === null || c1 === null ? null : c1 - c0 };
+}
+
+/** Pids of `pid` and all its descendants (Linux: /proc/PID/task/TID/children). */
+export function processTree(pid) {
+  const out = [];
+  const walk = (p) => {
+    out.push(p);
+    let tasks = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const t of tasks) {
+      let kids = '';
+      try {
+        kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const k of kids.split(' ')) if (k.trim()) walk(Number(k));
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** CPU microseconds used so far by `pid` and its descendants together (a supervisor and its workers), or null. */
+export function treeCpuMicros(pid) {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    const c = cpuMicros(p);
+    if (c === null && p === pid) return null;
+    sum += c ?? 0;
+  }
+  return sum;
 }

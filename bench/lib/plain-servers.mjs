@@ -47,6 +47,20 @@ const servers = {
     echo(socket);
   }),
   http: http.createServer(hello),
+  // The floor of any router that peeks in JavaScript: read the first chunk,
+  // then hand the socket and the chunk to node:http (what hrmr's HTTP path
+  // does at the least). Its distance from `http` is what peeking itself
+  // costs, with none of hrmr's per-connection work.
+  httpPeek: (() => {
+    const inner = http.createServer(hello);
+    return net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', (chunk) => {
+        inner.emit('connection', socket);
+        socket.emit('data', chunk);
+      });
+    });
+  })(),
 };
 const ports = {};
 for (const [name, server] of Object.entries(servers)) ports[name] = await listen(server);

@@ -77,7 +77,7 @@ export class ModuleVersion {
       this.extended = new Set(routes.filter((r) => routes.some((o) => o !== r && o.prefix.length > r.prefix.length && o.prefix.subarray(0, r.prefix.length).equals(r.prefix))).map((r) => r.index));
     }
     const p = hint.prefix;
-    if (!this.extended!.has(hint.index) && msg.length >= p.length && msg.compare(p, 0, p.length, 0, p.length) === 0) return hint;
+    if (!this.extended!.has(hint.index) && startsWith(msg, p)) return hint;
     const r = this.msgTable.match(msg);
     // The message is complete: an undecided match (a longer prefix could have followed) takes the best so far.
     if (r.state === MatchState.NoMatch) return null;
@@ -156,4 +156,13 @@ export class ModuleVersion {
   info(): VersionInfo {
     return { version: this.number, state: this.state, connections: this.connections.size, requestsInFlight: this.requests.size };
   }
+}
+
+/** `msg` begins with `prefix`. Prefixes are a few bytes: a loop here beats a call into Buffer.compare per message. */
+function startsWith(msg: Buffer, prefix: Buffer): boolean {
+  const n = prefix.length;
+  if (msg.length < n) return false;
+  if (n > 32) return msg.compare(prefix, 0, n, 0, n) === 0;
+  for (let i = 0; i < n; i++) if (msg[i] !== prefix[i]) return false;
+  return true;
 }

@@ -47,13 +47,14 @@ export class LineFramer {
    * the chunk is then held (and a chunk pushed meanwhile is queued behind it)
    * until resume().
    */
-  push(chunk: Buffer, sink: LineSink): boolean {
+  /** `firstNl`: the chunk's first newline when the caller already looked it up (saves a second search). */
+  push(chunk: Buffer, sink: LineSink, firstNl?: number): boolean {
     if (this.rest !== null) {
       this.rest = Buffer.concat([this.rest, chunk]);
       return false;
     }
     let start = 0;
-    let nl = chunk.indexOf(10);
+    let nl = firstNl ?? chunk.indexOf(10);
     if (this.carry !== null) {
       if (nl < 0) {
         if (this.carry.length + chunk.length > this.maxLine + 1) throw new LineTooLongError(this.maxLine);
@@ -64,13 +65,14 @@ export class LineFramer {
       this.carry = null;
       start = nl + 1;
       if (!this.emit(line, sink)) return this.stop(chunk, start);
-      nl = chunk.indexOf(10, start);
+      nl = start < chunk.length ? chunk.indexOf(10, start) : -1;
     }
     while (nl >= 0) {
       const line = chunk.subarray(start, nl);
       start = nl + 1;
       if (!this.emit(line, sink)) return this.stop(chunk, start);
-      nl = chunk.indexOf(10, start);
+      // The usual chunk ends with its one line: no second search.
+      nl = start < chunk.length ? chunk.indexOf(10, start) : -1;
     }
     if (start < chunk.length) {
       // +1: a line of exactly maxLine bytes may still be waiting for its `\r\n`.

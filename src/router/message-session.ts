@@ -101,7 +101,7 @@ export class MessageSession {
       const batch = nl >= 0 && nl < chunk.length - 1;
       if (batch) s.cork();
       try {
-        this.framer.push(chunk, this.onLine);
+        this.framer.push(chunk, this.onLine, nl);
       } catch (err) {
         // LineTooLongError from the framer; handler errors are caught in handle().
         this.failInOrder(err);
