@@ -13,6 +13,7 @@ import { bodyFor } from '../../shared/status-body.ts';
 import type { HttpOptions } from './config.ts';
 import { ifRangeMatches, isNotModified, parseRange, pickEncoding } from './conditional.ts';
 import { ResourceCache } from './cache.ts';
+import { sendRaw } from './raw-response.ts';
 import { baseHeaders, FileStore, isFresh, type Resource, type Variant } from './file-store.ts';
 import { rawPath, resolveUrlPath, type SafePath } from './url-path.ts';
 
@@ -167,6 +168,8 @@ export class StaticServer {
 
   /** 200 with the whole file (or just its headers for HEAD); returns body bytes written. */
   private full(res: ServerResponse, v: Variant, head: boolean): number {
+    // The hot path: head and body written by us in one go when node would send just that (raw-response.ts).
+    if (v.wire !== null && (head || v.body !== null) && sendRaw(res, v.wire, head ? null : v.text, head ? null : v.body)) return head ? 0 : v.size;
     res.writeHead(200, v.headers as string[]);
     if (head) {
       res.end();
