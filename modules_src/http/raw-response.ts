@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /**
- * The cached hit's fast path: a whole 200 (status line, headers, body) put
+ * The cached hit's fast path: a whole 200 or 304 (status line, headers, body) put
  * on the socket by the module itself, then node's ServerResponse ended
  * without writing anything of its own.
  *
@@ -47,9 +47,9 @@ interface NodeResponse {
   socket: (Socket & { _httpMessage?: unknown }) | null;
 }
 
-/** `HTTP/1.1 200 OK` and the variant's headers, one `Name: value\r\n` each; null if one would not pass node's checks. */
-export function wireHead(headers: readonly string[]): string | null {
-  let head = 'HTTP/1.1 200 OK\r\n';
+/** The status line (200 or 304) and the variant's headers, one `Name: value\r\n` each; null if one would not pass node's checks. */
+export function wireHead(headers: readonly string[], status: 200 | 304 = 200): string | null {
+  let head = status === 200 ? 'HTTP/1.1 200 OK\r\n' : 'HTTP/1.1 304 Not Modified\r\n';
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     const value = headers[i + 1]!;
@@ -89,11 +89,12 @@ function keepAliveTail(timeoutMs: number): string {
 }
 
 /**
- * Sends a 200 with `head` (from wireHead) and the body (`text`, a latin1
- * string, or `body`; neither for HEAD); false, with nothing done, when node
- * must write this response itself.
+ * Sends `head` (from wireHead) and the body (`text`, a latin1 string, or
+ * `body`; neither for HEAD or a 304); false, with nothing done, when node
+ * must write this response itself. `status` is what `head` says (for the
+ * access log and metrics, which read `res.statusCode`).
  */
-export function sendRaw(res: ServerResponse, head: string, text: string | null, body: Buffer | null): boolean {
+export function sendRaw(res: ServerResponse, head: string, text: string | null, body: Buffer | null, status: 200 | 304 = 200): boolean {
   const r = res as unknown as NodeResponse;
   const s = r.socket;
   if (
@@ -127,6 +128,7 @@ export function sendRaw(res: ServerResponse, head: string, text: string | null, 
   }
   // Node's end() now sees a head already sent and writes nothing: it finishes the response once the socket has
   // taken our bytes, and the server goes on with the connection (next request, keep-alive timer) as usual.
+  res.statusCode = status;
   r._header = h;
   r._headerSent = true;
   res.end();

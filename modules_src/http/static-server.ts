@@ -33,8 +33,14 @@ interface Wanted {
   ifRange: string | undefined;
 }
 
+/** `name` (same length as `lower`) equals `lower` ignoring ASCII case; no lower-cased copy made per header. */
 function eq(name: string, lower: string): boolean {
-  return name === lower || name.toLowerCase() === lower;
+  if (name === lower) return true;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 export class StaticServer {
@@ -138,9 +144,8 @@ export class StaticServer {
 
   private conditional(res: ServerResponse, v: Variant, w: Wanted, head: boolean): number {
     if (isNotModified(w.ifNoneMatch, w.ifModifiedSince, v.etag, v.mtimeMs)) {
-      const h = ['ETag', v.etag, 'Last-Modified', v.lastModified];
-      if (v.vary) h.push('Vary', 'Accept-Encoding');
-      res.writeHead(304, h);
+      if (v.wire304 !== null && sendRaw(res, v.wire304, null, null, 304)) return 0;
+      res.writeHead(304, v.notModified as string[]);
       res.end();
       return 0;
     }
