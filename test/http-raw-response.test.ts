@@ -17,6 +17,9 @@ import { sendRaw, wireHead } from '../modules_src/http/raw-response.ts';
 import type { Hrmr } from './helpers/hrmr.ts';
 import { parseResponses, request } from './helpers/http-client.ts';
 import { makeSite, rawExchange, removeSite, startSite, type Site } from './helpers/http-fixture.ts';
+import { makeCertKit } from './helpers/tls-certs.ts';
+import tls from 'node:tls';
+import { rmSync } from 'node:fs';
 
 const SMALL = 'abcdefghijklmnopqrstuvwxyz'.repeat(40);
 const BIG = Buffer.alloc(100 * 1024, 'xyz');
@@ -214,15 +217,19 @@ describe('through hrmr: the static module', () => {
     if (site) removeSite(site);
   });
 
-  test('cached hits: node header order, Date now, bodies whole, HEAD bare, pipelined in order', async () => {
+  test('cached hits: node header order, Date now, bodies whole, HEAD bare; one by one as pipelined', async () => {
     // Warm the cache (the first request of a file is a miss).
     await request(h.port, '/k/1k.txt');
     await request(h.port, '/k/100k.bin');
-    const ex = await rawExchange(
-      h.port,
-      req('GET /k/1k.txt HTTP/1.1') + req('HEAD /k/1k.txt HTTP/1.1') + req('GET /k/100k.bin HTTP/1.1') + req('GET /k/1k.txt HTTP/1.1') + req('GET /k/100k.bin HTTP/1.1', 'Connection: close'),
-    );
-    const rs = parseResponses(ex.data, [false, true]);
+    const reqs = [req('GET /k/1k.txt HTTP/1.1'), req('HEAD /k/1k.txt HTTP/1.1'), req('GET /k/100k.bin HTTP/1.1'), req('GET /k/1k.txt HTTP/1.1'), req('GET /k/100k.bin HTTP/1.1', 'Connection: close')];
+    // One at a time (the raw path), then the same pipelined (the queued ones are node's own): the same answers.
+    const s = net.connect(h.port, '127.0.0.1');
+    await new Promise((resolve, reject) => s.once('connect', resolve).once('error', reject));
+    const one = await oneByOne(s, reqs);
+    const piped = (await rawExchange(h.port, reqs.join(''))).data;
+    const blank = (b: Buffer): string => b.toString('latin1').replace(/\r\nDate: [^\r]*\r\n/g, '\r\nDate: -\r\n');
+    assert.equal(blank(one), blank(piped));
+    const rs = parseResponses(one, [false, true]);
     assert.equal(rs.length, 5);
     for (const r of rs) assert.equal(r.status, 200);
     assert.deepEqual([...rs[0]!.headers.keys()], ['content-type', 'last-modified', 'etag', 'accept-ranges', 'x-content-type-options', 'content-length', 'date', 'connection', 'keep-alive']);
@@ -261,3 +268,58 @@ describe('through hrmr: the static module', () => {
     assert.ok(Date.parse(now) > Date.parse(first));
   });
 });
+
+test('through hrmr over TLS: cached hits on one kept-alive TLS connection, bodies whole', async () => {
+  const site = await makeSite();
+  const kit = makeCertKit();
+  const c = kit.server('svc', ['localhost']);
+  const big = Buffer.alloc(100 * 1024, 'q');
+  writeFileSync(join(site.root, '1k.txt'), SMALL.slice(0, 1024));
+  writeFileSync(join(site.root, '100k.bin'), big);
+  const h = await startSite(site, ['--tls-cert', c.cert, '--tls-key', c.key]);
+  try {
+    const s = tls.connect({ port: h.port, host: '127.0.0.1', servername: 'localhost', ca: kit.caPem });
+    await new Promise((resolve, reject) => s.once('secureConnect', resolve).once('error', reject));
+    // One at a time (a pipelined request waits behind the first and is node's own): twice each, a miss then a cached hit.
+    const data = await oneByOne(s, [req('GET /1k.txt HTTP/1.1'), req('GET /100k.bin HTTP/1.1'), req('GET /1k.txt HTTP/1.1'), req('HEAD /1k.txt HTTP/1.1'), req('GET /100k.bin HTTP/1.1', 'Connection: close')]);
+    const rs = parseResponses(data, [false, false, false, true]);
+    assert.equal(rs.length, 5);
+    assert.equal(rs[2]!.body.toString('latin1'), SMALL.slice(0, 1024));
+    assert.equal(rs[2]!.headers.get('connection'), 'keep-alive');
+    assert.equal(rs[3]!.body.length, 0);
+    assert.ok(rs[4]!.body.equals(big));
+  } finally {
+    await h.kill();
+    removeSite(site);
+    rmSync(kit.dir, { recursive: true, force: true });
+  }
+});
+
+/** Sends each request after the previous response is complete; resolves with every byte once the server closes. */
+function oneByOne(s: net.Socket, reqs: string[]): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let got = Buffer.alloc(0);
+    let at = 0;
+    let next = 0;
+    const t = setTimeout(() => (s.destroy(), reject(new Error('no close within 10 s: ' + got.toString('latin1').slice(0, 300)))), 10_000);
+    const send = (): void => {
+      s.write(reqs[next++]!);
+    };
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      for (;;) {
+        const end = got.indexOf('\r\n\r\n', at);
+        if (end < 0) return;
+        const head = got.subarray(at, end).toString('latin1');
+        const len = reqs[next - 1]!.startsWith('HEAD') || head.startsWith('HTTP/1.1 304') ? 0 : Number(/Content-Length: (\d+)/i.exec(head)![1]);
+        if (got.length < end + 4 + len) return;
+        at = end + 4 + len;
+        if (next < reqs.length) send();
+        else return;
+      }
+    });
+    s.on('error', reject);
+    s.on('close', () => (clearTimeout(t), resolve(got)));
+    send();
+  });
+}
