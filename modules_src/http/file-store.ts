@@ -13,6 +13,7 @@ import { realpathSync, statSync, type Stats } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { contentType } from './mime.ts';
+import { wireHead } from './raw-response.ts';
 import { encodePath } from './url-path.ts';
 
 export type Encoding = 'br' | 'gzip';
@@ -41,6 +42,12 @@ export interface Variant {
   readonly text: string | null;
   /** Flat [name, value, ...] headers of a full 200 response. */
   readonly headers: readonly string[];
+  /** The same as wire text (status line and headers, no Date/Connection): see raw-response.ts; null if node must write them. */
+  readonly wire: string | null;
+  /** Headers of a 304 for this variant. */
+  readonly notModified: readonly string[];
+  /** The 304 as wire text, as `wire`. */
+  readonly wire304: string | null;
 }
 
 export interface Resource {
@@ -222,9 +229,13 @@ export class FileStore {
       }
       const lastModified = new Date(Math.floor(st.mtimeMs / 1000) * 1000).toUTCString();
       const text = body !== null && body.length <= TEXT_MAX ? body.toString('latin1') : null;
-      const v = { file: f.real, encoding, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev, etag, lastModified, type, vary, body, text, headers: [] as string[] };
+      const v = { file: f.real, encoding, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, dev: st.dev, etag, lastModified, type, vary, body, text, headers: [] as string[], wire: null as string | null, notModified: [] as string[], wire304: null as string | null };
       v.headers = baseHeaders(v);
       v.headers.push('Content-Length', String(st.size));
+      v.wire = wireHead(v.headers);
+      v.notModified = ['ETag', etag, 'Last-Modified', lastModified];
+      if (vary) v.notModified.push('Vary', 'Accept-Encoding');
+      v.wire304 = wireHead(v.notModified, 304);
       return v;
     } catch {
       return null;

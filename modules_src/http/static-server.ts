@@ -13,6 +13,7 @@ import { bodyFor } from '../../shared/status-body.ts';
 import type { HttpOptions } from './config.ts';
 import { ifRangeMatches, isNotModified, parseRange, pickEncoding } from './conditional.ts';
 import { ResourceCache } from './cache.ts';
+import { sendRaw } from './raw-response.ts';
 import { baseHeaders, FileStore, isFresh, type Resource, type Variant } from './file-store.ts';
 import { rawPath, resolveUrlPath, type SafePath } from './url-path.ts';
 
@@ -32,8 +33,14 @@ interface Wanted {
   ifRange: string | undefined;
 }
 
+/** `name` (same length as `lower`) equals `lower` ignoring ASCII case; no lower-cased copy made per header. */
 function eq(name: string, lower: string): boolean {
-  return name === lower || name.toLowerCase() === lower;
+  if (name === lower) return true;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 65 && c <= 90 ? c + 32 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 export class StaticServer {
@@ -137,9 +144,8 @@ export class StaticServer {
 
   private conditional(res: ServerResponse, v: Variant, w: Wanted, head: boolean): number {
     if (isNotModified(w.ifNoneMatch, w.ifModifiedSince, v.etag, v.mtimeMs)) {
-      const h = ['ETag', v.etag, 'Last-Modified', v.lastModified];
-      if (v.vary) h.push('Vary', 'Accept-Encoding');
-      res.writeHead(304, h);
+      if (v.wire304 !== null && sendRaw(res, v.wire304, null, null, 304)) return 0;
+      res.writeHead(304, v.notModified as string[]);
       res.end();
       return 0;
     }
@@ -167,6 +173,8 @@ export class StaticServer {
 
   /** 200 with the whole file (or just its headers for HEAD); returns body bytes written. */
   private full(res: ServerResponse, v: Variant, head: boolean): number {
+    // The hot path: head and body written by us in one go when node would send just that (raw-response.ts).
+    if (v.wire !== null && (head || v.body !== null) && sendRaw(res, v.wire, head ? null : v.text, head ? null : v.body)) return head ? 0 : v.size;
     res.writeHead(200, v.headers as string[]);
     if (head) {
       res.end();
