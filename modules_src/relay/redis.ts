@@ -29,6 +29,7 @@
  * the offline/retry policy), and in `RedisShared` the waiting polls and the
  * subscriptions.
  */
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { keptRedis, type Keep, type Logger } from '../../shared/index.ts';
@@ -164,9 +165,31 @@ export interface RedisStoreOptions {
 
 const str = (b: unknown): string => (Buffer.isBuffer(b) ? b.toString('latin1') : String(b));
 
+/**
+ * A body as a script argument: an ASCII body goes as a string, so a command
+ * of strings only is one string for ioredis (no mixed-buffer assembly per
+ * produce); anything else stays bytes.
+ */
+function wireArg(body: Buffer): string | Buffer {
+  return body.length <= 4096 && isAscii(body) ? body.toString('latin1') : body;
+}
+
+/** Content types are few: each one's argument is made once (a latin1 one as bytes, so it round-trips). */
+const CT_ARGS = new Map<string, string | Buffer>();
+function ctArg(ct: string): string | Buffer {
+  let a = CT_ARGS.get(ct);
+  if (a === undefined) {
+    // eslint-disable-next-line no-control-regex
+    a = /^[\x00-\x7f]*$/.test(ct) ? ct : Buffer.from(ct, 'latin1');
+    if (CT_ARGS.size < 64) CT_ARGS.set(ct, a);
+  }
+  return a;
+}
+
 export class RedisStore implements Store {
   readonly kind = 'redis';
   private readonly idleMs: string;
+  private readonly maxlen: string;
   private tick: NodeJS.Timeout | undefined;
   private readonly cmd: Redis;
   private readonly sub: Redis;
@@ -180,6 +203,7 @@ export class RedisStore implements Store {
   ) {
     if (shared.shape !== 'relay-redis-1') throw new Error(`relay: kept Redis state has shape ${String(shared.shape)}, this version needs relay-redis-1`);
     this.idleMs = String(o.idleTtl * 1000);
+    this.maxlen = String(o.maxlen);
     const legacy = dropLegacyClients(shared);
     const onError = (err: Error): void => this.onError(err);
     this.cmd = keptRedis(
@@ -430,7 +454,7 @@ export class RedisStore implements Store {
   // ---- Store ------------------------------------------------------------
 
   async produce(id: string, body: Buffer, ct: string, bp: Backpressure): Promise<ProduceResult> {
-    const args: Array<string | Buffer> = [keys.group(id), body, Buffer.from(ct, 'latin1'), bp.on ? String(bp.limit) : '0', String(this.o.maxlen), keys.channel(id)];
+    const args: Array<string | Buffer> = [keys.group(id), wireArg(body), ctArg(ct), bp.on ? String(bp.limit) : '0', this.maxlen, keys.channel(id)];
     // A poll waits here on this tunnel: the script consumes for it right after the add
     // (what its own consume would do after the notification, without that round trip).
     const rt = this.shared.tunnels.get(id);
@@ -439,7 +463,7 @@ export class RedisStore implements Store {
     if (w === undefined) {
       const r = (await this.run(PRODUCE, [keys.stream(id)], args)) as unknown[];
       if (r[0] === 0) return { ok: false, reason: 'full', size: Number(r[1]) };
-      return { ok: true, id: str(r[1]), size: Number(r[2]) };
+      return { ok: true, id: str(r[1]), size: Number(r[2]), woke: false };
     }
     args.push(keys.consumer(id), w.pending ? '1' : '0', this.idleMs);
     list!.running = true;
@@ -458,9 +482,10 @@ export class RedisStore implements Store {
       return { ok: false, reason: 'full', size: Number(r[1]) };
     }
     const m = r[3] as Buffer[] | null | undefined;
-    this.hand(list!, w, m ? { id: str(m[0]), body: m[1]!, ct: m[2]!.toString('latin1') } : null);
+    // Handed over before this returns: the poll's answer is queued ahead of the 201.
+    const woke = this.hand(list!, w, m ? { id: str(m[0]), body: m[1]!, ct: m[2]!.toString('latin1') } : null);
     this.release(rt!, list!, w);
-    return { ok: true, id: str(r[1]), size: Number(r[2]) };
+    return { ok: true, id: str(r[1]), size: Number(r[2]), woke };
   }
 
   /** Ends a produce's turn at the tunnel's waiters: a timeout that passed meanwhile is answered, a wake-up that came meanwhile is served. */
@@ -475,14 +500,21 @@ export class RedisStore implements Store {
     return this.consumeRaw(id, pending);
   }
 
-  async poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null> {
-    const rt0 = this.shared.tunnels.get(id);
-    // Subscribed already: the waiter's own first fetch is the read (one round trip).
-    if (rt0 === undefined || rt0.sub !== 'active' || timeoutMs <= 0) {
-      const m = await this.consumeRaw(id, pending);
-      if (m !== null || timeoutMs <= 0 || signal.aborted) return m;
+  poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null> {
+    const rt = this.shared.tunnels.get(id);
+    // Subscribed already: the waiter's own first fetch is the read (one round trip). Its promise is
+    // returned as is (not through an async function): a produce's wake-up then answers it ahead of the 201.
+    if (rt !== undefined && rt.sub === 'active' && timeoutMs > 0) {
+      if (signal.aborted) return Promise.resolve(null);
+      return this.wait(rt, rt.msg, pending, timeoutMs, signal, (p) => this.consumeRaw(id, p));
     }
-    if (signal.aborted) return null;
+    return this.pollFirst(id, pending, timeoutMs, signal);
+  }
+
+  /** A poll on a tunnel not subscribed here yet: read once, then wait. */
+  private async pollFirst(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null> {
+    const m = await this.consumeRaw(id, pending);
+    if (m !== null || timeoutMs <= 0 || signal.aborted) return m;
     const rt = this.rtunnel(id);
     return this.wait(rt, rt.msg, pending, timeoutMs, signal, (p) => this.consumeRaw(id, p));
   }
