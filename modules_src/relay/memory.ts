@@ -225,11 +225,12 @@ export class MemoryStore implements Store {
     if (!bp.on) {
       // Trim to tunnel_maxlen: the oldest go first, and pending ones are older than every queued one.
       while (MemoryStore.len(t) > this.o.maxlen) {
-        const first = t.pending.values().next();
-        if (!first.done) {
-          t.pending.delete(first.value.id);
+        // Size first: a busy tunnel trims on every produce, and an iterator per trim is garbage.
+        const first = t.pending.size > 0 ? t.pending.values().next().value : undefined;
+        if (first !== undefined) {
+          t.pending.delete(first.id);
           d.pending--;
-          this.release(first.value);
+          this.release(first);
         } else this.release(this.shiftQueue(t)!);
       }
     }
