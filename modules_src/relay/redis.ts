@@ -35,6 +35,7 @@ import type { Redis } from 'ioredis';
 import { keptRedis, type Keep, type Logger } from '../../shared/index.ts';
 import { redactUrl } from './config.ts';
 import { ACK, CLEAR, CONSUME, keys, PRODUCE, READ_REPLY, REPLY, STATE } from './lua.ts';
+import { ScriptBatcher } from './redis-batch.ts';
 import type { Backpressure } from './parse.ts';
 import { StoreUnavailable, type Message, type MessageState, type ProduceResult, type ReplyData, type ReplyResult, type Store } from './store.ts';
 
@@ -130,12 +131,6 @@ function settleRaw<T>(s: RedisShared, list: WaitList<T>, w: RWaiter<T>, v: T | n
   else w.resolve(v);
 }
 
-/** ioredis has these at run time (every command gets a `...Buffer` twin), its typings lack them. */
-interface EvalBuffer {
-  evalshaBuffer(sha: string, numKeys: number, ...args: Array<string | Buffer>): Promise<unknown>;
-  evalBuffer(script: string, numKeys: number, ...args: Array<string | Buffer>): Promise<unknown>;
-}
-
 const SHA = new Map<string, string>();
 function sha1(script: string): string {
   let h = SHA.get(script);
@@ -193,6 +188,7 @@ export class RedisStore implements Store {
   private tick: NodeJS.Timeout | undefined;
   private readonly cmd: Redis;
   private readonly sub: Redis;
+  private readonly batch: ScriptBatcher;
 
   /** Takes over the kept clients (keptRedis swaps the previous version's handlers for these): call it last in setup. */
   constructor(
@@ -214,6 +210,7 @@ export class RedisStore implements Store {
       { connectionName: 'hrmr-relay', autoPipelining: true, commandTimeout: COMMAND_TIMEOUT_MS },
     );
     this.sub = keptRedis(ctx, 'sub', shared.url, { message: (channel, payload) => this.onMessage(channel, payload), close: () => this.onClose('subscriber'), error: onError }, { connectionName: 'hrmr-relay-sub', commandTimeout: COMMAND_TIMEOUT_MS });
+    this.batch = new ScriptBatcher(this.cmd);
     if (legacy) this.onClose('subscriber');
   }
 
@@ -424,13 +421,16 @@ export class RedisStore implements Store {
   // ---- Redis calls --------------------------------------------------------
 
   private async run(script: string, keyList: readonly string[], args: ReadonlyArray<string | Buffer>): Promise<unknown> {
-    const cmd = this.cmd as unknown as EvalBuffer;
+    const a: Array<string | Buffer> = [sha1(script), String(keyList.length)];
+    for (let i = 0; i < keyList.length; i++) a.push(keyList[i]!);
+    for (let i = 0; i < args.length; i++) a.push(args[i]!);
     try {
-      return await cmd.evalshaBuffer(sha1(script), keyList.length, ...keyList, ...args);
+      return await this.batch.send('evalsha', a);
     } catch (err) {
       if ((err as Error)?.message?.startsWith('NOSCRIPT')) {
+        a[0] = script;
         try {
-          return await cmd.evalBuffer(script, keyList.length, ...keyList, ...args);
+          return await this.batch.send('eval', a);
         } catch (err2) {
           throw asUnavailable(err2);
         }
