@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyAbortedError, readBodyCallback, type Logger, type TooLargeReply } from '../../shared/index.ts';
 import { authorized, type Auth } from './auth.ts';
 import type { RelayConfig } from './config.ts';
-import { countAnswer, countKind, type CountKind, type RelayCounts } from './metrics.ts';
+import { countAnswer, countKind, NOT_COUNTED, type CountKind, type RelayCounts } from './metrics.ts';
 import { ALLOW_HEADER, ALLOWED, backpressure, parseEndpoint, parseQuery, pollTimeoutMs, type Endpoint, type Query } from './parse.ts';
 import type { Maybe, Message, ReplyData, Store } from './store.ts';
 
@@ -221,8 +221,14 @@ function dispatch(relay: Relay, ep: Endpoint, k: CountKind, method: string, q: Q
           }
           count(relay, k, res, 201, body.length);
           // A poll this produce woke is answered first (its answer is queued as a microtask): that is the latency that counts.
-          if (r.woke) queueMicrotask(() => sendCreated(res, r.id, bp.on ? r.size : -1));
-          else sendCreated(res, r.id, bp.on ? r.size : -1);
+          if (!r.woke) return sendCreated(res, r.id, bp.on ? r.size : -1);
+          queueMicrotask(() => {
+            try {
+              sendCreated(res, r.id, bp.on ? r.size : -1);
+            } catch (err) {
+              failed(relay, ep, NOT_COUNTED, res, err);
+            }
+          });
         });
       }
       return then(store.consume(ep.id, q.pending), (m) => sendMessage(relay, k, res, m));
