@@ -65,11 +65,19 @@ function sendEmpty(res: ServerResponse, status: number, extra: readonly string[]
   res.end();
 }
 
+/** The 201's header lists, filled in per answer: writeHead reads them at once and keeps no reference. */
+const CREATED = [ORIGIN, ORIGIN_V, METHODS, METHODS_V, EXPOSE, EXPOSE_V, 'Content-Type', 'text/plain', 'Content-Length', '0', 'X-Message-Id', ''];
+const CREATED_SIZE = [...CREATED, 'X-Queue-Size', ''];
+
 /** 201 to a produce: `size` < 0 leaves X-Queue-Size out (no backpressure). */
 function sendCreated(res: ServerResponse, id: string, size: number): void {
   if (res.destroyed) return;
-  const h = [ORIGIN, ORIGIN_V, METHODS, METHODS_V, EXPOSE, EXPOSE_V, 'Content-Type', 'text/plain', 'Content-Length', '0', 'X-Message-Id', id];
-  if (size >= 0) h.push('X-Queue-Size', String(size));
+  let h = CREATED;
+  if (size >= 0) {
+    h = CREATED_SIZE;
+    h[13] = String(size);
+  }
+  h[11] = id;
   res.writeHead(201, h);
   res.end();
 }

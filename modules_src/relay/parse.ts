@@ -63,6 +63,12 @@ export function parseEndpoint(rest: string): Endpoint | null {
       return null;
     }
   }
+  // `ID` or `ID/`, a produce's or a consume's path: no split.
+  const slash = rest.indexOf('/');
+  if (slash < 0 || slash === rest.length - 1) {
+    const id = slash < 0 ? rest : rest.slice(0, slash);
+    return TUNNEL_ID.test(id) ? { kind: 'tunnel', id } : null;
+  }
   const parts = rest.split('/');
   const id = parts[0]!;
   if (!TUNNEL_ID.test(id)) return null;
