@@ -15,12 +15,11 @@ import { parseConfig, redactUrl } from './relay/config.ts';
 import { handle, health, type Relay } from './relay/handler.ts';
 import { MemoryStore, newMemoryData } from './relay/memory.ts';
 import { closeShared, newShared, RedisStore } from './relay/redis.ts';
-import { relayMetrics, type RelayCount } from './relay/metrics.ts';
+import { newCounts, relayMetrics } from './relay/metrics.ts';
 
 let relay: Relay | null = null;
 let sweeper: NodeJS.Timeout | undefined;
 let redisStore: RedisStore | null = null;
-let count: RelayCount | null = null;
 
 const mod: Module & { status(): unknown } = {
   name: 'relay',
@@ -28,14 +27,15 @@ const mod: Module & { status(): unknown } = {
     const cfg = parseConfig(config);
     const t = `${cfg.mount}t/`;
     return [
-      { http: t, request: (req: IncomingMessage, res: ServerResponse) => (count?.(t, req, res), handle(relay, t, req, res)) },
+      { http: t, request: (req: IncomingMessage, res: ServerResponse) => handle(relay, t, req, res) },
       { http: `${cfg.mount}health`, request: (req: IncomingMessage, res: ServerResponse) => health(req, res) },
     ];
   },
   async setup(ctx: SetupContext): Promise<void> {
     if (ctx.thread !== 'main') return;
     const cfg = parseConfig(ctx.config);
-    count = relayMetrics(ctx.metrics, () => (relay === null ? null : relay.store.stats()));
+    const counts = ctx.keep('counts', newCounts);
+    relayMetrics(ctx.metrics, () => (relay === null ? null : relay.store.stats()), counts);
     const auth = makeAuth(cfg.accessToken, cfg.signatureSecret, cfg.publicIds);
     if (cfg.store === 'memory') {
       if (ctx.processes > 1) {
@@ -48,7 +48,7 @@ const mod: Module & { status(): unknown } = {
       const store = new MemoryStore(data, { maxlen: cfg.tunnelMaxlen, maxBytes: cfg.maxBytes, replyTtlMs: cfg.replyTtl * 1000 });
       sweeper = setInterval(() => store.sweep(), 1000);
       sweeper.unref();
-      relay = { cfg, auth, store, log: ctx.log };
+      relay = { cfg, auth, store, log: ctx.log, counts };
       ctx.log.info({ store: 'memory', mount: cfg.mount, maxBytes: cfg.maxBytes, tunnelMaxlen: cfg.tunnelMaxlen, auth: auth.enabled }, 'relay serving');
       return;
     }
@@ -57,7 +57,7 @@ const mod: Module & { status(): unknown } = {
     const store = new RedisStore(shared, { maxlen: cfg.tunnelMaxlen, replyTtl: cfg.replyTtl, idleTtl: cfg.idleTtl }, ctx.log, ctx);
     store.attach();
     redisStore = store;
-    relay = { cfg, auth, store, log: ctx.log };
+    relay = { cfg, auth, store, log: ctx.log, counts };
     const up = await store.ready(1000);
     const fields = { store: 'redis', redis: redactUrl(cfg.redis), mount: cfg.mount, tunnelMaxlen: cfg.tunnelMaxlen, auth: auth.enabled };
     if (up) ctx.log.info(fields, 'relay serving');
@@ -69,7 +69,6 @@ const mod: Module & { status(): unknown } = {
     redisStore?.detach();
     redisStore = null;
     relay = null;
-    count = null;
   },
   status(): unknown {
     if (relay === null) return { store: 'none' };

@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyAbortedError, readBodyCallback, type Logger, type TooLargeReply } from '../../shared/index.ts';
 import { authorized, type Auth } from './auth.ts';
 import type { RelayConfig } from './config.ts';
+import { countAnswer, countKind, NOT_COUNTED, type CountKind, type RelayCounts } from './metrics.ts';
 import { ALLOW_HEADER, ALLOWED, backpressure, parseEndpoint, parseQuery, pollTimeoutMs, type Endpoint, type Query } from './parse.ts';
 import type { Maybe, Message, ReplyData, Store } from './store.ts';
 
@@ -64,11 +65,19 @@ function sendEmpty(res: ServerResponse, status: number, extra: readonly string[]
   res.end();
 }
 
+/** The 201's header lists, filled in per answer: writeHead reads them at once and keeps no reference. */
+const CREATED = [ORIGIN, ORIGIN_V, METHODS, METHODS_V, EXPOSE, EXPOSE_V, 'Content-Type', 'text/plain', 'Content-Length', '0', 'X-Message-Id', ''];
+const CREATED_SIZE = [...CREATED, 'X-Queue-Size', ''];
+
 /** 201 to a produce: `size` < 0 leaves X-Queue-Size out (no backpressure). */
 function sendCreated(res: ServerResponse, id: string, size: number): void {
   if (res.destroyed) return;
-  const h = [ORIGIN, ORIGIN_V, METHODS, METHODS_V, EXPOSE, EXPOSE_V, 'Content-Type', 'text/plain', 'Content-Length', '0', 'X-Message-Id', id];
-  if (size >= 0) h.push('X-Queue-Size', String(size));
+  let h = CREATED;
+  if (size >= 0) {
+    h = CREATED_SIZE;
+    h[13] = String(size);
+  }
+  h[11] = id;
   res.writeHead(201, h);
   res.end();
 }
@@ -93,6 +102,13 @@ export interface Relay {
   readonly auth: Auth;
   readonly store: Store;
   readonly log: Logger;
+  /** Produce/consume outcomes for the metrics (counted where the answer is written). */
+  readonly counts: RelayCounts;
+}
+
+/** Counts an answer about to be written (not when the client is gone: nothing is written then). */
+function count(relay: Relay, k: CountKind, res: ServerResponse, status: number, bytes = 0): void {
+  if (k !== 0 && !res.destroyed) countAnswer(relay.counts, k, status, bytes);
 }
 
 /** Answers `${mount}health`: 200 `OK` for any method. */
@@ -129,37 +145,43 @@ export function handle(relay: Relay | null, tPrefix: string, req: IncomingMessag
     return;
   }
   const query = qi < 0 ? NO_QUERY : parseQuery(url.slice(qi + 1));
+  const k = countKind(ep.kind, method);
   // The body, at most max bytes (callbacks, no promise: this is the produce hot path); past max, 413 then close.
   readBodyCallback(req, { max: relay.cfg.maxBody, res, tooLarge: TOO_LARGE_REPLY }, (err, body) => {
-    if (err === null) void serve(relay, ep, method, query, req, res, body!);
+    if (err === null) void serve(relay, ep, k, method, query, req, res, body!);
     else if (err instanceof BodyAbortedError) res.destroy();
+    else if (err.answered) countAnswer(relay.counts, k, 413, 0);
   });
 }
 
-function serve(relay: Relay, ep: Endpoint, method: string, q: Query, req: IncomingMessage, res: ServerResponse, body: Buffer): void | Promise<void> {
+function serve(relay: Relay, ep: Endpoint, k: CountKind, method: string, q: Query, req: IncomingMessage, res: ServerResponse, body: Buffer): void | Promise<void> {
   const h = req.headers;
   if (!authorized(relay.auth, ep.id, h.authorization, h['x-hub-signature-256'] as string | undefined, body)) {
+    count(relay, k, res, 403);
     sendText(res, 403, ACCESS_DENIED);
     return;
   }
   let out: void | Promise<void>;
   try {
-    out = dispatch(relay, ep, method, q, req, res, body);
+    out = dispatch(relay, ep, k, method, q, req, res, body);
   } catch (err) {
-    failed(relay, ep, res, err);
+    failed(relay, ep, k, res, err);
     return;
   }
-  if (out instanceof Promise) return out.catch((err: unknown) => failed(relay, ep, res, err));
+  if (out instanceof Promise) return out.catch((err: unknown) => failed(relay, ep, k, res, err));
 }
 
-function failed(relay: Relay, ep: Endpoint, res: ServerResponse, err: unknown): void {
+function failed(relay: Relay, ep: Endpoint, k: CountKind, res: ServerResponse, err: unknown): void {
   if (isUnavailable(err)) {
+    count(relay, k, res, 503);
     sendText(res, 503, UNAVAILABLE, ['Retry-After', '1']);
     return;
   }
   relay.log.error({ err, endpoint: ep.kind }, 'relay request failed');
-  if (!res.headersSent) sendText(res, 500, 'Internal Server Error');
-  else res.destroy();
+  if (!res.headersSent) {
+    count(relay, k, res, 500);
+    sendText(res, 500, 'Internal Server Error');
+  } else res.destroy();
 }
 
 /** Runs `fn` on a value now, or once it arrives (the memory store answers synchronously: no promise on its path). */
@@ -178,7 +200,8 @@ function clientGone(res: ServerResponse): AbortSignal {
   return ac.signal;
 }
 
-function sendMessage(relay: Relay, res: ServerResponse, m: Message | null): void {
+function sendMessage(relay: Relay, k: CountKind, res: ServerResponse, m: Message | null): void {
+  count(relay, k, res, m === null ? 204 : 200);
   if (m === null) sendEmpty(res, 204);
   else sendBody(res, m.body, m.ct || relay.cfg.defaultContentType, 'X-Message-Id', m.id);
 }
@@ -188,23 +211,39 @@ function sendReply(relay: Relay, res: ServerResponse, r: ReplyData | null): void
   else sendBody(res, r.body, r.ct || relay.cfg.defaultContentType, null, null);
 }
 
-function dispatch(relay: Relay, ep: Endpoint, method: string, q: Query, req: IncomingMessage, res: ServerResponse, body: Buffer): void | Promise<void> {
+function dispatch(relay: Relay, ep: Endpoint, k: CountKind, method: string, q: Query, req: IncomingMessage, res: ServerResponse, body: Buffer): void | Promise<void> {
   const { store, cfg } = relay;
   switch (ep.kind) {
     case 'tunnel': {
       if (method === 'POST') {
         const bp = backpressure(q.limit, cfg.tunnelMaxlen, cfg.backpressure);
-        if (bp === null) return sendText(res, 400, LIMIT_TOO_BIG);
+        if (bp === null) {
+          count(relay, k, res, 400);
+          return sendText(res, 400, LIMIT_TOO_BIG);
+        }
         return then(store.produce(ep.id, body, contentType(req), bp), (r) => {
-          if (!r.ok) sendText(res, 507, QUEUE_FULL, ['X-Queue-Size', String(r.size)]);
-          else sendCreated(res, r.id, bp.on ? r.size : -1);
+          if (!r.ok) {
+            count(relay, k, res, 507);
+            sendText(res, 507, QUEUE_FULL, ['X-Queue-Size', String(r.size)]);
+            return;
+          }
+          count(relay, k, res, 201, body.length);
+          // A poll this produce woke is answered first (its answer is queued as a microtask): that is the latency that counts.
+          if (!r.woke) return sendCreated(res, r.id, bp.on ? r.size : -1);
+          queueMicrotask(() => {
+            try {
+              sendCreated(res, r.id, bp.on ? r.size : -1);
+            } catch (err) {
+              failed(relay, ep, NOT_COUNTED, res, err);
+            }
+          });
         });
       }
-      return then(store.consume(ep.id, q.pending), (m) => sendMessage(relay, res, m));
+      return then(store.consume(ep.id, q.pending), (m) => sendMessage(relay, k, res, m));
     }
     case 'poll': {
       const ms = pollTimeoutMs(q.timeout, cfg.defaultPollTimeout, cfg.maxPollTimeout);
-      return then(ms <= 0 ? store.consume(ep.id, q.pending) : store.poll(ep.id, q.pending, ms, clientGone(res)), (m) => sendMessage(relay, res, m));
+      return then(ms <= 0 ? store.consume(ep.id, q.pending) : store.poll(ep.id, q.pending, ms, clientGone(res)), (m) => sendMessage(relay, k, res, m));
     }
     case 'len':
       return then(store.length(ep.id), (n) => sendEmpty(res, 204, ['X-Queue-Size', String(n)]));

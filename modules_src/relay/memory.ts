@@ -110,14 +110,14 @@ export class MemoryStore implements Store {
     return t.q.length - t.h + t.pending.size;
   }
 
-  private nextId(): { id: string; ms: number; seq: number } {
+  /** Advances the id clock: the new id is `${lastMs}-${lastSeq}` (no object per produce). */
+  private nextId(): void {
     const d = this.data;
     const now = this.now();
     if (now > d.lastMs) {
       d.lastMs = now;
       d.lastSeq = 0;
     } else d.lastSeq++;
-    return { id: `${d.lastMs}-${d.lastSeq}`, ms: d.lastMs, seq: d.lastSeq };
   }
 
   private release(m: Msg): void {
@@ -207,7 +207,10 @@ export class MemoryStore implements Store {
     const t0 = d.tunnels.get(id);
     const len = t0 === undefined ? 0 : MemoryStore.len(t0);
     if (bp.on && len >= bp.limit) return { ok: false, reason: 'full', size: len };
-    const { id: mid, ms, seq } = this.nextId();
+    this.nextId();
+    const ms = d.lastMs;
+    const seq = d.lastSeq;
+    const mid = `${ms}-${seq}`;
     const cost = body.length + ct.length + mid.length + MSG_OVERHEAD;
     const extra = t0 === undefined || !t0.charged ? tunnelCost(id) : 0;
     if (d.bytes + cost + extra > this.o.maxBytes) return { ok: false, reason: 'cap', size: len };
@@ -222,17 +225,19 @@ export class MemoryStore implements Store {
     if (!bp.on) {
       // Trim to tunnel_maxlen: the oldest go first, and pending ones are older than every queued one.
       while (MemoryStore.len(t) > this.o.maxlen) {
-        const first = t.pending.values().next();
-        if (!first.done) {
-          t.pending.delete(first.value.id);
+        // Size first: a busy tunnel trims on every produce, and an iterator per trim is garbage.
+        const first = t.pending.size > 0 ? t.pending.values().next().value : undefined;
+        if (first !== undefined) {
+          t.pending.delete(first.id);
           d.pending--;
-          this.release(first.value);
+          this.release(first);
         } else this.release(this.shiftQueue(t)!);
       }
     }
     const size = MemoryStore.len(t);
-    if (t.waiters.size > 0) this.wake(id, t);
-    return { ok: true, id: mid, size };
+    const woke = t.waiters.size > 0;
+    if (woke) this.wake(id, t);
+    return { ok: true, id: mid, size, woke };
   }
 
   produce(id: string, body: Buffer, ct: string, bp: Backpressure): ProduceResult {

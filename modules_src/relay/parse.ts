@@ -63,6 +63,12 @@ export function parseEndpoint(rest: string): Endpoint | null {
       return null;
     }
   }
+  // `ID` or `ID/`, a produce's or a consume's path: no split.
+  const slash = rest.indexOf('/');
+  if (slash < 0 || slash === rest.length - 1) {
+    const id = slash < 0 ? rest : rest.slice(0, slash);
+    return TUNNEL_ID.test(id) ? { kind: 'tunnel', id } : null;
+  }
   const parts = rest.split('/');
   const id = parts[0]!;
   if (!TUNNEL_ID.test(id)) return null;
@@ -146,10 +152,14 @@ export type Backpressure =
   | { readonly on: false };
 
 /** The producer's `limit` parameter under the server's defaults; `null` = `400 Limit must be less than the tunnel max length`. */
+const OFF: Backpressure = { on: false };
+
 export function backpressure(raw: string | undefined, maxlen: number, defaultOn: boolean): Backpressure | null {
+  // `limit=0` (what busy producers send) needs no number parsing.
+  if (raw === '0') return OFF;
   const n = luaNumber(raw);
-  if (n === undefined) return defaultOn ? { on: true, limit: maxlen } : { on: false };
-  if (!(n > 0)) return { on: false };
+  if (n === undefined) return defaultOn ? { on: true, limit: maxlen } : OFF;
+  if (!(n > 0)) return OFF;
   if (n > maxlen) return null;
   return { on: true, limit: n };
 }

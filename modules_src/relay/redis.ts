@@ -29,11 +29,13 @@
  * the offline/retry policy), and in `RedisShared` the waiting polls and the
  * subscriptions.
  */
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { keptRedis, type Keep, type Logger } from '../../shared/index.ts';
 import { redactUrl } from './config.ts';
 import { ACK, CLEAR, CONSUME, keys, PRODUCE, READ_REPLY, REPLY, STATE } from './lua.ts';
+import { ScriptBatcher } from './redis-batch.ts';
 import type { Backpressure } from './parse.ts';
 import { StoreUnavailable, type Message, type MessageState, type ProduceResult, type ReplyData, type ReplyResult, type Store } from './store.ts';
 
@@ -129,12 +131,6 @@ function settleRaw<T>(s: RedisShared, list: WaitList<T>, w: RWaiter<T>, v: T | n
   else w.resolve(v);
 }
 
-/** ioredis has these at run time (every command gets a `...Buffer` twin), its typings lack them. */
-interface EvalBuffer {
-  evalshaBuffer(sha: string, numKeys: number, ...args: Array<string | Buffer>): Promise<unknown>;
-  evalBuffer(script: string, numKeys: number, ...args: Array<string | Buffer>): Promise<unknown>;
-}
-
 const SHA = new Map<string, string>();
 function sha1(script: string): string {
   let h = SHA.get(script);
@@ -164,12 +160,35 @@ export interface RedisStoreOptions {
 
 const str = (b: unknown): string => (Buffer.isBuffer(b) ? b.toString('latin1') : String(b));
 
+/**
+ * A body as a script argument: an ASCII body goes as a string, so a command
+ * of strings only is one string for ioredis (no mixed-buffer assembly per
+ * produce); anything else stays bytes.
+ */
+function wireArg(body: Buffer): string | Buffer {
+  return body.length <= 4096 && isAscii(body) ? body.toString('latin1') : body;
+}
+
+/** Content types are few: each one's argument is made once (a latin1 one as bytes, so it round-trips). */
+const CT_ARGS = new Map<string, string | Buffer>();
+function ctArg(ct: string): string | Buffer {
+  let a = CT_ARGS.get(ct);
+  if (a === undefined) {
+    // eslint-disable-next-line no-control-regex
+    a = /^[\x00-\x7f]*$/.test(ct) ? ct : Buffer.from(ct, 'latin1');
+    if (CT_ARGS.size < 64) CT_ARGS.set(ct, a);
+  }
+  return a;
+}
+
 export class RedisStore implements Store {
   readonly kind = 'redis';
   private readonly idleMs: string;
+  private readonly maxlen: string;
   private tick: NodeJS.Timeout | undefined;
   private readonly cmd: Redis;
   private readonly sub: Redis;
+  private readonly batch: ScriptBatcher;
 
   /** Takes over the kept clients (keptRedis swaps the previous version's handlers for these): call it last in setup. */
   constructor(
@@ -180,6 +199,7 @@ export class RedisStore implements Store {
   ) {
     if (shared.shape !== 'relay-redis-1') throw new Error(`relay: kept Redis state has shape ${String(shared.shape)}, this version needs relay-redis-1`);
     this.idleMs = String(o.idleTtl * 1000);
+    this.maxlen = String(o.maxlen);
     const legacy = dropLegacyClients(shared);
     const onError = (err: Error): void => this.onError(err);
     this.cmd = keptRedis(
@@ -190,6 +210,7 @@ export class RedisStore implements Store {
       { connectionName: 'hrmr-relay', autoPipelining: true, commandTimeout: COMMAND_TIMEOUT_MS },
     );
     this.sub = keptRedis(ctx, 'sub', shared.url, { message: (channel, payload) => this.onMessage(channel, payload), close: () => this.onClose('subscriber'), error: onError }, { connectionName: 'hrmr-relay-sub', commandTimeout: COMMAND_TIMEOUT_MS });
+    this.batch = new ScriptBatcher(this.cmd);
     if (legacy) this.onClose('subscriber');
   }
 
@@ -400,13 +421,16 @@ export class RedisStore implements Store {
   // ---- Redis calls --------------------------------------------------------
 
   private async run(script: string, keyList: readonly string[], args: ReadonlyArray<string | Buffer>): Promise<unknown> {
-    const cmd = this.cmd as unknown as EvalBuffer;
+    const a: Array<string | Buffer> = [sha1(script), String(keyList.length)];
+    for (let i = 0; i < keyList.length; i++) a.push(keyList[i]!);
+    for (let i = 0; i < args.length; i++) a.push(args[i]!);
     try {
-      return await cmd.evalshaBuffer(sha1(script), keyList.length, ...keyList, ...args);
+      return await this.batch.send('evalsha', a);
     } catch (err) {
       if ((err as Error)?.message?.startsWith('NOSCRIPT')) {
+        a[0] = script;
         try {
-          return await cmd.evalBuffer(script, keyList.length, ...keyList, ...args);
+          return await this.batch.send('eval', a);
         } catch (err2) {
           throw asUnavailable(err2);
         }
@@ -430,7 +454,7 @@ export class RedisStore implements Store {
   // ---- Store ------------------------------------------------------------
 
   async produce(id: string, body: Buffer, ct: string, bp: Backpressure): Promise<ProduceResult> {
-    const args: Array<string | Buffer> = [keys.group(id), body, Buffer.from(ct, 'latin1'), bp.on ? String(bp.limit) : '0', String(this.o.maxlen), keys.channel(id)];
+    const args: Array<string | Buffer> = [keys.group(id), wireArg(body), ctArg(ct), bp.on ? String(bp.limit) : '0', this.maxlen, keys.channel(id)];
     // A poll waits here on this tunnel: the script consumes for it right after the add
     // (what its own consume would do after the notification, without that round trip).
     const rt = this.shared.tunnels.get(id);
@@ -439,7 +463,7 @@ export class RedisStore implements Store {
     if (w === undefined) {
       const r = (await this.run(PRODUCE, [keys.stream(id)], args)) as unknown[];
       if (r[0] === 0) return { ok: false, reason: 'full', size: Number(r[1]) };
-      return { ok: true, id: str(r[1]), size: Number(r[2]) };
+      return { ok: true, id: str(r[1]), size: Number(r[2]), woke: false };
     }
     args.push(keys.consumer(id), w.pending ? '1' : '0', this.idleMs);
     list!.running = true;
@@ -458,9 +482,10 @@ export class RedisStore implements Store {
       return { ok: false, reason: 'full', size: Number(r[1]) };
     }
     const m = r[3] as Buffer[] | null | undefined;
-    this.hand(list!, w, m ? { id: str(m[0]), body: m[1]!, ct: m[2]!.toString('latin1') } : null);
+    // Handed over before this returns: the poll's answer is queued ahead of the 201.
+    const woke = this.hand(list!, w, m ? { id: str(m[0]), body: m[1]!, ct: m[2]!.toString('latin1') } : null);
     this.release(rt!, list!, w);
-    return { ok: true, id: str(r[1]), size: Number(r[2]) };
+    return { ok: true, id: str(r[1]), size: Number(r[2]), woke };
   }
 
   /** Ends a produce's turn at the tunnel's waiters: a timeout that passed meanwhile is answered, a wake-up that came meanwhile is served. */
@@ -475,14 +500,21 @@ export class RedisStore implements Store {
     return this.consumeRaw(id, pending);
   }
 
-  async poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null> {
-    const rt0 = this.shared.tunnels.get(id);
-    // Subscribed already: the waiter's own first fetch is the read (one round trip).
-    if (rt0 === undefined || rt0.sub !== 'active' || timeoutMs <= 0) {
-      const m = await this.consumeRaw(id, pending);
-      if (m !== null || timeoutMs <= 0 || signal.aborted) return m;
+  poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null> {
+    const rt = this.shared.tunnels.get(id);
+    // Subscribed already: the waiter's own first fetch is the read (one round trip). Its promise is
+    // returned as is (not through an async function): a produce's wake-up then answers it ahead of the 201.
+    if (rt !== undefined && rt.sub === 'active' && timeoutMs > 0) {
+      if (signal.aborted) return Promise.resolve(null);
+      return this.wait(rt, rt.msg, pending, timeoutMs, signal, (p) => this.consumeRaw(id, p));
     }
-    if (signal.aborted) return null;
+    return this.pollFirst(id, pending, timeoutMs, signal);
+  }
+
+  /** A poll on a tunnel not subscribed here yet: read once, then wait. */
+  private async pollFirst(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null> {
+    const m = await this.consumeRaw(id, pending);
+    if (m !== null || timeoutMs <= 0 || signal.aborted) return m;
     const rt = this.rtunnel(id);
     return this.wait(rt, rt.msg, pending, timeoutMs, signal, (p) => this.consumeRaw(id, p));
   }

@@ -19,8 +19,8 @@ export interface ReplyData {
 }
 
 export type ProduceResult =
-  /** Stored: `size` is the tunnel's length after the add. */
-  | { readonly ok: true; readonly id: string; readonly size: number }
+  /** Stored: `size` is the tunnel's length after the add; `woke`: a poll waiting in this process got it (its answer is on its way). */
+  | { readonly ok: true; readonly id: string; readonly size: number; readonly woke: boolean }
   /** Refused: the tunnel holds `size` >= limit messages (`full`), or the memory cap is reached (`cap`). */
   | { readonly ok: false; readonly reason: 'full' | 'cap'; readonly size: number };
 
