@@ -167,6 +167,8 @@ function sqliteRoutes(cfg: DbConfig): Route[] {
 
 /** Routes on the main thread, for a network engine. */
 function remoteRoutes(cfg: DbConfig): Route[] {
+  // Built once: a DbError per request (its stack captured) cost more than the query's own JS.
+  const tooLarge = tooLargeReply(cfg.maxBody);
   const http = (op: Op): Route => ({
     http: cfg.mount + op,
     methods: ['POST'],
@@ -176,7 +178,7 @@ function remoteRoutes(cfg: DbConfig): Route[] {
         req.resume();
         return send(res, errorReply(denied));
       }
-      const body = await readBody(req, { max: cfg.maxBody, res, tooLarge: tooLargeReply(cfg.maxBody) });
+      const body = await readBody(req, { max: cfg.maxBody, res, tooLarge });
       if (body === null) return;
       send(res, await httpReply(remoteBackend(), op, body));
     },

@@ -196,7 +196,9 @@ export class MysqlBackend {
       let convs: Array<[string | number, Conv]> = [];
       let header: { affectedRows?: number; insertId?: number | string } | undefined;
       let failed = false;
-      const q = c.execute({ sql: p.sql, rowsAsArray: p.mode === 'array' }, p.values as never) as unknown as NodeJS.EventEmitter;
+      // The string form for the usual row objects: mysql2 spreads an options object into a new one
+      // per call, which cost more than the rest of the call together.
+      const q = (p.mode === 'array' ? c.execute({ sql: p.sql, rowsAsArray: true }, p.values as never) : c.execute(p.sql, p.values as never)) as unknown as NodeJS.EventEmitter;
       q.on('fields', (f: Field[] | undefined) => {
         // mysql2 also emits 'fields' with undefined for a statement without rows.
         if (f === undefined) return;
