@@ -63,7 +63,9 @@ const ENGINE_NAME = { sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL/Ma
 const NOT_FOUND = (mount: string): JsonReply => errorReply(new DbError(404, 'not_found', `no such endpoint: POST ${mount}query or POST ${mount}batch`));
 
 function send(res: ServerResponse, r: JsonReply): void {
-  res.writeHead(r.status, { ...r.headers, 'content-length': Buffer.byteLength(r.body) });
+  // Each reply has its own headers object: completed in place, not copied.
+  r.headers['content-length'] = String(Buffer.byteLength(r.body));
+  res.writeHead(r.status, r.headers);
   res.end(r.body);
 }
 
