@@ -79,25 +79,36 @@ export function checkBearer(header: string | undefined, token: string | null): D
   return new DbError(401, 'forbidden', header === undefined ? 'missing Authorization: Bearer <token>' : 'wrong token');
 }
 
-function run(backend: Backend, op: Op, body: Buffer | string): MaybePromise<string> {
-  if (op === 'query') {
-    const r = backend.query(parseQuery(body));
-    return isPromise(r) ? r.then(resultJson) : resultJson(r);
-  }
-  const b = backend.batch(parseBatch(body));
-  return isPromise(b) ? b.then(batchJson) : batchJson(b);
+function failReply(err: unknown): JsonReply {
+  return errorReply(toDbError(err));
 }
 
-/** One HTTP request: status, headers and JSON body. */
+/** A reply from a result, or the error reply if making its JSON throws. */
+function replyOf<R>(toJson: (r: R) => string): (r: R) => JsonReply {
+  return (r) => {
+    try {
+      return okReply(toJson(r));
+    } catch (err) {
+      return failReply(err);
+    }
+  };
+}
+
+const queryReply = replyOf(resultJson);
+const batchReply = replyOf(batchJson);
+
+/** One HTTP request: status, headers and JSON body (a network engine's answer in one promise step). */
 export function httpReply(backend: Backend, op: Op, body: Buffer | string): MaybePromise<JsonReply> {
-  let out: MaybePromise<string>;
   try {
-    out = run(backend, op, body);
+    if (op === 'query') {
+      const r = backend.query(parseQuery(body));
+      return isPromise(r) ? r.then(queryReply, failReply) : queryReply(r);
+    }
+    const b = backend.batch(parseBatch(body));
+    return isPromise(b) ? b.then(batchReply, failReply) : batchReply(b);
   } catch (err) {
-    return errorReply(toDbError(err));
+    return failReply(err);
   }
-  if (isPromise(out)) return out.then(okReply, (err: unknown) => errorReply(toDbError(err)));
-  return okReply(out);
 }
 
 /**
