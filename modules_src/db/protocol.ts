@@ -117,7 +117,6 @@ export function httpReply(backend: Backend, op: Op, body: Buffer | string): Mayb
  * `token` and answered `OK {}`.
  */
 export function lineReply(backend: Backend, line: string, token: string | null): MaybePromise<string> {
-  let out: MaybePromise<string>;
   try {
     const cmd = parseLine(line);
     if (cmd.kind === 'auth') {
@@ -126,17 +125,32 @@ export function lineReply(backend: Backend, line: string, token: string | null):
     }
     if (cmd.kind === 'query') {
       const r = backend.query(cmd.req);
-      out = isPromise(r) ? r.then(resultJson) : resultJson(r);
-    } else {
-      const b = backend.batch(cmd.req);
-      out = isPromise(b) ? b.then(batchJson) : batchJson(b);
+      return isPromise(r) ? r.then(queryLine, failLine) : queryLine(r);
     }
+    const b = backend.batch(cmd.req);
+    return isPromise(b) ? b.then(batchLine, failLine) : batchLine(b);
   } catch (err) {
-    return errorLine(toDbError(err));
+    return failLine(err);
   }
-  if (isPromise(out)) return out.then((r) => `OK ${r}\n`, (err: unknown) => errorLine(toDbError(err)));
-  return `OK ${out}\n`;
 }
+
+function failLine(err: unknown): string {
+  return errorLine(toDbError(err));
+}
+
+/** An `OK` line from a result, or the error line if making its JSON throws. */
+function lineOf<R>(toJson: (r: R) => string): (r: R) => string {
+  return (r) => {
+    try {
+      return `OK ${toJson(r)}\n`;
+    } catch (err) {
+      return failLine(err);
+    }
+  };
+}
+
+const queryLine = lineOf(resultJson);
+const batchLine = lineOf(batchJson);
 
 /** An HTTP answer of the db routes as a protocol line. */
 export function httpToLine(status: number, text: string): string {
