@@ -75,9 +75,16 @@ function bind(st: Statement): unknown[] | Record<string, unknown> {
 
 type Done<T> = (err: unknown, value?: T) => void;
 
+/** The request a checked-out connection serves (a property of the connection: no per-request map entry). */
+const OWNER = Symbol('hrmr.db.owner');
+type Owned = mysql.PoolConnection & { [OWNER]?: Pending | null };
+
 interface Pending {
   readonly t0: number;
   fail(e: DbError): void;
+  /** Neighbours in the backend's list of requests not answered yet (null when not in it). */
+  prev: Pending | null;
+  next: Pending | null;
 }
 
 interface Prepared {
@@ -94,11 +101,15 @@ export class MysqlBackend {
   private readonly login: mysql.ConnectionOptions;
   /** A connection of its own for liveness pings (kept: no connection churn, no aborted handshakes counted against the host). */
   private probeConn: mysql.Connection | null = null;
-  /** Requests not answered yet (watched by `sweep`). */
-  private readonly inflight = new Set<Pending>();
+  /**
+   * Requests not answered yet (watched by `sweep`): a list threaded through
+   * the requests themselves, oldest first (a Set's add/delete per query kept
+   * each query's objects alive into the old generation).
+   */
+  private first: Pending | null = null;
+  private last: Pending | null = null;
   private sweeper: NodeJS.Timeout | null = null;
-  /** The request each checked-out connection serves, and the connections that have our 'error' listener. */
-  private readonly owners = new WeakMap<mysql.PoolConnection, Pending>();
+  /** The connections that have our 'error' listener. */
   private readonly listening = new WeakSet<mysql.PoolConnection>();
   /** SQL texts known to pass `check` (the lexical scans cost more than the rest of a point select's JS). */
   private readonly checked = new Set<string>();
@@ -285,33 +296,33 @@ export class MysqlBackend {
   private withConnection<T>(fn: (c: mysql.PoolConnection, done: Done<T>) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let conn: mysql.PoolConnection | null = null;
-      const req: Pending = { t0: Date.now(), fail: (e) => finish(e) };
+      const req: Pending = { t0: Date.now(), fail: (e) => finish(e), prev: null, next: null };
       const finish = (err: DbError | null, value?: T): void => {
-        if (!this.inflight.delete(req)) return;
+        if (!this.unlink(req)) return;
         if (conn !== null) {
-          this.owners.delete(conn);
+          (conn as Owned)[OWNER] = null;
           if (err !== null && (err.status === 503 || err.status === 413 || err.status === 504)) conn.destroy();
           else conn.release();
         }
         if (err !== null) reject(err);
         else resolve(value as T);
       };
-      this.inflight.add(req);
+      this.link(req);
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
       this.pool.getConnection((err, c) => {
-        if (!this.inflight.has(req)) {
+        if (!this.waiting(req)) {
           // Given up on meanwhile: this connection's state is unknown.
           c?.destroy();
           return;
         }
         if (err) return finish(fromMysql(err));
         conn = c;
-        this.owners.set(c, req);
+        (c as Owned)[OWNER] = req;
         if (!this.listening.has(c)) {
           this.listening.add(c);
           // mysql2 reports some failures (a command on a connection that just closed) on the
           // connection, not the command: answer its request, and never leave the event unhandled.
-          c.on('error', (e: Error) => this.owners.get(c)?.fail(fromMysql(e)));
+          c.on('error', (e: Error) => (c as Owned)[OWNER]?.fail(fromMysql(e)));
         }
         const done: Done<T> = (e, v) => (e ? finish(fromMysql(e)) : finish(null, v));
         try {
@@ -323,20 +334,44 @@ export class MysqlBackend {
     });
   }
 
+  private link(r: Pending): void {
+    r.prev = this.last;
+    if (this.last === null) this.first = r;
+    else this.last.next = r;
+    this.last = r;
+  }
+
+  private waiting(r: Pending): boolean {
+    return r.prev !== null || this.first === r;
+  }
+
+  /** Takes `r` off the list; false when it was not on it (answered already). */
+  private unlink(r: Pending): boolean {
+    if (!this.waiting(r)) return false;
+    if (r.prev === null) this.first = r.next;
+    else r.prev.next = r.next;
+    if (r.next === null) this.last = r.prev;
+    else r.next.prev = r.prev;
+    r.prev = r.next = null;
+    return true;
+  }
+
   /**
    * Requests unanswered for STALL_MS: is the server there at all? One timer
    * for all requests (a timer per request costs more than the check).
    */
   private sweep(): void {
     const now = Date.now();
-    let stalled = false;
-    for (const r of this.inflight) if (now - r.t0 >= STALL_MS) stalled = true;
+    // Oldest first: the first request tells.
+    const stalled = this.first !== null && now - this.first.t0 >= STALL_MS;
     if (!stalled || this.probing !== null) return;
     void this.alive().then((ok) => {
       if (ok) return;
       const e = new DbError(503, 'unavailable', `database unreachable: ${this.host}:${this.port} did not answer a ping within ${PROBE_MS} ms`);
       const at = Date.now();
-      for (const r of [...this.inflight]) if (at - r.t0 >= STALL_MS) r.fail(e);
+      const old: Pending[] = [];
+      for (let r = this.first; r !== null && at - r.t0 >= STALL_MS; r = r.next) old.push(r);
+      for (const r of old) r.fail(e);
     });
   }
 
