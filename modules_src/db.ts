@@ -63,7 +63,9 @@ const ENGINE_NAME = { sqlite: 'SQLite', postgres: 'PostgreSQL', mysql: 'MySQL/Ma
 const NOT_FOUND = (mount: string): JsonReply => errorReply(new DbError(404, 'not_found', `no such endpoint: POST ${mount}query or POST ${mount}batch`));
 
 function send(res: ServerResponse, r: JsonReply): void {
-  res.writeHead(r.status, { ...r.headers, 'content-length': Buffer.byteLength(r.body) });
+  // Each reply has its own headers object: completed in place, not copied.
+  r.headers['content-length'] = String(Buffer.byteLength(r.body));
+  res.writeHead(r.status, r.headers);
   res.end(r.body);
 }
 
@@ -167,6 +169,8 @@ function sqliteRoutes(cfg: DbConfig): Route[] {
 
 /** Routes on the main thread, for a network engine. */
 function remoteRoutes(cfg: DbConfig): Route[] {
+  // Built once: a DbError per request (its stack captured) cost more than the query's own JS.
+  const tooLarge = tooLargeReply(cfg.maxBody);
   const http = (op: Op): Route => ({
     http: cfg.mount + op,
     methods: ['POST'],
@@ -176,7 +180,7 @@ function remoteRoutes(cfg: DbConfig): Route[] {
         req.resume();
         return send(res, errorReply(denied));
       }
-      const body = await readBody(req, { max: cfg.maxBody, res, tooLarge: tooLargeReply(cfg.maxBody) });
+      const body = await readBody(req, { max: cfg.maxBody, res, tooLarge });
       if (body === null) return;
       send(res, await httpReply(remoteBackend(), op, body));
     },

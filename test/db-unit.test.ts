@@ -301,4 +301,29 @@ describe('db MySQL errors and values', () => {
     assert.equal(mysqlParam('9223372036854775807', 'p'), '9223372036854775807');
     throwsDb(() => mysqlParam([1], 'params[0]'), 400, 'bad_request', /params\[0\]/);
   });
+  it('remembers only statements that passed its checks: refusals hold on every repeat, also past the bounded memory', async () => {
+    const { loadMysql, MysqlBackend } = await import('../modules_src/db/mysql.ts');
+    await loadMysql();
+    const log = { warn: () => undefined };
+    // Nothing listens on port 1: a statement that passes the checks fails to connect (503), which is all it needs here.
+    const rw = new MysqlBackend(parseConfig({ url: 'mysql://u:p@127.0.0.1:1/db' }, D), log);
+    const ro = new MysqlBackend(parseConfig({ url: 'mysql://u:p@127.0.0.1:1/db', readonly: 'true' }, D), log);
+    const q = (sql: string) => ({ sql, params: undefined, rowMode: 'object' as const });
+    const pending: Promise<unknown>[] = [];
+    try {
+      for (let round = 0; round < 3; round++) {
+        throwsDb(() => rw.query(q('set @a = 1')), 400, 'bad_request');
+        throwsDb(() => ro.query(q('DELETE FROM t')), 403, 'readonly');
+        // Allowed on the writable backend (and remembered there), still refused on the read-only one.
+        pending.push(rw.query(q('DELETE FROM t')));
+        throwsDb(() => ro.query(q('DELETE FROM t')), 403, 'readonly');
+        for (let i = 0; i < 300; i++) pending.push(rw.query(q(`SELECT ${round * 300 + i}`)));
+      }
+      const settled = await Promise.allSettled(pending);
+      assert.ok(settled.every((r) => r.status === 'rejected' && (r.reason as DbError).status === 503));
+    } finally {
+      await rw.close();
+      await ro.close();
+    }
+  });
 });

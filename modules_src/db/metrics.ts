@@ -16,31 +16,37 @@ export function instrumentDb<B extends Backend>(backend: B, m: ModuleMetrics): B
   const queries = m.counter('hrmr_db_queries_total', 'Queries and batches by op (query, batch) and outcome (ok, error)', ['op', 'outcome']);
   const latency = m.histogram('hrmr_db_query_duration_seconds', 'Time a query or batch took in the engine, by op', ['op']);
   const errors = m.counter('hrmr_db_errors_total', 'Failed queries by error code (SQLite result code, PostgreSQL SQLSTATE, or the module own: timeout, unavailable...)', ['code']);
-  const wrap = <A, R>(op: 'query' | 'batch', fn: (a: A) => R | Promise<R>) => (a: A): R | Promise<R> => {
-    const t0 = performance.now();
-    const done = (err: unknown): void => {
-      latency.observe({ op }, (performance.now() - t0) / 1000);
-      queries.inc({ op, outcome: err === null ? 'ok' : 'error' });
-      if (err !== null) errors.inc({ code: codeOf(err) });
-    };
-    let out: R | Promise<R>;
-    try {
-      out = fn(a);
-    } catch (err) {
-      done(err);
-      throw err;
-    }
-    if (!(out instanceof Promise)) {
-      done(null);
-      return out;
-    }
-    return out.then(
-      (v) => (done(null), v),
-      (err: unknown) => {
+  const wrap = <A, R>(op: 'query' | 'batch', fn: (a: A) => R | Promise<R>) => {
+    // Label objects made once (prom-client keeps them, never changes them): no allocation per query for them.
+    const opLabel = { op };
+    const ok = { op, outcome: 'ok' };
+    const failed = { op, outcome: 'error' };
+    return (a: A): R | Promise<R> => {
+      const t0 = performance.now();
+      const done = (err: unknown): void => {
+        latency.observe(opLabel, (performance.now() - t0) / 1000);
+        queries.inc(err === null ? ok : failed);
+        if (err !== null) errors.inc({ code: codeOf(err) });
+      };
+      let out: R | Promise<R>;
+      try {
+        out = fn(a);
+      } catch (err) {
         done(err);
         throw err;
-      },
-    );
+      }
+      if (!(out instanceof Promise)) {
+        done(null);
+        return out;
+      }
+      return out.then(
+        (v) => (done(null), v),
+        (err: unknown) => {
+          done(err);
+          throw err;
+        },
+      );
+    };
   };
   backend.query = wrap('query', backend.query.bind(backend));
   backend.batch = wrap('batch', backend.batch.bind(backend));

@@ -33,6 +33,9 @@ const READ_WORDS = new Set(['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXPLA
 const DATETIME = 12;
 const TIMESTAMP = 7;
 const NEWDECIMAL = 246;
+/** SQL texts that passed the statement checks (pure functions of the text): at most this many, this long, remembered. */
+const CHECKED_MAX = 512;
+const CHECKED_LEN = 4096;
 
 /** How a column's text is changed for JSON: ISO dates, integral DECIMALs (SUM of integers) as numbers when exact. */
 type Conv = 'datetime' | 'timestamp' | 'integer';
@@ -70,9 +73,18 @@ function bind(st: Statement): unknown[] | Record<string, unknown> {
   return named;
 }
 
+type Done<T> = (err: unknown, value?: T) => void;
+
+/** The request a checked-out connection serves (a property of the connection: no per-request map entry). */
+const OWNER = Symbol('hrmr.db.owner');
+type Owned = mysql.PoolConnection & { [OWNER]?: Pending | null };
+
 interface Pending {
   readonly t0: number;
   fail(e: DbError): void;
+  /** Neighbours in the backend's list of requests not answered yet (null when not in it). */
+  prev: Pending | null;
+  next: Pending | null;
 }
 
 interface Prepared {
@@ -89,12 +101,18 @@ export class MysqlBackend {
   private readonly login: mysql.ConnectionOptions;
   /** A connection of its own for liveness pings (kept: no connection churn, no aborted handshakes counted against the host). */
   private probeConn: mysql.Connection | null = null;
-  /** Requests not answered yet (watched by `sweep`). */
-  private readonly inflight = new Set<Pending>();
+  /**
+   * Requests not answered yet (watched by `sweep`): a list threaded through
+   * the requests themselves, oldest first (a Set's add/delete per query kept
+   * each query's objects alive into the old generation).
+   */
+  private first: Pending | null = null;
+  private last: Pending | null = null;
   private sweeper: NodeJS.Timeout | null = null;
-  /** The request each checked-out connection serves, and the connections that have our 'error' listener. */
-  private readonly owners = new WeakMap<mysql.PoolConnection, Pending>();
+  /** The connections that have our 'error' listener. */
   private readonly listening = new WeakSet<mysql.PoolConnection>();
+  /** SQL texts known to pass `check` (the lexical scans cost more than the rest of a point select's JS). */
+  private readonly checked = new Set<string>();
 
   constructor(
     private readonly cfg: DbConfig,
@@ -135,22 +153,32 @@ export class MysqlBackend {
     });
   }
 
-  private prepare(st: Statement, mode: RowMode): Prepared {
-    checkFor('mysql', st.sql);
+  /** The statement checks (session state, db.readonly); throws a DbError when refused. */
+  private allowed(sql: string): void {
+    if (this.checked.has(sql)) return;
+    checkFor('mysql', sql);
     if (this.cfg.readonly) {
-      const code = codeOnly(st.sql, { backslash: true, dollar: false });
+      const code = codeOnly(sql, { backslash: true, dollar: false });
       const w = firstKeyword(code);
       if (!READ_WORDS.has(w) || /\binto\s+(outfile|dumpfile)\b/i.test(code)) {
         throw new DbError(403, 'readonly', `database is read-only (db.readonly=true): ${w || 'this statement'} is not a read`);
       }
     }
+    if (sql.length > CHECKED_LEN) return;
+    if (this.checked.size >= CHECKED_MAX) this.checked.clear();
+    this.checked.add(sql);
+  }
+
+  private prepare(st: Statement, mode: RowMode): Prepared {
+    this.allowed(st.sql);
     return { sql: st.sql, values: bind(st), mode };
   }
 
-  async query(req: QueryRequest): Promise<QueryResult> {
+  /** Not async: a refused statement throws here (the callers map it as they map a rejection), and no extra promise hop per query. */
+  query(req: QueryRequest): Promise<QueryResult> {
     const p = this.prepare(req, req.rowMode);
-    if (!this.cfg.readonly) return this.withConnection((c) => this.exec(c, p, new Budget(this.cfg)));
-    return (await this.transaction([p], false)).results[0]!;
+    if (!this.cfg.readonly) return this.withConnection<QueryResult>((c, done) => this.execute(c, p, new Budget(this.cfg), done));
+    return this.transaction([p], false).then((b) => b.results[0]!);
   }
 
   batch(req: BatchRequest): Promise<BatchResult> {
@@ -165,86 +193,98 @@ export class MysqlBackend {
   }
 
   private transaction(ps: Prepared[], indexed: boolean): Promise<BatchResult> {
-    return this.withConnection(async (c) => {
-      await this.plain(c, this.cfg.readonly ? 'START TRANSACTION READ ONLY' : 'START TRANSACTION');
-      const results: QueryResult[] = [];
-      const budget = new Budget(this.cfg);
-      for (let i = 0; i < ps.length; i++) {
-        try {
-          results.push(await this.exec(c, ps[i]!, budget));
-        } catch (err) {
-          const e = fromMysql(err);
-          // A broken or destroyed connection rolls back on the server by itself.
-          if (e.status !== 503 && e.status !== 413) await this.plain(c, 'ROLLBACK');
-          throw indexed ? e.at(i) : e;
-        }
+    return this.withConnection<BatchResult>((c, done) => void this.inTransaction(c, ps, indexed).then((v) => done(null, v), done));
+  }
+
+  private async inTransaction(c: mysql.PoolConnection, ps: Prepared[], indexed: boolean): Promise<BatchResult> {
+    await this.plain(c, this.cfg.readonly ? 'START TRANSACTION READ ONLY' : 'START TRANSACTION');
+    const results: QueryResult[] = [];
+    const budget = new Budget(this.cfg);
+    for (let i = 0; i < ps.length; i++) {
+      try {
+        results.push(await this.exec(c, ps[i]!, budget));
+      } catch (err) {
+        const e = fromMysql(err);
+        // A broken or destroyed connection rolls back on the server by itself.
+        if (e.status !== 503 && e.status !== 413) await this.plain(c, 'ROLLBACK');
+        throw indexed ? e.at(i) : e;
       }
-      await this.plain(c, this.cfg.readonly ? 'ROLLBACK' : 'COMMIT');
-      return { results };
-    });
+    }
+    await this.plain(c, this.cfg.readonly ? 'ROLLBACK' : 'COMMIT');
+    return { results };
   }
 
   private plain(c: mysql.PoolConnection, sql: string): Promise<void> {
     return new Promise((resolve, reject) => c.query(sql, (err) => (err ? reject(fromMysql(err)) : resolve())));
   }
 
-  /** One prepared statement, its rows streamed into a collector under `budget`. */
   private exec(c: mysql.PoolConnection, p: Prepared, budget: Budget): Promise<QueryResult> {
-    return new Promise((resolve, reject) => {
-      const sink = new RowCollector(budget);
-      let fields: Field[] | undefined;
-      let convs: Array<[string | number, Conv]> = [];
-      let header: { affectedRows?: number; insertId?: number | string } | undefined;
-      let failed = false;
-      const q = c.execute({ sql: p.sql, rowsAsArray: p.mode === 'array' }, p.values as never) as unknown as NodeJS.EventEmitter;
-      q.on('fields', (f: Field[] | undefined) => {
-        // mysql2 also emits 'fields' with undefined for a statement without rows.
-        if (f === undefined) return;
-        fields = f;
-        convs = [];
-        f.forEach((x, i) => {
-          const t = x.columnType ?? x.type;
-          const k = p.mode === 'array' ? i : x.name;
-          if (t === DATETIME) convs.push([k, 'datetime']);
-          else if (t === TIMESTAMP) convs.push([k, 'timestamp']);
-          else if (t === NEWDECIMAL && x.decimals === 0) convs.push([k, 'integer']);
-        });
-      });
-      q.on('result', (row: Row) => {
-        if (failed) return;
-        if (fields === undefined) {
-          header = row as typeof header;
-          return;
+    return new Promise((resolve, reject) => this.execute(c, p, budget, (err, r) => (err ? reject(err) : resolve(r!))));
+  }
+
+  /**
+   * One prepared statement, its rows streamed into a collector under
+   * `budget`; `done` once. A callback, not a promise: a point select is a
+   * few microseconds of JS, and each promise hop was a visible share of it.
+   */
+  private execute(c: mysql.PoolConnection, p: Prepared, budget: Budget, done: Done<QueryResult>): void {
+    const sink = new RowCollector(budget);
+    let fields: Field[] | undefined;
+    let convs: Array<[string | number, Conv]> = [];
+    let header: { affectedRows?: number; insertId?: number | string } | undefined;
+    let failed = false;
+    // The string form for the usual row objects: mysql2 spreads an options object into a new one
+    // per call, which cost more than the rest of the call together.
+    const q = (p.mode === 'array' ? c.execute({ sql: p.sql, rowsAsArray: true }, p.values as never) : c.execute(p.sql, p.values as never)) as unknown as NodeJS.EventEmitter;
+    q.on('fields', (f: Field[] | undefined) => {
+      // mysql2 also emits 'fields' with undefined for a statement without rows.
+      if (f === undefined) return;
+      fields = f;
+      convs = [];
+      for (let i = 0; i < f.length; i++) {
+        const x = f[i]!;
+        const t = x.columnType ?? x.type;
+        const k = p.mode === 'array' ? i : x.name;
+        if (t === DATETIME) convs.push([k, 'datetime']);
+        else if (t === TIMESTAMP) convs.push([k, 'timestamp']);
+        else if (t === NEWDECIMAL && x.decimals === 0) convs.push([k, 'integer']);
+      }
+    });
+    q.on('result', (row: Row) => {
+      if (failed) return;
+      if (fields === undefined) {
+        header = row as typeof header;
+        return;
+      }
+      for (let j = 0; j < convs.length; j++) {
+        const [k, how] = convs[j]!;
+        const r = row as Record<string | number, unknown>;
+        const v = r[k];
+        if (typeof v !== 'string') continue;
+        if (how === 'integer') {
+          const n = Number(v);
+          if (Number.isSafeInteger(n)) r[k] = n;
+        } else if (v.length >= 19 && v[10] === ' ') {
+          // 'YYYY-MM-DD hh:mm:ss[.f]' → ISO 8601 (TIMESTAMP in UTC: the session's time zone).
+          r[k] = `${v.slice(0, 10)}T${v.slice(11)}${how === 'timestamp' ? 'Z' : ''}`;
         }
-        for (const [k, how] of convs) {
-          const r = row as Record<string | number, unknown>;
-          const v = r[k];
-          if (typeof v !== 'string') continue;
-          if (how === 'integer') {
-            const n = Number(v);
-            if (Number.isSafeInteger(n)) r[k] = n;
-          } else if (v.length >= 19 && v[10] === ' ') {
-            // 'YYYY-MM-DD hh:mm:ss[.f]' → ISO 8601 (TIMESTAMP in UTC: the session's time zone).
-            r[k] = `${v.slice(0, 10)}T${v.slice(11)}${how === 'timestamp' ? 'Z' : ''}`;
-          }
-        }
-        try {
-          sink.add(row);
-        } catch (err) {
-          failed = true;
-          reject(err);
-        }
-      });
-      q.on('error', (err: Error) => {
-        if (failed) return;
+      }
+      try {
+        sink.add(row);
+      } catch (err) {
         failed = true;
-        reject(fromMysql(err));
-      });
-      q.on('end', () => {
-        if (failed) return;
-        if (fields !== undefined) resolve({ rows: sink.done(), columns: fields.map((f) => f.name) });
-        else resolve({ changes: header?.affectedRows ?? 0, lastInsertRowid: insertId(header?.insertId) });
-      });
+        done(err);
+      }
+    });
+    q.on('error', (err: Error) => {
+      if (failed) return;
+      failed = true;
+      done(fromMysql(err));
+    });
+    q.on('end', () => {
+      if (failed) return;
+      if (fields !== undefined) done(null, { rows: sink.done(), columns: fields.map((f) => f.name) });
+      else done(null, { changes: header?.affectedRows ?? 0, lastInsertRowid: insertId(header?.insertId) });
     });
   }
 
@@ -253,43 +293,67 @@ export class MysqlBackend {
    * an unknown state (over a limit, broken, a server that stopped
    * answering) is destroyed instead, and the pool opens a new one on demand.
    */
-  private withConnection<T>(fn: (c: mysql.PoolConnection) => Promise<T>): Promise<T> {
+  private withConnection<T>(fn: (c: mysql.PoolConnection, done: Done<T>) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let conn: mysql.PoolConnection | null = null;
-      const req: Pending = { t0: Date.now(), fail: (e) => finish(e) };
+      const req: Pending = { t0: Date.now(), fail: (e) => finish(e), prev: null, next: null };
       const finish = (err: DbError | null, value?: T): void => {
-        if (!this.inflight.delete(req)) return;
+        if (!this.unlink(req)) return;
         if (conn !== null) {
-          this.owners.delete(conn);
+          (conn as Owned)[OWNER] = null;
           if (err !== null && (err.status === 503 || err.status === 413 || err.status === 504)) conn.destroy();
           else conn.release();
         }
         if (err !== null) reject(err);
         else resolve(value as T);
       };
-      this.inflight.add(req);
+      this.link(req);
       this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
       this.pool.getConnection((err, c) => {
-        if (!this.inflight.has(req)) {
+        if (!this.waiting(req)) {
           // Given up on meanwhile: this connection's state is unknown.
           c?.destroy();
           return;
         }
         if (err) return finish(fromMysql(err));
         conn = c;
-        this.owners.set(c, req);
+        (c as Owned)[OWNER] = req;
         if (!this.listening.has(c)) {
           this.listening.add(c);
           // mysql2 reports some failures (a command on a connection that just closed) on the
           // connection, not the command: answer its request, and never leave the event unhandled.
-          c.on('error', (e: Error) => this.owners.get(c)?.fail(fromMysql(e)));
+          c.on('error', (e: Error) => (c as Owned)[OWNER]?.fail(fromMysql(e)));
         }
-        fn(c).then(
-          (v) => finish(null, v),
-          (e: unknown) => finish(fromMysql(e)),
-        );
+        const done: Done<T> = (e, v) => (e ? finish(fromMysql(e)) : finish(null, v));
+        try {
+          fn(c, done);
+        } catch (e) {
+          done(e);
+        }
       });
     });
+  }
+
+  private link(r: Pending): void {
+    r.prev = this.last;
+    if (this.last === null) this.first = r;
+    else this.last.next = r;
+    this.last = r;
+  }
+
+  private waiting(r: Pending): boolean {
+    return r.prev !== null || this.first === r;
+  }
+
+  /** Takes `r` off the list; false when it was not on it (answered already). */
+  private unlink(r: Pending): boolean {
+    if (!this.waiting(r)) return false;
+    if (r.prev === null) this.first = r.next;
+    else r.prev.next = r.next;
+    if (r.next === null) this.last = r.prev;
+    else r.next.prev = r.prev;
+    r.prev = r.next = null;
+    return true;
   }
 
   /**
@@ -298,14 +362,16 @@ export class MysqlBackend {
    */
   private sweep(): void {
     const now = Date.now();
-    let stalled = false;
-    for (const r of this.inflight) if (now - r.t0 >= STALL_MS) stalled = true;
+    // Oldest first: the first request tells.
+    const stalled = this.first !== null && now - this.first.t0 >= STALL_MS;
     if (!stalled || this.probing !== null) return;
     void this.alive().then((ok) => {
       if (ok) return;
       const e = new DbError(503, 'unavailable', `database unreachable: ${this.host}:${this.port} did not answer a ping within ${PROBE_MS} ms`);
       const at = Date.now();
-      for (const r of [...this.inflight]) if (at - r.t0 >= STALL_MS) r.fail(e);
+      const old: Pending[] = [];
+      for (let r = this.first; r !== null && at - r.t0 >= STALL_MS; r = r.next) old.push(r);
+      for (const r of old) r.fail(e);
     });
   }
 
@@ -367,7 +433,7 @@ export class MysqlBackend {
 
   /** Proves the server answers (at setup): resolves or throws a DbError. */
   check(): Promise<void> {
-    return this.withConnection((c) => this.plain(c, 'SELECT 1'));
+    return this.withConnection<void>((c, done) => void this.plain(c, 'SELECT 1').then(() => done(null), done));
   }
 
   close(): Promise<void> {

@@ -79,25 +79,36 @@ export function checkBearer(header: string | undefined, token: string | null): D
   return new DbError(401, 'forbidden', header === undefined ? 'missing Authorization: Bearer <token>' : 'wrong token');
 }
 
-function run(backend: Backend, op: Op, body: Buffer | string): MaybePromise<string> {
-  if (op === 'query') {
-    const r = backend.query(parseQuery(body));
-    return isPromise(r) ? r.then(resultJson) : resultJson(r);
-  }
-  const b = backend.batch(parseBatch(body));
-  return isPromise(b) ? b.then(batchJson) : batchJson(b);
+function failReply(err: unknown): JsonReply {
+  return errorReply(toDbError(err));
 }
 
-/** One HTTP request: status, headers and JSON body. */
+/** A reply from a result, or the error reply if making its JSON throws. */
+function replyOf<R>(toJson: (r: R) => string): (r: R) => JsonReply {
+  return (r) => {
+    try {
+      return okReply(toJson(r));
+    } catch (err) {
+      return failReply(err);
+    }
+  };
+}
+
+const queryReply = replyOf(resultJson);
+const batchReply = replyOf(batchJson);
+
+/** One HTTP request: status, headers and JSON body (a network engine's answer in one promise step). */
 export function httpReply(backend: Backend, op: Op, body: Buffer | string): MaybePromise<JsonReply> {
-  let out: MaybePromise<string>;
   try {
-    out = run(backend, op, body);
+    if (op === 'query') {
+      const r = backend.query(parseQuery(body));
+      return isPromise(r) ? r.then(queryReply, failReply) : queryReply(r);
+    }
+    const b = backend.batch(parseBatch(body));
+    return isPromise(b) ? b.then(batchReply, failReply) : batchReply(b);
   } catch (err) {
-    return errorReply(toDbError(err));
+    return failReply(err);
   }
-  if (isPromise(out)) return out.then(okReply, (err: unknown) => errorReply(toDbError(err)));
-  return okReply(out);
 }
 
 /**
@@ -106,7 +117,6 @@ export function httpReply(backend: Backend, op: Op, body: Buffer | string): Mayb
  * `token` and answered `OK {}`.
  */
 export function lineReply(backend: Backend, line: string, token: string | null): MaybePromise<string> {
-  let out: MaybePromise<string>;
   try {
     const cmd = parseLine(line);
     if (cmd.kind === 'auth') {
@@ -115,17 +125,32 @@ export function lineReply(backend: Backend, line: string, token: string | null):
     }
     if (cmd.kind === 'query') {
       const r = backend.query(cmd.req);
-      out = isPromise(r) ? r.then(resultJson) : resultJson(r);
-    } else {
-      const b = backend.batch(cmd.req);
-      out = isPromise(b) ? b.then(batchJson) : batchJson(b);
+      return isPromise(r) ? r.then(queryLine, failLine) : queryLine(r);
     }
+    const b = backend.batch(cmd.req);
+    return isPromise(b) ? b.then(batchLine, failLine) : batchLine(b);
   } catch (err) {
-    return errorLine(toDbError(err));
+    return failLine(err);
   }
-  if (isPromise(out)) return out.then((r) => `OK ${r}\n`, (err: unknown) => errorLine(toDbError(err)));
-  return `OK ${out}\n`;
 }
+
+function failLine(err: unknown): string {
+  return errorLine(toDbError(err));
+}
+
+/** An `OK` line from a result, or the error line if making its JSON throws. */
+function lineOf<R>(toJson: (r: R) => string): (r: R) => string {
+  return (r) => {
+    try {
+      return `OK ${toJson(r)}\n`;
+    } catch (err) {
+      return failLine(err);
+    }
+  };
+}
+
+const queryLine = lineOf(resultJson);
+const batchLine = lineOf(batchJson);
 
 /** An HTTP answer of the db routes as a protocol line. */
 export function httpToLine(status: number, text: string): string {
