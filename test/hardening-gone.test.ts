@@ -48,10 +48,15 @@ test('queued pool tasks of connections reset by their clients are dropped at onc
   for (const s of socks) s.resetAndDestroy();
   // Dropped as the resets arrive, not run for nobody (the running ones finish).
   await waitUntil(async () => (await status(h)).pool.queued === 0, 'STATUS pool.queued back to 0', 2000);
+  // Every task is accounted for, ran or dropped. A batch already in a worker settles its skipped members when the
+  // worker hands the batch back, which can be a moment after `running` reads 0: wait for the count, not just for 0.
+  let last: { connections: number; pool: PoolStatus } | null = null;
   const st = await waitUntil(async () => {
-    const s = await status(h);
-    return s.pool.running === 0 && s.connections === base ? s : null;
-  }, 'running tasks finished and connections closed', 10_000);
+    const s = (last = await status(h));
+    return s.pool.running === 0 && s.connections === base && s.pool.dropped + s.pool.completed - before.pool.completed === 400 ? s : null;
+  }, 'running tasks finished, connections closed, and 400 tasks ran or dropped', 10_000).catch((err: Error) => {
+    throw new Error(`${err.message}; last STATUS pool: ${JSON.stringify(last?.pool)}, completed before: ${before.pool.completed}`);
+  });
   const ran = st.pool.completed - before.pool.completed;
   assert.equal(st.pool.dropped + ran, 400);
   assert.ok(ran <= 40, `${ran} tasks ran for clients that had gone`);
@@ -71,10 +76,14 @@ test('clients that give up waiting and close (FIN) have their queued tasks dropp
   await new Promise((r) => setTimeout(r, 500));
   for (const s of socks) s.destroy();
   await waitUntil(async () => (await status(h)).pool.queued === 0, 'STATUS pool.queued back to 0', 2000);
+  // As above: wait until every task is accounted for (a batch in a worker settles its skipped members late).
+  let last: { connections: number; pool: PoolStatus } | null = null;
   const st = await waitUntil(async () => {
-    const s = await status(h);
-    return s.pool.running === 0 && s.connections === base ? s : null;
-  }, 'every gone connection closed', 10_000);
+    const s = (last = await status(h));
+    return s.pool.running === 0 && s.connections === base && s.pool.dropped + s.pool.completed - before.pool.completed === 200 ? s : null;
+  }, 'every gone connection closed, and 200 tasks ran or dropped', 10_000).catch((err: Error) => {
+    throw new Error(`${err.message}; last STATUS pool: ${JSON.stringify(last?.pool)}, completed before: ${before.pool.completed}`);
+  });
   const ran = st.pool.completed - before.pool.completed;
   assert.equal(st.pool.dropped + ran, 200);
   // After a FIN a connection's tasks run one at a time, each after a zero-byte write found the client
