@@ -57,6 +57,41 @@ export async function rotate({ sides, rounds = config.rounds, durationS = config
   return out;
 }
 
+/**
+ * Duet measurement (Bulej et al., "Duet Benchmarking: Improving Measurement
+ * Accuracy in the Cloud", 2020): `a` and `b` run at the same time, each with
+ * its own load, both servers on the one server CPU. Whatever the host does to
+ * that CPU (neighbours, frequency) hits both sides in the same instant, so
+ * their ratio holds where two runs one after the other do not: on this host
+ * two identical plain servers measured one after the other read 0.83 to 1.10
+ * of each other (5 rounds of 2 s), and 0.99 to 1.01 in CPU per request
+ * measured as a duet (docs/benchmarks.md, "Duet measurement"). Each side
+ * gets about half the core, so the absolute rates are about half a solo
+ * run's. BENCH_SOLO=1 falls back to `alternate`.
+ *
+ * Same contract as `alternate`: `{ a: [...], b: [...] }`, round i of a beside round i of b.
+ */
+export async function duet({ a, b, rounds = config.rounds, durationS = config.durationS, warmupS = config.warmupS }) {
+  if (process.env.BENCH_SOLO === '1') return alternate({ a, b, rounds, durationS, warmupS });
+  if (warmupS > 0) await Promise.all([a(warmupS), b(warmupS)]);
+  const as = [];
+  const bs = [];
+  for (let r = 0; r < rounds; r++) {
+    const [x, y] = await Promise.all([a(durationS), b(durationS)]);
+    as.push(x);
+    bs.push(y);
+  }
+  return { a: as, b: bs };
+}
+
+/** Median over rounds of f(a[i]) / f(b[i]): the ratio of each round's pair, so a round that was slow for both cancels out. */
+export function pairedRatio(as, bs, f) {
+  const n = Math.min(as.length, bs.length);
+  const q = [];
+  for (let i = 0; i < n; i++) q.push(f(as[i]) / f(bs[i]));
+  return median(q);
+}
+
 /** Percentile (0..1) of finite numbers, nearest rank; NaN when there are none. */
 export function percentile(xs, p) {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);

@@ -7,7 +7,7 @@
  *  - a stream route (echo) vs the same handler on a plain `net` server;
  * the line protocols driven by bench/lib/line-load.mjs (BENCH_LOAD_PROCS
  * processes at once, 2 by default, so one load process is not the
- * bottleneck). Each pair is run alternately and the medians compared
+ * bottleneck). Each pair runs as a duet (both at once, each with its own load; bench/lib/measure.mjs) and the ratio is the median of the rounds' ratios. Every case
  * (bench/lib/measure.mjs). Every case gives two rows with their own
  * targets: requests per second, and the server's CPU time per request
  * (from /proc), the primary figure: it shows the router's own cost even when
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { withCpu } from '../lib/cpu.mjs';
 import { startHrmr } from '../lib/hrmr.mjs';
 import { LOAD_PROCS, runLineLoad } from '../lib/line-client.mjs';
-import { alternate, median } from '../lib/measure.mjs';
+import { duet, median, pairedRatio } from '../lib/measure.mjs';
 import { startPlainServers } from '../lib/plain.mjs';
 import { row } from '../lib/rows.mjs';
 import { fmt } from '../lib/table.mjs';
@@ -51,8 +51,10 @@ function lineLoad(send, expect, mode) {
 const CASES = [
   { name: 'http hello, keep-alive', mode: 'keepalive', base: 'http', load: httpLoad('keepalive'), needsWrk: true },
   { name: 'http hello, conn/request', mode: 'close', base: 'http', load: httpLoad('close'), needsWrk: true },
+  // Reported, not checked: two identical plain servers, measured like every pair here: the measurement's own noise.
+  { name: 'A/A noise: plain vs plain http hello, keep-alive', mode: 'keepalive', base: 'http', subject: 'http', twin: true, load: httpLoad('keepalive'), needsWrk: true, report: true },
   // Reported, not checked: how far the bare floor of peeking in JavaScript (plain-servers.mjs httpPeek) is from plain.
-  { name: 'JS-peek floor: http hello, conn/request', mode: 'close', base: 'http', subject: 'httpPeek', load: httpLoad('close'), needsWrk: true, report: true },
+  { name: 'JS-peek floor: http hello, conn/request', mode: 'close', base: 'http', subject: 'httpPeek', twin: true, load: httpLoad('close'), needsWrk: true, report: true },
   { name: 'message route, keep-alive', mode: 'keepalive', base: 'message', load: lineLoad('PING', 'PONG', 'keepalive') },
   { name: 'message route, conn/request', mode: 'close', base: 'message', load: lineLoad('PING', 'PONG', 'close') },
   { name: 'stream route, keep-alive', mode: 'keepalive', base: 'stream', load: lineLoad('ECHO', 'ECHO', 'keepalive') },
@@ -81,9 +83,11 @@ export async function run() {
   const wanted = process.env.BENCH_CORE_CASES ? new RegExp(process.env.BENCH_CORE_CASES) : null;
   let hrmr = null;
   let plain = null;
+  let twin = null;
   try {
     hrmr = await startHrmr({ modules: MODULES });
     plain = await startPlainServers();
+    if (CASES.some((c) => c.twin && (!wanted || wanted.test(c.name)))) twin = await startPlainServers();
     for (const c of CASES) {
       if (wanted && !wanted.test(c.name)) continue;
       if (c.needsWrk && wrkMissing) {
@@ -91,8 +95,9 @@ export async function run() {
         continue;
       }
       try {
-        const m = await alternate({
-          a: c.subject ? (s) => withCpu(plain.pid, () => c.load(plain.ports[c.subject], s)) : (s) => withCpu(hrmr.proc.pid, () => c.load(hrmr.port, s)),
+        const subj = c.twin ? twin : plain;
+        const m = await duet({
+          a: c.subject ? (s) => withCpu(subj.pid, () => c.load(subj.ports[c.subject], s)) : (s) => withCpu(hrmr.proc.pid, () => c.load(hrmr.port, s)),
           b: (s) => withCpu(plain.pid, () => c.load(plain.ports[c.base], s)),
         });
         const cpu = { value: cpuPerRequest(m.a), baseline: cpuPerRequest(m.b) };
@@ -104,6 +109,7 @@ export async function run() {
           unit: 'req/s',
           value: median(m.a.map((x) => x.rps)),
           baseline: median(m.b.map((x) => x.rps)),
+          ratio: pairedRatio(m.a, m.b, (x) => x.rps),
           target: c.report ? 'reported' : TARGET[c.mode],
           note,
           samples: { value: m.a.map((x) => Math.round(x.rps)), baseline: m.b.map((x) => Math.round(x.rps)) },
@@ -115,6 +121,7 @@ export async function run() {
           unit: 'us/req',
           value: cpu.value,
           baseline: cpu.baseline,
+          ratio: pairedRatio(m.a, m.b, (x) => (x.cpuUs === null || !x.requests ? NaN : x.cpuUs / x.requests)),
           target: c.report ? 'reported' : CPU_TARGET[c.mode],
           better: 'lower',
           note,
@@ -130,7 +137,7 @@ export async function run() {
     }
     if (hrmr.problems.length > 0) errors.push(`hrmr logged warnings/errors during the run: ${hrmr.problems.map((p) => p.msg).join('; ')}`);
   } finally {
-    await Promise.all([hrmr?.stop(), plain?.stop()]);
+    await Promise.all([hrmr?.stop(), plain?.stop(), twin?.stop()]);
   }
   if (errors.length > 0) {
     const err = new Error(errors.join('\n'));

@@ -7,14 +7,14 @@
  *    the same request with a single route;
  *  - metrics cost: the keep-alive hello with metrics on (the default) vs
  *    the same server with `--metrics-path off` (target 0.97).
- * Pairs run alternately, pinned like the core suite; medians compared.
+ * Pairs run as duets (both at once, each with its own load; bench/lib/measure.mjs), pinned like the core suite; the ratio is the median of the rounds' ratios.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withCpu } from '../lib/cpu.mjs';
 import { startHrmr } from '../lib/hrmr.mjs';
-import { alternate, median } from '../lib/measure.mjs';
+import { duet, median, pairedRatio } from '../lib/measure.mjs';
 import { startPlainServers } from '../lib/plain.mjs';
 import { row } from '../lib/rows.mjs';
 import { fmt } from '../lib/table.mjs';
@@ -36,7 +36,7 @@ function cpuPerRequest(results) {
 }
 
 async function pair(name, target, a, b, extra = {}) {
-  const m = await alternate({ a: (s) => withCpu(a.pid, () => a.load(s)), b: (s) => withCpu(b.pid, () => b.load(s)) });
+  const m = await duet({ a: (s) => withCpu(a.pid, () => a.load(s)), b: (s) => withCpu(b.pid, () => b.load(s)) });
   const cpu = { value: cpuPerRequest(m.a), baseline: cpuPerRequest(m.b) };
   const note = Number.isFinite(cpu.value) && Number.isFinite(cpu.baseline) ? `CPU/req ${fmt(cpu.value)} vs ${fmt(cpu.baseline)} us` : undefined;
   const r = row({
@@ -45,10 +45,11 @@ async function pair(name, target, a, b, extra = {}) {
     unit: 'req/s',
     value: median(m.a.map((x) => x.rps)),
     baseline: median(m.b.map((x) => x.rps)),
+    ratio: pairedRatio(m.a, m.b, (x) => x.rps),
     target,
     note,
     samples: { value: m.a.map((x) => Math.round(x.rps)), baseline: m.b.map((x) => Math.round(x.rps)) },
-    extra: { serverCpuUsPerRequest: cpu, connections: CONNS, ...extra },
+    extra: { serverCpuUsPerRequest: { ...cpu, ratio: pairedRatio(m.a, m.b, (x) => (x.cpuUs === null || !x.requests ? NaN : x.cpuUs / x.requests)) }, connections: CONNS, ...extra },
   });
   console.log(`  ${name}: ${fmt(r.value)} vs ${fmt(r.baseline)} req/s, ratio ${r.ratio.toFixed(3)}${note ? `; ${note}` : ''}`);
   return r;

@@ -5,7 +5,7 @@
  * with the same certificate, keep-alive and a new TLS connection per
  * request (wrk, 50 connections; both >= 0.9); and plain http through hrmr
  * with TLS configured vs without (the peek's one-byte TLS check must cost
- * nothing measurable). Pairs run alternately, pinned like the http suite.
+ * nothing measurable). Pairs run as duets (bench/lib/measure.mjs), pinned like the http suite.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withCpu } from '../lib/cpu.mjs';
 import { startHrmr } from '../lib/hrmr.mjs';
-import { alternate, median } from '../lib/measure.mjs';
+import { duet, median, pairedRatio } from '../lib/measure.mjs';
 import { spawnTracked, stop, waitForLine } from '../lib/proc.mjs';
 import { row } from '../lib/rows.mjs';
 import { fmt } from '../lib/table.mjs';
@@ -36,7 +36,7 @@ function cpuPerRequest(results) {
 }
 
 async function pair(name, target, a, b) {
-  const m = await alternate({ a: (s) => withCpu(a.pid, () => a.load(s)), b: (s) => withCpu(b.pid, () => b.load(s)) });
+  const m = await duet({ a: (s) => withCpu(a.pid, () => a.load(s)), b: (s) => withCpu(b.pid, () => b.load(s)) });
   const cpu = { value: cpuPerRequest(m.a), baseline: cpuPerRequest(m.b) };
   const note = Number.isFinite(cpu.value) && Number.isFinite(cpu.baseline) ? `CPU/req ${fmt(cpu.value)} vs ${fmt(cpu.baseline)} us` : undefined;
   const r = row({
@@ -45,10 +45,11 @@ async function pair(name, target, a, b) {
     unit: 'req/s',
     value: median(m.a.map((x) => x.rps)),
     baseline: median(m.b.map((x) => x.rps)),
+    ratio: pairedRatio(m.a, m.b, (x) => x.rps),
     target,
     note,
     samples: { value: m.a.map((x) => Math.round(x.rps)), baseline: m.b.map((x) => Math.round(x.rps)) },
-    extra: { serverCpuUsPerRequest: cpu, connections: CONNS },
+    extra: { serverCpuUsPerRequest: { ...cpu, ratio: pairedRatio(m.a, m.b, (x) => (x.cpuUs === null || !x.requests ? NaN : x.cpuUs / x.requests)) }, connections: CONNS },
   });
   console.log(`  ${name}: ${fmt(r.value)} vs ${fmt(r.baseline)} req/s, ratio ${r.ratio.toFixed(3)}${note ? `; ${note}` : ''}`);
   return r;
