@@ -20,6 +20,7 @@ export function attach(state: State, ws: WebSocket, socket: Duplex, remoteAddres
     ws,
     socket,
     corked: false,
+    burst: false,
     remoteAddress,
     subs: new Set(),
     opened: false,
@@ -75,7 +76,13 @@ export function flush(state: State): void {
   const max = state.options.maxBuffered;
   for (const conn of list) {
     conn.corked = false;
-    conn.socket.uncork();
+    if (conn.burst === true) {
+      conn.burst = false;
+      // Every cork undone (one left by an older version's send in a RELOAD's tick too).
+      const s = conn.socket;
+      do s.uncork();
+      while (s.writableCorked > 0);
+    }
     // What the kernel did not take stays in user space: past the cap, the peer is not reading.
     if (!conn.closed && conn.ws.bufferedAmount > max) slowConsumer(state, conn);
   }

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: LGPL-3.0-or-later
 /**
- * Sending to connections: frames for one connection in one tick leave in
- * one write (corked, uncorked by the flush the connection module runs), and
- * delivery of a payload to a channel's subscribers.
+ * Sending to connections, and delivery of a payload to a channel's
+ * subscribers. A connection's first frame in a tick leaves at once (a lone
+ * publish waits for nothing: measured, holding it until the tick's flush
+ * delayed every subscriber by the whole delivery loop); its later frames in
+ * the same tick (a publisher's burst) are corked and leave in one write when
+ * the connection module flushes the tick.
  */
 import type { Conn, State } from './state.ts';
 
@@ -12,15 +15,18 @@ const TEXT = { binary: false } as const;
 export function sendTo(state: State, conn: Conn, payload: Buffer): void {
   const ws = conn.ws;
   if (conn.closed || ws.readyState !== 1) return;
-  // Frames sent to one connection in the same tick (a publisher's burst) leave in one write.
   if (!conn.corked) {
+    // First frame this tick: written now; the flush checks the send buffer (and uncorks a burst).
     conn.corked = true;
-    conn.socket.cork();
     state.corked.push(conn);
     if (!state.flushScheduled) {
       state.flushScheduled = true;
       process.nextTick(state.impl.flush, state);
     }
+  } else if (conn.burst !== true) {
+    // A second frame in the same tick: the rest of this tick's frames leave in one write.
+    conn.burst = true;
+    conn.socket.cork();
   }
   ws.send(payload, TEXT);
   state.stats.messagesOut++;

@@ -14,9 +14,12 @@ import type { Message } from './message.ts';
 export interface Conn {
   readonly id: number;
   readonly ws: WebSocket;
-  /** The upgraded socket under `ws` (corked while a batch of sends is written). */
+  /** The upgraded socket under `ws` (corked while a burst of sends is written). */
   readonly socket: Duplex;
+  /** Sent to in this tick (in `State.corked`, checked by the tick's flush). */
   corked: boolean;
+  /** Its socket is corked: a second frame came in the same tick (optional: connections of older versions lack it). */
+  burst?: boolean;
   readonly remoteAddress: string;
   /** Patterns this connection is subscribed to. */
   readonly subs: Set<string>;
@@ -99,7 +102,7 @@ export interface State {
   readonly stats: Stats;
   redis: RedisBus | null;
   upstreamInFlight: number;
-  /** Connections corked in this tick: uncorked together once the current I/O callback is done. */
+  /** Connections sent to in this tick: flushed together (bursts uncorked, send buffers checked) once the current I/O callback is done. */
   corked: Conn[];
   flushScheduled: boolean;
   /** Rate-limited warnings: kind -> last time logged and how many were suppressed since. */

@@ -26,6 +26,8 @@ interface Loaded {
 const kept = new KeptStates();
 
 const loaded = new Map<string, Promise<Loaded>>();
+/** The versions of `loaded` whose load finished: a task for one of them runs without awaiting its load. */
+const ready = new Map<string, Loaded>();
 // The main thread's logger settings (level, pretty or JSON), from the pool (protocol.ts PoolWorkerData).
 const logSettings = (workerData as PoolWorkerData | null | undefined)?.log;
 const root: Logger = logSettings
@@ -53,6 +55,7 @@ async function disposeVersion(url: string): Promise<void> {
   const p = loaded.get(url);
   if (!p) return;
   loaded.delete(url);
+  ready.delete(url);
   try {
     const { module, log } = await p;
     await module.dispose?.();
@@ -72,7 +75,10 @@ function load(v: VersionRef): Promise<Loaded> {
       const routes = typeof module.routes === 'function' ? module.routes(v.config) : module.routes;
       await module.setup?.({ module: v.module, version: v.version, config: v.config, log, thread: 'worker', threadId, keep: kept.for(v.module).keep, processes: v.processes, metrics: workerMetrics(v.module) });
       log.debug('version set up in worker');
-      return { module, routes, log };
+      const l: Loaded = { module, routes, log };
+      // Still the one loading (not disposed meanwhile): tasks may use it at once.
+      if (loaded.get(v.url) === p) ready.set(v.url, l);
+      return l;
     })();
     loaded.set(v.url, p);
     // A failed load is forgotten so a later task can retry (and report) it.
@@ -116,7 +122,11 @@ function context(t: MessageTask | HttpTask, log: Logger): Context {
 }
 
 async function onHttp(t: HttpTask): Promise<HttpResult> {
-  const { routes, log } = await load(t.v);
+  return runHttp(t, ready.get(t.v.url) ?? (await load(t.v)));
+}
+
+/** An HTTP task on a loaded version: synchronous when the handler is (no promise step per request). */
+function runHttp(t: HttpTask, { routes, log }: Loaded): HttpResult | Promise<HttpResult> {
   const route = routes[t.route];
   const r = route as PoolHttpRoute | undefined;
   if (!r || typeof r.http !== 'string' || r.pool !== true) throw new Error(`route ${t.route} of ${t.v.module} is not a pool HTTP route`);
@@ -129,12 +139,13 @@ async function onHttp(t: HttpTask): Promise<HttpResult> {
     const prev = headers[k];
     headers[k] = prev === undefined ? raw[i + 1]! : `${prev}, ${raw[i + 1]!}`;
   }
-  const out: PoolHttpResponse = (await r.request(
-    { method: t.method, url: t.url, path: t.path, query: t.query, headers, body, remoteAddress: t.remoteAddress },
-    context(t, log),
-  )) ?? {};
-  const b = out.body;
-  return { status: out.status ?? 200, headers: out.headers as HttpResult['headers'], body: b };
+  const out = r.request({ method: t.method, url: t.url, path: t.path, query: t.query, headers, body, remoteAddress: t.remoteAddress }, context(t, log));
+  return typeof (out as PromiseLike<unknown> | null)?.then === 'function' ? Promise.resolve(out).then(httpResult) : httpResult(out as PoolHttpResponse | undefined);
+}
+
+function httpResult(r: PoolHttpResponse | undefined | void): HttpResult {
+  const out = r ?? {};
+  return { status: out.status ?? 200, headers: out.headers as HttpResult['headers'], body: out.body };
 }
 
 /**
@@ -158,7 +169,13 @@ async function onBatch(b: BatchTask): Promise<BatchOutcome[]> {
     }
     const t = b.tasks[i]!;
     try {
-      const v = t.op === 'msg' ? await runMessage(t) : await onHttp(t);
+      let v: unknown;
+      if (t.op === 'msg') v = await runMessage(t);
+      else {
+        const l = ready.get(t.v.url);
+        const h = l === undefined ? onHttp(t) : runHttp(t, l);
+        v = h instanceof Promise ? await h : h;
+      }
       // What cannot be cloned would fail the whole batch's reply: it fails its own task instead.
       out[i] = cloneable(t.op === 'msg' ? v : (v as HttpResult).body) ? { v } : { e: new TypeError(`${t.v.module}: a pool handler must return a string, bytes or nothing`) };
     } catch (e) {
@@ -182,6 +199,7 @@ async function onDispose(t: DisposeTask): Promise<number> {
   let n = 0;
   for (const [url, p] of loaded) {
     loaded.delete(url);
+    ready.delete(url);
     try {
       const { module, log } = await p;
       await module.dispose?.();
