@@ -76,13 +76,10 @@ export function flush(state: State): void {
   const max = state.options.maxBuffered;
   for (const conn of list) {
     conn.corked = false;
-    if (conn.burst === true) {
-      conn.burst = false;
-      // Every cork undone (one left by an older version's send in a RELOAD's tick too).
-      const s = conn.socket;
-      do s.uncork();
-      while (s.writableCorked > 0);
-    }
+    conn.burst = false;
+    // Every cork undone: a burst's, and one an older version's send left in a RELOAD's tick (it corked every first frame).
+    const s = conn.socket;
+    while (s.writableCorked > 0) s.uncork();
     // What the kernel did not take stays in user space: past the cap, the peer is not reading.
     if (!conn.closed && conn.ws.bufferedAmount > max) slowConsumer(state, conn);
   }
