@@ -100,6 +100,32 @@ export function readBodyCallback(req: IncomingMessage, o: Omit<ReadBodyOptions, 
   if (declared > max) return refuse(o, done);
   // No Transfer-Encoding and no (or a zero) Content-Length: no body (RFC 9112 6.3), nothing to wait for.
   if (declared === 0 || req.readableEnded) return done(null, EMPTY);
+  // A declared length: node's parser pushes a body that came with the head right after this
+  // handler returns, in the same read, so one tick later it is usually all buffered.
+  if (declared > 0) process.nextTick(whole, req, o, done, declared);
+  else listen(req, o, done);
+}
+
+/**
+ * The declared body, taken from the request's buffer when all of it is
+ * there (node runs ticks between its parser's callbacks, so this runs once
+ * the bytes that came with the head are pushed): no data/end/error/close
+ * listeners and closures per request. Otherwise read as it arrives.
+ */
+function whole(req: IncomingMessage, o: Omit<ReadBodyOptions, 'encoding'>, done: BodyDone, declared: number): void {
+  if (req.destroyed) return done(new BodyAbortedError());
+  if (req.readableLength !== declared || req.readableFlowing !== null || req.readableEncoding !== null || req.listenerCount('data') > 0) return listen(req, o, done);
+  const body = req.read() as Buffer | null;
+  // Flowing from here on, so the request ends ('end', then node lets the parser go) as when a listener reads it.
+  req.resume();
+  done(null, body === null ? EMPTY : body);
+}
+
+type BodyDone = (err: BodyTooLargeError | BodyAbortedError | null, body?: Buffer) => void;
+
+/** Reads the body as it arrives (chunked, or not all there yet). */
+function listen(req: IncomingMessage, o: Omit<ReadBodyOptions, 'encoding'>, done: BodyDone): void {
+  const max = o.max;
   const chunks: Buffer[] = [];
   let size = 0;
   const cleanup = (): void => {

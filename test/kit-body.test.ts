@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { answerTooLarge, BodyAbortedError, BodyTooLargeError, readBody } from '../shared/index.ts';
+import { answerTooLarge, BodyAbortedError, BodyTooLargeError, readBody, readBodyCallback } from '../shared/index.ts';
 
 const MAX = 1000;
 /** Listeners the reader may add. After a 413 answer node adds an 'end' listener of its own (to finish the response), so that one is left out there. */
@@ -32,6 +32,17 @@ let port: number;
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = req.url!.split('?')[0]!;
+  if (path.startsWith('/end')) {
+    // The callback reader; what counts here is that the request still ends after the answer (node then frees the parser).
+    readBodyCallback(req, { max: MAX }, (err, body) => {
+      if (err !== null) return record(path, `error ${err.name}`, 0);
+      res.end(`got ${body!.length} ${body!.toString('latin1')}`);
+      const ended = (): void => record(path, `ended ${body!.toString('latin1')}`, listeners(req, NOT_END));
+      if (req.readableEnded) ended();
+      else req.once('end', ended);
+    });
+    return;
+  }
   if (path.startsWith('/answer')) {
     // The reader answers the 413 itself and resolves null.
     const base = listeners(req, NOT_END);
@@ -146,4 +157,45 @@ test('a client that goes away mid-body: BodyAbortedError (or null with res), no 
   assert.deepEqual(await outcome('/b6'), { outcome: 'aborted', leftover: 0 });
   await talk([`POST /answer4 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n`], { endAfter: true });
   assert.deepEqual(await outcome('/answer4'), { outcome: 'null', leftover: 0 });
+});
+
+/** Writes `parts` with a pause between them (so they arrive as separate reads), resolves with the answer once `until` has arrived. */
+function paced(parts: string[], until: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let text = '';
+    const t = setTimeout(() => (s.destroy(), reject(new Error(`timeout; got ${JSON.stringify(text)}`))), 15_000);
+    s.setNoDelay(true);
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      text += d;
+      if (until.test(text)) {
+        clearTimeout(t);
+        s.destroy();
+        resolve(text);
+      }
+    });
+    s.on('error', reject);
+    s.on('connect', async () => {
+      for (const p of parts) {
+        s.write(p);
+        await new Promise((r) => setTimeout(r, 60));
+      }
+    });
+  });
+}
+
+test('a declared body taken whole after the head (one read, or pipelined) or as it trickles in: same bytes, and each request still ends', async () => {
+  // Two requests in one write: each body is in the same read as its head.
+  const r = await talk([post('/end1', '0123456789abcdef') + post('/end2', 'abc')], { untilText: /got 3 abc/ });
+  assert.match(r.text, /got 16 0123456789abcdef[^]*got 3 abc$/);
+  assert.deepEqual(await outcome('/end1'), { outcome: 'ended 0123456789abcdef', leftover: 0 });
+  assert.deepEqual(await outcome('/end2'), { outcome: 'ended abc', leftover: 0 });
+  // The head alone first, the body in two later reads, then a next request on the same connection.
+  const head = post('/end3', 'hello world!');
+  const cut = head.length - 12;
+  const text = await paced([head.slice(0, cut), head.slice(cut, cut + 5), head.slice(cut + 5) + post('/end4', 'xyz')], /got 3 xyz/);
+  assert.match(text, /got 12 hello world![^]*got 3 xyz$/);
+  assert.deepEqual(await outcome('/end3'), { outcome: 'ended hello world!', leftover: 0 });
+  assert.deepEqual(await outcome('/end4'), { outcome: 'ended xyz', leftover: 0 });
 });

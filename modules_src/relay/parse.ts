@@ -94,6 +94,7 @@ export interface Query {
 }
 
 const NO_QUERY: Query = { pending: false, timeout: undefined, limit: undefined };
+const LIMIT_0: Query = { pending: false, timeout: undefined, limit: '0' };
 
 function decode(s: string): string {
   if (!s.includes('%') && !s.includes('+')) return s;
@@ -106,6 +107,8 @@ function decode(s: string): string {
 
 export function parseQuery(q: string): Query {
   if (q === '') return NO_QUERY;
+  // A producer's `limit=0` (the busy path) needs no scan.
+  if (q === 'limit=0') return LIMIT_0;
   let pending = false;
   let timeout: string | undefined;
   let limit: string | undefined;
