@@ -7,6 +7,7 @@ import { build } from 'esbuild';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { slimSourceMap } from './slim-sourcemap.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 if (process.argv.includes('--if-missing') && existsSync(`${root}/dist/hrmr.mjs`) && existsSync(`${root}/dist/worker.cjs`) && existsSync(`${root}/dist/typecheck-worker.mjs`)) process.exit(0);
@@ -44,7 +45,8 @@ const result = await build({
   logLevel: 'warning',
   write: false,
 });
-for (const f of result.outputFiles) put(f.path, f.contents);
+// Maps thinned to one segment per original line run: a stack trace needs no more (see slim-sourcemap.mjs).
+for (const f of result.outputFiles) put(f.path, f.path.endsWith('.map') ? slimSourceMap(f.text) : f.contents);
 
 // --clean (npm pack's prepack): drop chunks of earlier builds, so the package ships only this build.
 if (process.argv.includes('--clean')) {
