@@ -2,7 +2,7 @@
 // PrefixTable: longest prefix wins, undecided while a longer prefix can still match, default route.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MatchState, PrefixTable, prefixBytes } from '../src/router/prefix-table.ts';
+import { MatchState, PrefixTable, prefixBytes, sameBytes } from '../src/router/prefix-table.ts';
 
 function table(...prefixes: Array<string | Uint8Array>): PrefixTable<string> {
   return new PrefixTable(prefixes.map((p) => ({ prefix: prefixBytes(p), target: typeof p === 'string' ? p : `bytes:${Buffer.from(p).toString('hex')}` })));
@@ -80,4 +80,13 @@ test('string prefixes are UTF-8 and copied (a mutated source array does not chan
 test('duplicate prefixes and two default routes are refused', () => {
   assert.throws(() => table('A', 'A'), /duplicate prefix/);
   assert.throws(() => table('', ''), /two default routes/);
+});
+
+test('sameBytes compares the first n bytes only, high bytes included', () => {
+  const a = Buffer.from([0x16, 0x03, 0x01, 0xff, 0x80]);
+  assert.equal(sameBytes(a, Buffer.from([0x16, 0x03, 0x01, 0xff]), 4), true);
+  assert.equal(sameBytes(a, Buffer.from([0x16, 0x03, 0x01, 0xfe]), 4), false);
+  assert.equal(sameBytes(a, Buffer.from([0x17]), 0), true);
+  assert.equal(sameBytes(Buffer.from('GET /a'), Buffer.from('GET /b'), 5), true);
+  assert.equal(sameBytes(Buffer.from('GET /a'), Buffer.from('GET /b'), 6), false);
 });
