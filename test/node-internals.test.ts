@@ -12,7 +12,7 @@ import { test, type TestContext } from 'node:test';
 import tls from 'node:tls';
 import { pino } from 'pino';
 import { createLogger, writesPretty } from '../src/log.ts';
-import { feedParser, keepAliveOnListener, rawSocketOf, resetFlowing, responseOnSocket, startConnectionChecks } from '../src/util/node-internals.ts';
+import { feedParser, keepAliveOnListener, rawSocketOf, resetFlowing, responseOnSocket } from '../src/util/node-internals.ts';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { makeCertKit } from './helpers/tls-certs.ts';
@@ -57,16 +57,6 @@ test(`node ${process.version}: resetFlowing puts a paused socket back to "not ye
   assert.equal(await read(server, /\n/), 'peeked rest\n');
 });
 
-test(`node ${process.version}: startConnectionChecks starts a never-listening http.Server's headersTimeout check (408)`, { timeout: 30_000 }, async (t) => {
-  const [client, server] = await pair(t);
-  const h = http.createServer({ headersTimeout: 300, requestTimeout: 300, connectionsCheckingInterval: 100 }, (_req, res) => res.end('x'));
-  t.after(() => h.close());
-  startConnectionChecks(h);
-  h.emit('connection', server);
-  client.write('GET / HTTP/1.1\r\nHost: x\r\n');
-  assert.match(await read(client, /\r\n\r\n/), /^HTTP\/1\.1 408 /);
-});
-
 test(`node ${process.version}: feedParser hands bytes already read to the http.Server's parser; responseOnSocket finds the response`, { timeout: 20_000 }, async (t) => {
   const [client, server] = await pair(t);
   let seen: unknown = 'unset';
@@ -83,6 +73,8 @@ test(`node ${process.version}: feedParser hands bytes already read to the http.S
   const reply = await read(client, /GET \/peeked$/);
   assert.match(reply, /^HTTP\/1\.1 200 /);
   assert.equal(seen, true, '_httpMessage is no longer the response being written');
+  // The HTTP host's head guard (src/http/head-guard.ts) reads "no response in flight" from this.
+  assert.equal(responseOnSocket(server), null, '_httpMessage is still set after the response finished');
   assert.equal(responseOnSocket(new net.Socket()), null);
 });
 

@@ -6,7 +6,6 @@
  * name, rather than somewhere deep in the routing tests. The range tested is
  * `engines` in package.json.
  */
-import type { Server } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -29,16 +28,6 @@ export function resetFlowing(socket: Socket): void {
  */
 export function responseOnSocket(socket: Duplex): { headersSent?: boolean } | null {
   return (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage ?? null;
-}
-
-/**
- * Starts the timer of an http.Server that never listens (its sockets come
- * from the router): node starts the check of `headersTimeout` and
- * `requestTimeout` (the slow-loris defence, 408) on 'listening', and
- * `close()` stops it.
- */
-export function startConnectionChecks(server: Server): void {
-  server.emit('listening');
 }
 
 /**
