@@ -141,6 +141,15 @@ export class HrmrServer implements AdminControl {
       log: opts.log,
       hub: this.metrics,
       builtin,
+      connections: {
+        stateOf: (socket) => records.get(socket as ConnSocket),
+        forEach: (fn) => {
+          for (const s of this.sockets) {
+            const rec = records.get(s);
+            if (rec !== undefined && rec.guarded) fn(s, rec);
+          }
+        },
+      },
     });
     this.metrics.bind({ status: () => ({ ...(this.status() as object), authFailures: this.guardObj?.authFailures ?? 0 }), connections: () => this.connectionKinds() });
     if (pool) this.metrics.instrumentPool(pool);
@@ -555,6 +564,13 @@ class ConnRecord {
   messages = 0;
   /** Set with --access-log: told when the connection closes. */
   hub: MetricsHub | null = null;
+  // The HTTP host's head deadlines (src/http/head-guard.ts), kept here rather than in a list of its own.
+  guarded = false;
+  requests = 0;
+  seen = 0;
+  bytes = 0;
+  headAt = 0;
+  requestAt = 0;
   constructor(readonly all: Set<ConnSocket>) {}
 }
 

@@ -2,16 +2,18 @@
 /**
  * The HTTP host's slow-loris defence (`--http-headers-timeout`: a request
  * head must be whole within that long, else 408 and close; a request body
- * within the request timeout likewise), and its list of connections for
- * closing idle ones at shutdown.
+ * within the request timeout likewise), and its view of which connections
+ * are idle at shutdown.
  *
  * Why not node's own: an http.Server that has emitted 'listening' keeps
  * every parser in a native ConnectionsList, two ordered sets updated at
  * every message's start and end. Measured as a duet (the host with and
- * without it, same build, keep-alive hello): about 7% of the host's CPU per
- * request. Here a request costs one counter increment (`requestSeen`); a
- * sweep every `headersTimeout / 4` (100 ms to 2 s, as node's check interval
- * was) looks at each connection instead:
+ * without it, same build, keep-alive hello): 7-13% of the host's CPU per
+ * request. Here a request costs one counter increment on the connection's
+ * record (the server's, found through `HostConnections`: no list of our
+ * own to add to and delete from per connection); a sweep every
+ * `headersTimeout / 4` (100 ms to 2 s, node's check interval before) looks
+ * at each HTTP connection instead:
  *
  * - a new request head was completed since the last sweep: the clock of the
  *   next head starts again;
@@ -27,18 +29,28 @@
 import type { Socket } from 'node:net';
 import { responseOnSocket } from '../util/node-internals.ts';
 
-interface Guarded {
-  readonly socket: Socket;
+/** A connection's deadline state, kept on the server's connection record. */
+export interface HeadState {
+  /** Handed to the host and still HTTP (not upgraded). */
+  guarded: boolean;
   /** Request heads completed (bumped by the host per request). */
   requests: number;
   /** `requests` at the last sweep. */
   seen: number;
-  /** `bytesRead` when the last head completed (or at accept). */
+  /** `bytesRead` when the sweep last saw a head completed (or at accept). */
   bytes: number;
   /** When the current head started (ms), 0 while none is in progress. */
   headAt: number;
-  /** When the current request's head completed (ms). */
+  /** When the sweep saw the current request's head completed (ms). */
   requestAt: number;
+}
+
+/** The host's connections, as the server keeps them. */
+export interface HostConnections {
+  /** The record of a live connection. */
+  stateOf(socket: Socket): HeadState | undefined;
+  /** Every live connection with its record. */
+  forEach(fn: (socket: Socket, st: HeadState) => void): void;
 }
 
 export interface HeadGuardOptions {
@@ -49,87 +61,85 @@ export interface HeadGuardOptions {
 }
 
 export class HeadGuard {
-  private readonly conns = new Map<Socket, Guarded>();
   private timer: NodeJS.Timeout | null;
   readonly intervalMs: number;
-  /** One shared 'close' listener per guard (no closure per connection). */
-  private readonly onClose: (this: Socket) => void;
 
-  constructor(private readonly opts: HeadGuardOptions) {
+  constructor(
+    private readonly conns: HostConnections,
+    private readonly opts: HeadGuardOptions,
+  ) {
     this.intervalMs = Math.min(2000, Math.max(100, Math.floor(opts.headersTimeoutMs / 4)));
-    const conns = this.conns;
-    this.onClose = function (this: Socket) {
-      conns.delete(this);
-    };
-    // Unref'd, and kept while the host lives: starting and stopping it as the map empties would cost a connection-per-request load a timer each time.
+    // Unref'd, and kept while the host lives (not started and stopped as connections come and go).
     this.timer = setInterval(() => this.sweep(Date.now()), this.intervalMs);
     this.timer.unref();
   }
 
   /** A connection handed to the host: its first head runs from now. */
   track(socket: Socket): void {
-    const now = Date.now();
-    this.conns.set(socket, { socket, requests: 0, seen: 0, bytes: socket.bytesRead, headAt: now, requestAt: now });
-    socket.on('close', this.onClose);
+    const st = this.conns.stateOf(socket);
+    if (st === undefined) return;
+    st.guarded = true;
+    st.requests = st.seen = 0;
+    st.bytes = socket.bytesRead;
+    st.headAt = st.requestAt = Date.now();
   }
 
-  /** The socket left HTTP (upgraded) or closed. */
+  /** The socket left HTTP (upgraded): its bytes are no longer request heads. */
   untrack(socket: Socket): void {
-    if (this.conns.delete(socket)) socket.removeListener('close', this.onClose);
+    const st = this.conns.stateOf(socket);
+    if (st !== undefined) st.guarded = false;
   }
 
   /** A request head on `socket` is complete. */
   requestSeen(socket: Socket): void {
-    const g = this.conns.get(socket);
-    if (g !== undefined) g.requests++;
+    const st = this.conns.stateOf(socket);
+    if (st !== undefined) st.requests++;
   }
 
-  get size(): number {
-    return this.conns.size;
-  }
-
-  /** Checks every connection's deadline as of `now` (ms). */
+  /** Checks every HTTP connection's deadline as of `now` (ms). */
   sweep(now: number): void {
     const { headersTimeoutMs, requestTimeoutMs } = this.opts;
-    let late: Socket[] | null = null;
-    for (const g of this.conns.values()) {
-      const s = g.socket;
+    const late: Socket[] = [];
+    this.conns.forEach((s, g) => {
+      if (!g.guarded) return;
       if (g.requests !== g.seen) {
         g.seen = g.requests;
         g.bytes = s.bytesRead;
         g.headAt = 0;
         g.requestAt = now;
-        continue;
+        return;
       }
       const res = responseOnSocket(s) as { req?: { complete?: boolean } } | null;
       if (res !== null) {
-        if (res.req?.complete === false && now - g.requestAt > requestTimeoutMs) (late ??= []).push(s);
-        continue;
+        if (res.req?.complete === false && now - g.requestAt > requestTimeoutMs) late.push(s);
+        return;
       }
       if (g.headAt === 0) {
         if (s.bytesRead !== g.bytes) g.headAt = now;
-      } else if (now - g.headAt > headersTimeoutMs) (late ??= []).push(s);
-    }
-    if (late !== null) {
-      for (const s of late) {
-        this.untrack(s);
-        this.opts.expire(s);
-      }
+      } else if (now - g.headAt > headersTimeoutMs) late.push(s);
+    });
+    for (const s of late) {
+      this.untrack(s);
+      this.opts.expire(s);
     }
   }
 
-  /** Connections between requests with no next head begun (what node's closeIdleConnections closed). */
+  /** HTTP connections between requests with no next head begun (what node's closeIdleConnections closed). */
   idle(): Socket[] {
     const out: Socket[] = [];
-    for (const g of this.conns.values()) {
-      const s = g.socket;
-      if (g.requests === g.seen && g.headAt === 0 && s.bytesRead === g.bytes && responseOnSocket(s) === null) out.push(s);
-    }
+    this.conns.forEach((s, g) => {
+      if (g.guarded && g.requests === g.seen && g.headAt === 0 && s.bytesRead === g.bytes && responseOnSocket(s) === null) out.push(s);
+    });
     return out;
   }
 
+  /** Every HTTP connection. */
   all(): Socket[] {
-    return [...this.conns.keys()];
+    const out: Socket[] = [];
+    this.conns.forEach((s, g) => {
+      if (g.guarded) out.push(s);
+    });
+    return out;
   }
 
   close(): void {

@@ -28,7 +28,7 @@ import { targetPath, type PathTable } from './path-table.ts';
 import { answer, answerRaw, bodyFor, TEXT_PLAIN } from './responses.ts';
 import { duplicateHost } from './methods.ts';
 import { feedParser, responseOnSocket } from '../util/node-internals.ts';
-import { HeadGuard } from './head-guard.ts';
+import { HeadGuard, type HostConnections } from './head-guard.ts';
 
 export interface HttpHostOptions {
   /** An upgraded socket of a `persistent` route: the server waits for it only after the kept state is disposed. */
@@ -42,6 +42,8 @@ export interface HttpHostOptions {
   hub?: MetricsHub | null;
   /** /metrics and the status page, answered before module routes. */
   builtin?: BuiltinRoutes | null;
+  /** The server's connection records (the head guard keeps its state there). */
+  connections: HostConnections;
 }
 
 /** Where the host finds the current path table (the registry). */
@@ -120,7 +122,7 @@ export class HttpHost {
     // The server never listens (sockets come from the router), and node's own
     // headersTimeout/requestTimeout check stays off: the guard does that job
     // for less per request (see head-guard.ts).
-    this.guard = new HeadGuard({
+    this.guard = new HeadGuard(opts.connections, {
       headersTimeoutMs: opts.headersTimeoutMs,
       requestTimeoutMs: this.server.requestTimeout,
       expire: (socket) => this.onClientError(REQUEST_TIMEOUT, socket),
