@@ -43,8 +43,12 @@ export interface ModuleWatcher {
   close(): Promise<void>;
 }
 
-/** Quiet time ending a burst: editors write several files within a few ms. */
-const DEBOUNCE_MS = 50;
+/**
+ * Quiet time ending a burst: editors write several files within a few ms
+ * (a save-all, or a write-then-rename). It is also a fixed part of every
+ * save -> new reply (the bench's watch rows), so no longer than that needs.
+ */
+const DEBOUNCE_MS = 30;
 /** A burst never delays a rebuild longer than this. */
 const MAX_DELAY_MS = 250;
 /**
