@@ -55,6 +55,10 @@ const CASES = [
   { name: 'A/A noise: plain vs plain http hello, keep-alive', mode: 'keepalive', base: 'http', subject: 'http', twin: true, load: httpLoad('keepalive'), needsWrk: true, report: true },
   // Reported, not checked: how far the bare floor of peeking in JavaScript (plain-servers.mjs httpPeek) is from plain.
   { name: 'JS-peek floor: http hello, conn/request', mode: 'close', base: 'http', subject: 'httpPeek', twin: true, load: httpLoad('close'), needsWrk: true, report: true },
+  // Reported, not checked: the same http.Server code per request (after the first) in hrmr's process (the stream route)
+  // and in a clean one (httpPeek: neither listens, so neither keeps node's ConnectionsList): what a process of hrmr's size
+  // pays in node's own shared code (megamorphic inline caches; docs/benchmarks.md, "The process tax").
+  { name: 'process tax: http hello, keep-alive, vs the same server in a clean process', mode: 'keepalive', base: 'httpPeek', load: httpLoad('keepalive'), needsWrk: true, report: true },
   { name: 'message route, keep-alive', mode: 'keepalive', base: 'message', load: lineLoad('PING', 'PONG', 'keepalive') },
   { name: 'message route, conn/request', mode: 'close', base: 'message', load: lineLoad('PING', 'PONG', 'close') },
   { name: 'stream route, keep-alive', mode: 'keepalive', base: 'stream', load: lineLoad('ECHO', 'ECHO', 'keepalive') },
