@@ -41,7 +41,7 @@ export interface HeadState {
   bytes: number;
   /** When the current head started (ms), 0 while none is in progress. */
   headAt: number;
-  /** When the sweep saw the current request's head completed (ms). */
+  /** When the current request began (ms): its head's start if a sweep saw it, else when a sweep saw it complete. */
   requestAt: number;
 }
 
@@ -105,8 +105,9 @@ export class HeadGuard {
       if (g.requests !== g.seen) {
         g.seen = g.requests;
         g.bytes = s.bytesRead;
+        // The whole request counts from its head's first byte, as far as the sweeps saw it.
+        g.requestAt = g.headAt !== 0 ? g.headAt : now;
         g.headAt = 0;
-        g.requestAt = now;
         return;
       }
       const res = responseOnSocket(s) as { req?: { complete?: boolean } } | null;
