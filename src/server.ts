@@ -32,6 +32,7 @@ import { BuiltinRoutes } from './metrics/endpoint.ts';
 import type { CompiledRoute } from './modules/validate.ts';
 import type { Reply } from '../shared/index.ts';
 import { keepAliveOnListener } from './util/node-internals.ts';
+import { now } from './util/clock.ts';
 
 export interface ServerOptions {
   port: number;
@@ -559,7 +560,7 @@ class ConnRecord {
   routeIndex = 0;
   session: MessageSession | null = null;
   /** performance.now() at accept (peek time, access log). */
-  readonly t0 = performance.now();
+  readonly t0 = now();
   /** Messages handled (access log). */
   messages = 0;
   /** Set with --access-log: told when the connection closes. */

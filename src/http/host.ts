@@ -29,6 +29,7 @@ import { answer, answerRaw, bodyFor, TEXT_PLAIN } from './responses.ts';
 import { duplicateHost } from './methods.ts';
 import { feedParser, responseOnSocket } from '../util/node-internals.ts';
 import { HeadGuard, type HostConnections } from './head-guard.ts';
+import { now } from '../util/clock.ts';
 
 export interface HttpHostOptions {
   /** An upgraded socket of a `persistent` route: the server waits for it only after the kept state is disposed. */
@@ -193,7 +194,7 @@ export class HttpHost {
     const hub = this.hub;
     if (hub !== null) {
       r.hrmrHub = hub;
-      r.hrmrStart = performance.now();
+      r.hrmrStart = now();
       if (hub.opts.accessLog) r.hrmrBytes = req.socket.bytesWritten;
     }
     const ctx = new ConnectionContext(v, req.socket);

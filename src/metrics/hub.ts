@@ -18,6 +18,7 @@ import type { WorkerPool } from '../pool/pool.ts';
 import { Computed, OUTCOME_INDEX, RawHistogram, routeMetrics, RouteStats, statusClass, type MetricJson, type MetricValue } from './computed.ts';
 import { coreMetrics, type CoreSources } from './core-metrics.ts';
 import { moduleMetricStore } from './module-api.ts';
+import { now } from '../util/clock.ts';
 
 export interface HubOptions {
   /** null: metrics off (`--metrics-path off`). */
@@ -120,9 +121,9 @@ export class MetricsHub {
     const h = this.poolTasks;
     const runHttp = pool.runHttp.bind(pool);
     pool.runHttp = (...a) => {
-      const t0 = performance.now();
+      const t0 = now();
       const p = runHttp(...a);
-      const done = (): void => h.observe((performance.now() - t0) / 1000);
+      const done = (): void => h.observe((now() - t0) / 1000);
       p.then(done, done);
       return p;
     };
@@ -155,7 +156,7 @@ export class MetricsHub {
 
   /** An HTTP response routed to a module closed. `start`: performance.now() at dispatch; `bytes0`: the socket's bytesWritten then. */
   httpDone(res: ServerResponse, v: ModuleVersion, index: number, start: number, bytes0: number): void {
-    const ms = performance.now() - start;
+    const ms = now() - start;
     const s = this.statsFor(v, index);
     const outcome = res.writableFinished ? statusClass(res.statusCode) : OUTCOME_INDEX.aborted;
     s.done(outcome, ms / 1000);
@@ -177,7 +178,7 @@ export class MetricsHub {
 
   /** A built-in route (metrics, status page) answered. */
   builtinDone(req: IncomingMessage, status: number, route: string, start: number): void {
-    if (this.access !== null) this.accessHttp(req, status, null, route, performance.now() - start, -1, true);
+    if (this.access !== null) this.accessHttp(req, status, null, route, now() - start, -1, true);
   }
 
   private accessHttp(req: IncomingMessage, status: number, module: string | null, route: string | null, ms: number, bytes0: number, finished: boolean): void {
@@ -189,7 +190,7 @@ export class MetricsHub {
   /** One message through a module's message route: counted with its outcome and latency. */
   message(v: ModuleVersion, r: CompiledRoute, call: (msg: Buffer, r: CompiledRoute) => Reply | Promise<Reply>, msg: Buffer, rec: ConnCounts): Reply | Promise<Reply> {
     rec.messages++;
-    const t0 = performance.now();
+    const t0 = now();
     const s = this.statsFor(v, r.index);
     let out: Reply | Promise<Reply>;
     try {
@@ -199,19 +200,19 @@ export class MetricsHub {
       throw err;
     }
     if (!(out instanceof Promise)) {
-      s.done(OUTCOME_INDEX.ok, (performance.now() - t0) / 1000);
+      s.done(OUTCOME_INDEX.ok, (now() - t0) / 1000);
       return out;
     }
     const pool = r.pool ? this.poolTasks : null;
     return out.then(
       (x) => {
-        const sec = (performance.now() - t0) / 1000;
+        const sec = (now() - t0) / 1000;
         s.done(OUTCOME_INDEX.ok, sec);
         pool?.observe(sec);
         return x;
       },
       (err: unknown) => {
-        pool?.observe((performance.now() - t0) / 1000);
+        pool?.observe((now() - t0) / 1000);
         const e = err as { name?: string; code?: string; message?: string } | null;
         // A queued task dropped because its connection closed was never answered: not counted.
         if (!(e?.name === 'Error' && e.message === 'connection closed')) {
@@ -223,18 +224,18 @@ export class MetricsHub {
   }
 
   private messageDone(s: RouteStats, t0: number, outcome: number): void {
-    s.done(outcome, (performance.now() - t0) / 1000);
+    s.done(outcome, (now() - t0) / 1000);
     this.failed(s, outcome === OUTCOME_INDEX.busy ? 'busy' : outcome === OUTCOME_INDEX.timeout ? 'timeout' : 'error');
   }
 
   /** A connection's route was decided (or it was refused) after its peek. */
   peeked(t0: number): void {
-    this.peek.observe((performance.now() - t0) / 1000);
+    this.peek.observe((now() - t0) / 1000);
   }
 
   /** A message or stream connection closed (access log). */
   connectionClosed(socket: Socket, v: ModuleVersion, route: string, kind: string, rec: ConnCounts): void {
-    this.access?.info({ kind, module: v.name, version: v.number, route, messages: kind === 'message' ? rec.messages : undefined, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, bytes: socket.bytesRead + socket.bytesWritten, ms: round(performance.now() - rec.t0), client: socket.remoteAddress }, 'access');
+    this.access?.info({ kind, module: v.name, version: v.number, route, messages: kind === 'message' ? rec.messages : undefined, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten, bytes: socket.bytesRead + socket.bytesWritten, ms: round(now() - rec.t0), client: socket.remoteAddress }, 'access');
   }
 
   /** A reload (or the start-up load) finished. `version`: the version serving now, by module name. */
