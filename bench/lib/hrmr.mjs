@@ -23,7 +23,14 @@ export async function startHrmr({ modules, args = [], role = 'server' }) {
   const dir = mkdtempSync(join(tmpdir(), 'hrmr-bench-'));
   for (const file of modules) copyFileSync(file, join(dir, basename(file)));
   // --log-level info: the listening line is info; hrmr logs nothing per request at info.
-  const proc = spawnTracked(process.execPath, [BIN, '--port', '0', '--host', '127.0.0.1', '--modules', dir, '--log-level', 'info', '--threads', '1', ...args], { role, cwd: ROOT });
+  // --bundled none: only the bench's modules. With the bundled ones beside them, the static `http`
+  // module owned `/` and the http and tls suites' "HTTP route hello" rows measured its index page.
+  const proc = spawnTracked(process.execPath, [BIN, '--port', '0', '--host', '127.0.0.1', '--modules', dir, '--log-level', 'info', '--threads', '1', '--bundled', 'none', ...args], { role, cwd: ROOT });
+  // A route of a bench module that another module owns means the row measures something else: fail.
+  const conflicts = [];
+  jsonLines(proc.stdout, (l) => {
+    if (l.msg === 'route conflict' && conflicts.length < 5) conflicts.push(l);
+  });
   const cleanup = async () => {
     await stop(proc);
     rmSync(dir, { recursive: true, force: true });
@@ -31,6 +38,7 @@ export async function startHrmr({ modules, args = [], role = 'server' }) {
   try {
     const listening = await waitForLine(proc, (l) => l.msg === 'listening', 15_000, 'hrmr');
     if (!(listening.modules >= modules.length)) throw new Error(`hrmr loaded ${listening.modules} of ${modules.length} bench modules`);
+    if (conflicts.length > 0) throw new Error(`hrmr: route conflict: ${conflicts.map((c) => JSON.stringify({ module: c.module, prefix: c.prefix, owner: c.owner })).join('; ')}`);
     // Warnings and errors during the run (a handler failing) are reported by the suite.
     const problems = [];
     jsonLines(proc.stdout, (l) => {
