@@ -6,7 +6,8 @@
  * cluster scheduling policies for `--workers 2` (SCHED_NONE, the default,
  * and SCHED_RR). Everything unpinned, wrk -t2 -c50 keep-alive; all servers
  * run at once and the rounds interleave them, best of BENCH_WORKERS_ROUNDS
- * (3) x BENCH_WORKERS_SECONDS (3) each; server CPU per request (every
+ * (5: with 3 the median of the CPU rows swung across their 1.1 target
+ * between runs) x BENCH_WORKERS_SECONDS (3) each; server CPU per request (every
  * process of a server summed) is the median of the rounds. On a 2-core
  * machine the load generator shares the cores with the servers, so a second
  * worker can only help as far as wrk leaves CPU for it: the rows print the
@@ -29,7 +30,7 @@ import { ensureWrk, runWrk } from '../lib/wrk.mjs';
 import { freePort, waitForPort } from '../lib/ports.mjs';
 
 const SECONDS = Number(process.env.BENCH_WORKERS_SECONDS ?? 3);
-const ROUNDS = Number(process.env.BENCH_WORKERS_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_WORKERS_ROUNDS ?? 5);
 const CONNS = 50;
 const BIN = join(ROOT, 'bin', 'hrmr.mjs');
 
