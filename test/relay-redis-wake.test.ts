@@ -82,6 +82,45 @@ describe('relay, Redis store: waking a long poll', () => {
     }
   });
 
+  test('waking a poll on an empty tunnel skips the group read and leaves what a consume leaves', async () => {
+    const a = relayClient(A.port);
+    const t = `fast-${process.pid}`;
+    const ch = `t:${t}:n`;
+    const s = `t:${t}:s`;
+    const reads = async (): Promise<number> => Number(/cmdstat_xreadgroup:calls=(\d+)/.exec(await probe.info('commandstats'))?.[1] ?? 0);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const w = (await waitingPoll(a, `/t/${t}/poll?timeout=10`, ch)).reply;
+      const r0 = await reads();
+      const p = await a.post(`/t/${t}`, `f${i}`);
+      assert.equal(p.status, 201);
+      const got = await w;
+      assert.equal(got.text, `f${i}`);
+      assert.equal(got.headers['x-message-id'], p.headers['x-message-id']);
+      ids.push(String(p.headers['x-message-id']));
+      assert.equal(await reads(), r0, `wake-up ${i}: the message is handed over without an XREADGROUP`);
+      // What a consume leaves: an empty stream with the idle expiry, its group, and its last id.
+      assert.equal(await probe.xlen(s), 0);
+      assert.ok((await probe.pttl(s)) > 0, 'the emptied stream expires when idle');
+      const groups = (await probe.xinfo('GROUPS', s)) as unknown[][];
+      assert.equal(groups.length, 1);
+    }
+    // Ids keep increasing, and a message produced with no poll waiting is read through the group as before.
+    const q = await a.post(`/t/${t}`, 'queued');
+    ids.push(String(q.headers['x-message-id']));
+    const cmp = (x: string, y: string): number => {
+      const [xm, xs] = x.split('-').map(BigInt);
+      const [ym, ys] = y.split('-').map(BigInt);
+      return xm !== ym ? (xm! < ym! ? -1 : 1) : xs! < ys! ? -1 : xs === ys ? 0 : 1;
+    };
+    for (let i = 1; i < ids.length; i++) assert.equal(cmp(ids[i - 1]!, ids[i]!), -1, `ids increase: ${ids.join(' ')}`);
+    assert.equal((await probe.pttl(s)), -1, 'a queued message lifts the idle expiry');
+    const got = await a.get(`/t/${t}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.text, 'queued');
+    assert.equal((await a.get(`/t/${t}`)).status, 204);
+  });
+
   test('a ?pending poll woken by a produce keeps the message pending until acked', async () => {
     const a = relayClient(A.port);
     const t = `pend-${process.pid}`;

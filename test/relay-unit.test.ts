@@ -8,6 +8,7 @@ import { normalizeMount, parseConfig, redactUrl } from '../modules_src/relay/con
 import { MemoryStore, MSG_OVERHEAD, newMemoryData, TUNNEL_OVERHEAD } from '../modules_src/relay/memory.ts';
 import { backpressure, luaNumber, parseEndpoint, parseQuery, pollTimeoutMs } from '../modules_src/relay/parse.ts';
 import { asUnavailable } from '../modules_src/relay/redis.ts';
+import { ClientGone } from '../modules_src/relay/store.ts';
 
 test('config: defaults are the original defaults', () => {
   const c = parseConfig({});
@@ -248,8 +249,8 @@ test('memory store: the global cap bounds a flood of distinct tunnel ids (and re
 
 test('memory store: a waiting poll gets the next message; a cancelled one leaves nothing behind', async () => {
   const s = mem();
-  const ac = new AbortController();
-  const p = s.poll('t', false, 5000, ac.signal);
+  const g = new ClientGone();
+  const p = s.poll('t', false, 5000, g);
   assert.equal(s.data.waiting, 1);
   const r = s.produceSync('t', b('hi'), '', ON(10));
   assert.ok(r.ok);
@@ -257,25 +258,46 @@ test('memory store: a waiting poll gets the next message; a cancelled one leaves
   assert.equal((await p)?.body.toString(), 'hi');
   assert.equal(s.data.waiting, 0);
   assert.equal(s.data.tunnels.size, 0);
-  const ac2 = new AbortController();
-  const p2 = s.poll('u', false, 5000, ac2.signal);
-  ac2.abort();
+  const g2 = new ClientGone();
+  const p2 = s.poll('u', false, 5000, g2);
+  g2.fire();
   assert.equal(await p2, null);
   assert.equal(s.data.waiting, 0);
   assert.equal(s.data.tunnels.size, 0);
-  const p3 = s.poll('v', false, 20, new AbortController().signal);
+  const p3 = s.poll('v', false, 20, new ClientGone());
   assert.equal(await p3, null);
   const q = s.produceSync('v', b('q'), '', ON(10));
   assert.ok(q.ok);
   s.consumeSync('v', true);
-  const other = new AbortController();
-  const rpOther = s.pollReply('v', '1-1', 5000, other.signal);
-  const rp = s.pollReply('v', q.id, 5000, ac.signal);
+  const other = new ClientGone();
+  const rpOther = s.pollReply('v', '1-1', 5000, other);
+  const rp = s.pollReply('v', q.id, 5000, new ClientGone());
   assert.equal(s.data.waiting, 2);
   assert.equal(s.replySync('v', q.id, b('ans'), 'text/r'), 'stored');
   assert.deepEqual(await rp, { body: b('ans'), ct: 'text/r' });
   assert.equal(s.data.replies.size, 0, 'handed to the waiting reader, not stored');
-  other.abort();
+  other.fire();
   assert.equal(await rpOther, null);
   assert.equal(s.data.waiting, 0);
+  // A client gone before the poll starts: answered at once, nothing waits.
+  const g3 = new ClientGone();
+  g3.fire();
+  assert.equal(await s.poll('w', false, 5000, g3), null);
+  assert.equal(s.data.waiting, 0);
+});
+
+test('ClientGone: calls the waiting poll back once; a cleared callback is not called', () => {
+  const g = new ClientGone();
+  let n = 0;
+  g.set(() => n++);
+  g.fire();
+  g.fire();
+  assert.equal(n, 1);
+  assert.equal(g.gone, true);
+  const h = new ClientGone();
+  h.set(() => n++);
+  h.set(null);
+  h.fire();
+  assert.equal(n, 1);
+  assert.equal(h.gone, true);
 });

@@ -11,7 +11,7 @@ import { authorized, type Auth } from './auth.ts';
 import type { RelayConfig } from './config.ts';
 import { countAnswer, countKind, NOT_COUNTED, type CountKind, type RelayCounts } from './metrics.ts';
 import { ALLOW_HEADER, ALLOWED, backpressure, parseEndpoint, parseQuery, pollTimeoutMs, type Endpoint, type Query } from './parse.ts';
-import type { Maybe, Message, ReplyData, Store } from './store.ts';
+import { ClientGone, type Maybe, type Message, type ReplyData, type Store } from './store.ts';
 
 export const MALFORMED = 'Malformed url';
 export const LIMIT_TOO_BIG = 'Limit must be less than the tunnel max length';
@@ -190,14 +190,13 @@ function then<T>(v: Maybe<T>, fn: (x: T) => void): void | Promise<void> {
   fn(v);
 }
 
-/** An AbortSignal that fires when the client goes away before the answer. */
-function clientGone(res: ServerResponse): AbortSignal {
-  const ac = new AbortController();
-  const onClose = (): void => {
-    if (!res.writableFinished) ac.abort();
-  };
-  res.once('close', onClose);
-  return ac.signal;
+/** Fires when the client goes away before the answer. */
+function clientGone(res: ServerResponse): ClientGone {
+  const g = new ClientGone();
+  res.once('close', () => {
+    if (!res.writableFinished) g.fire();
+  });
+  return g;
 }
 
 function sendMessage(relay: Relay, k: CountKind, res: ServerResponse, m: Message | null): void {

@@ -15,7 +15,7 @@
  * nobody waiting is deleted at once.
  */
 import type { Backpressure } from './parse.ts';
-import type { Message, MessageState, ProduceResult, ReplyData, ReplyResult, Store } from './store.ts';
+import type { ClientGone, Message, MessageState, ProduceResult, ReplyData, ReplyResult, Store } from './store.ts';
 
 
 interface Msg extends Message {
@@ -260,15 +260,15 @@ export class MemoryStore implements Store {
     return this.consumeSync(id, pending);
   }
 
-  poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Message | null | Promise<Message | null> {
+  poll(id: string, pending: boolean, timeoutMs: number, gone: ClientGone): Message | null | Promise<Message | null> {
     const now = this.consumeSync(id, pending);
-    if (now !== null || timeoutMs <= 0 || signal.aborted) return now;
+    if (now !== null || timeoutMs <= 0 || gone.gone) return now;
     return new Promise((resolve) => {
       const t = this.tunnel(id);
       const d = this.data;
       const stop = (): void => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', cancel);
+        gone.set(null);
       };
       const cancel = (): void => {
         stop();
@@ -287,7 +287,7 @@ export class MemoryStore implements Store {
         },
       };
       const timer = setTimeout(cancel, timeoutMs);
-      signal.addEventListener('abort', cancel, { once: true });
+      gone.set(cancel);
       t.waiters.add(w);
       d.waiting++;
     });
@@ -377,9 +377,9 @@ export class MemoryStore implements Store {
     return this.readReplySync(id, mid);
   }
 
-  pollReply(id: string, mid: string, timeoutMs: number, signal: AbortSignal): ReplyData | null | Promise<ReplyData | null> {
+  pollReply(id: string, mid: string, timeoutMs: number, gone: ClientGone): ReplyData | null | Promise<ReplyData | null> {
     const now = this.readReplySync(id, mid);
-    if (now !== null || timeoutMs <= 0 || signal.aborted) return now;
+    if (now !== null || timeoutMs <= 0 || gone.gone) return now;
     const d = this.data;
     const key = `${id}/${mid}`;
     return new Promise((resolve) => {
@@ -388,7 +388,7 @@ export class MemoryStore implements Store {
       const waiters = set;
       const stop = (): void => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', cancel);
+        gone.set(null);
       };
       const cancel = (): void => {
         stop();
@@ -405,7 +405,7 @@ export class MemoryStore implements Store {
         },
       };
       const timer = setTimeout(cancel, timeoutMs);
-      signal.addEventListener('abort', cancel, { once: true });
+      gone.set(cancel);
       waiters.add(w);
       d.waiting++;
     });

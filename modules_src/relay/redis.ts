@@ -37,18 +37,17 @@ import { redactUrl } from './config.ts';
 import { ACK, CLEAR, CONSUME, keys, PRODUCE, READ_REPLY, REPLY, STATE } from './lua.ts';
 import { ScriptBatcher } from './redis-batch.ts';
 import type { Backpressure } from './parse.ts';
-import { StoreUnavailable, type Message, type MessageState, type ProduceResult, type ReplyData, type ReplyResult, type Store } from './store.ts';
+import { StoreUnavailable, type ClientGone, type Message, type MessageState, type ProduceResult, type ReplyData, type ReplyResult, type Store } from './store.ts';
 
 interface RWaiter<T> {
   readonly pending: boolean;
-  readonly signal: AbortSignal;
+  readonly gone: ClientGone;
   done: boolean;
   /** A fetch for this waiter is in flight. */
   busy: boolean;
   /** Its timeout passed while busy: answer when the fetch returns. */
   expired: boolean;
   timer: NodeJS.Timeout | undefined;
-  onAbort: (() => void) | undefined;
   resolve(v: T | null): void;
   reject(err: Error): void;
 }
@@ -123,7 +122,7 @@ function settleRaw<T>(s: RedisShared, list: WaitList<T>, w: RWaiter<T>, v: T | n
   if (w.done) return;
   w.done = true;
   clearTimeout(w.timer);
-  if (w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+  w.gone.set(null);
   const i = list.waiters.indexOf(w);
   if (i >= 0) list.waiters.splice(i, 1);
   s.waiting--;
@@ -336,15 +335,14 @@ export class RedisStore implements Store {
   }
 
   /** Registers a waiter on `list` and makes sure this process hears of new data for the tunnel. */
-  private wait<T>(rt: RTunnel, list: WaitList<T>, pending: boolean, timeoutMs: number, signal: AbortSignal, fetch: (pending: boolean) => Promise<T | null>): Promise<T | null> {
+  private wait<T>(rt: RTunnel, list: WaitList<T>, pending: boolean, timeoutMs: number, gone: ClientGone, fetch: (pending: boolean) => Promise<T | null>): Promise<T | null> {
     const p = new Promise<T | null>((resolve, reject) => {
-      const w: RWaiter<T> = { pending, signal, done: false, busy: false, expired: false, timer: undefined, onAbort: undefined, resolve, reject };
+      const w: RWaiter<T> = { pending, gone, done: false, busy: false, expired: false, timer: undefined, resolve, reject };
       w.timer = setTimeout(() => {
         if (w.busy) w.expired = true;
         else this.settle(rt, list, w, null);
       }, timeoutMs);
-      w.onAbort = () => this.settle(rt, list, w, null);
-      signal.addEventListener('abort', w.onAbort, { once: true });
+      gone.set(() => this.settle(rt, list, w, null));
       list.waiters.push(w);
       this.shared.waiting++;
     });
@@ -500,23 +498,23 @@ export class RedisStore implements Store {
     return this.consumeRaw(id, pending);
   }
 
-  poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null> {
+  poll(id: string, pending: boolean, timeoutMs: number, gone: ClientGone): Promise<Message | null> {
     const rt = this.shared.tunnels.get(id);
     // Subscribed already: the waiter's own first fetch is the read (one round trip). Its promise is
     // returned as is (not through an async function): a produce's wake-up then answers it ahead of the 201.
     if (rt !== undefined && rt.sub === 'active' && timeoutMs > 0) {
-      if (signal.aborted) return Promise.resolve(null);
-      return this.wait(rt, rt.msg, pending, timeoutMs, signal, (p) => this.consumeRaw(id, p));
+      if (gone.gone) return Promise.resolve(null);
+      return this.wait(rt, rt.msg, pending, timeoutMs, gone, (p) => this.consumeRaw(id, p));
     }
-    return this.pollFirst(id, pending, timeoutMs, signal);
+    return this.pollFirst(id, pending, timeoutMs, gone);
   }
 
   /** A poll on a tunnel not subscribed here yet: read once, then wait. */
-  private async pollFirst(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Promise<Message | null> {
+  private async pollFirst(id: string, pending: boolean, timeoutMs: number, gone: ClientGone): Promise<Message | null> {
     const m = await this.consumeRaw(id, pending);
-    if (m !== null || timeoutMs <= 0 || signal.aborted) return m;
+    if (m !== null || timeoutMs <= 0 || gone.gone) return m;
     const rt = this.rtunnel(id);
-    return this.wait(rt, rt.msg, pending, timeoutMs, signal, (p) => this.consumeRaw(id, p));
+    return this.wait(rt, rt.msg, pending, timeoutMs, gone, (p) => this.consumeRaw(id, p));
   }
 
   async ack(id: string, mid: string): Promise<void> {
@@ -536,13 +534,13 @@ export class RedisStore implements Store {
     return this.readReplyRaw(id, mid);
   }
 
-  async pollReply(id: string, mid: string, timeoutMs: number, signal: AbortSignal): Promise<ReplyData | null> {
+  async pollReply(id: string, mid: string, timeoutMs: number, gone: ClientGone): Promise<ReplyData | null> {
     const r = await this.readReplyRaw(id, mid);
-    if (r !== null || timeoutMs <= 0 || signal.aborted) return r;
+    if (r !== null || timeoutMs <= 0 || gone.gone) return r;
     const rt = this.rtunnel(id);
     let list = rt.replies.get(mid);
     if (list === undefined) rt.replies.set(mid, (list = { waiters: [], running: false, again: false }));
-    return this.wait(rt, list, false, timeoutMs, signal, () => this.readReplyRaw(id, mid));
+    return this.wait(rt, list, false, timeoutMs, gone, () => this.readReplyRaw(id, mid));
   }
 
   async length(id: string): Promise<number> {

@@ -37,13 +37,38 @@ export class StoreUnavailable extends Error {
 /** A value now (memory store) or later (Redis store). */
 export type Maybe<T> = T | Promise<T>;
 
+/**
+ * Tells a waiting poll that its client went away. Not an AbortSignal: an
+ * AbortController with an 'abort' listener added and removed costs a poll
+ * about 6 µs (an EventTarget, a listener record, their removal); this is a
+ * flag and one callback. A poll waits once, so one callback is enough.
+ */
+export class ClientGone {
+  gone = false;
+  private onGone: (() => void) | null = null;
+
+  /** The client left: calls the waiting poll back, once. */
+  fire(): void {
+    if (this.gone) return;
+    this.gone = true;
+    const f = this.onGone;
+    this.onGone = null;
+    if (f !== null) f();
+  }
+
+  /** `fn` runs if the client leaves while it is set; `null` clears it. */
+  set(fn: (() => void) | null): void {
+    this.onGone = fn;
+  }
+}
+
 export interface Store {
   readonly kind: 'memory' | 'redis';
   produce(id: string, body: Buffer, ct: string, bp: Backpressure): Maybe<ProduceResult>;
   /** Takes one message now; `pending`: the oldest unacked one first, and the message stays pending until acked. */
   consume(id: string, pending: boolean): Maybe<Message | null>;
-  /** Like consume, but waits up to `timeoutMs` for a message; `null` at timeout or when `signal` aborts (the client left). */
-  poll(id: string, pending: boolean, timeoutMs: number, signal: AbortSignal): Maybe<Message | null>;
+  /** Like consume, but waits up to `timeoutMs` for a message; `null` at timeout or when `gone` fires (the client left). */
+  poll(id: string, pending: boolean, timeoutMs: number, gone: ClientGone): Maybe<Message | null>;
   /** Acknowledges and deletes message `mid` (pending or queued). */
   ack(id: string, mid: string): Maybe<void>;
   state(id: string, mid: string): Maybe<MessageState>;
@@ -51,7 +76,7 @@ export interface Store {
   reply(id: string, mid: string, body: Buffer, ct: string): Maybe<ReplyResult>;
   /** Reads (and removes) the reply to `mid`. */
   readReply(id: string, mid: string): Maybe<ReplyData | null>;
-  pollReply(id: string, mid: string, timeoutMs: number, signal: AbortSignal): Maybe<ReplyData | null>;
+  pollReply(id: string, mid: string, timeoutMs: number, gone: ClientGone): Maybe<ReplyData | null>;
   length(id: string): Maybe<number>;
   /** Empties the tunnel (queued and pending messages). */
   clear(id: string): Maybe<void>;
