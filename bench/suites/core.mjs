@@ -50,7 +50,10 @@ function lineLoad(send, expect, mode) {
 
 const CASES = [
   { name: 'http hello, keep-alive', mode: 'keepalive', base: 'http', load: httpLoad('keepalive'), needsWrk: true },
-  { name: 'http hello, conn/request', mode: 'close', base: 'http', load: httpLoad('close'), needsWrk: true },
+  // Requests/s 0.77 (1 / 1.3), the figure the CPU target (<= 1.3) gives in a duet at an even share: the JS-peek
+  // floor alone reads 0.89-0.96 (the row below), so 0.9 asked for routing at no cost beyond it
+  // (docs/benchmarks.md, "Targets a new HTTP connection can meet").
+  { name: 'http hello, conn/request', mode: 'close', base: 'http', load: httpLoad('close'), needsWrk: true, target: 0.77 },
   // Reported, not checked: two identical plain servers, measured like every pair here: the measurement's own noise.
   { name: 'A/A noise: plain vs plain http hello, keep-alive', mode: 'keepalive', base: 'http', subject: 'http', twin: true, load: httpLoad('keepalive'), needsWrk: true, report: true },
   // Reported, not checked: how far the bare floor of peeking in JavaScript (plain-servers.mjs httpPeek) is from plain.
@@ -59,7 +62,10 @@ const CASES = [
   // and in a clean one (httpPeek: neither listens, so neither keeps node's ConnectionsList): what a process of hrmr's size
   // pays in node's own shared code (megamorphic inline caches; docs/benchmarks.md, "The process tax").
   { name: 'process tax: http hello, keep-alive, vs the same server in a clean process', mode: 'keepalive', base: 'httpPeek', load: httpLoad('keepalive'), needsWrk: true, report: true },
-  { name: 'message route, keep-alive', mode: 'keepalive', base: 'message', load: lineLoad('PING', 'PONG', 'keepalive') },
+  // Requests/s 0.91 (1 / 1.1, the CPU target seen as requests/s; was 0.95): hrmr's own work per message (the
+  // framer, the module's route per message, metrics) is 0.7 us of about 17 (docs/benchmarks.md, "The message
+  // route per message"), inside the spread of two identical servers (`A/A noise`, 0.94-1.07).
+  { name: 'message route, keep-alive', mode: 'keepalive', base: 'message', load: lineLoad('PING', 'PONG', 'keepalive'), target: 0.91 },
   { name: 'message route, conn/request', mode: 'close', base: 'message', load: lineLoad('PING', 'PONG', 'close') },
   { name: 'stream route, keep-alive', mode: 'keepalive', base: 'stream', load: lineLoad('ECHO', 'ECHO', 'keepalive') },
   { name: 'stream route, conn/request', mode: 'close', base: 'stream', load: lineLoad('ECHO', 'ECHO', 'close') },
@@ -114,7 +120,7 @@ export async function run() {
           value: median(m.a.map((x) => x.rps)),
           baseline: median(m.b.map((x) => x.rps)),
           ratio: pairedRatio(m.a, m.b, (x) => x.rps),
-          target: c.report ? 'reported' : TARGET[c.mode],
+          target: c.report ? 'reported' : (c.target ?? TARGET[c.mode]),
           note,
           samples: { value: m.a.map((x) => Math.round(x.rps)), baseline: m.b.map((x) => Math.round(x.rps)) },
           extra: { serverCpuUsPerRequest: cpu, serverUtilisation: util, connections: CONNS, loadProcs: LOAD_PROCS },
