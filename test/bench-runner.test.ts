@@ -13,6 +13,8 @@ import { ROOT, tempDir } from './helpers/hrmr.ts';
 import { row } from '../bench/lib/rows.mjs';
 // @ts-expect-error plain JavaScript bench library, no types
 import { renderTable } from '../bench/lib/table.mjs';
+// @ts-expect-error plain JavaScript bench library, no types
+import { mergeConfirmed } from '../bench/lib/confirm.mjs';
 // @ts-expect-error plain JavaScript script, no types
 import { renderSuite, splice } from '../scripts/bench-table.mjs';
 
@@ -110,6 +112,16 @@ test('bench runner: a missed target runs its suite again; it fails only when the
   const once = await runBench(SUITES, ['flaky'], { BENCH_CONFIRM: '0' });
   assert.equal(once.code, 1, once.out);
   assert.doesNotMatch(once.out, /second run/);
+});
+
+test('confirm: the note quotes the figure that was checked (a ratio against a numeric target, else the value)', () => {
+  const first = [row({ suite: 's', case: 'p50', unit: 'ms', value: 1.05, baseline: 0.31, target: '<= 1.03 ms', pass: false }), row({ suite: 's', case: 'rps', unit: 'req/s', value: 80, baseline: 100, target: 0.9 })];
+  const second = [row({ suite: 's', case: 'p50', unit: 'ms', value: 0.6, baseline: 0.18, target: '<= 1.03 ms', pass: true }), row({ suite: 's', case: 'rps', unit: 'req/s', value: 85, baseline: 100, target: 0.9 })];
+  const [p50, rps] = mergeConfirmed(first, second) as { note: string; pass: boolean }[];
+  assert.match(p50!.note, /^passed on a second run \(first run 1\.05\)/);
+  assert.equal(p50!.pass, true);
+  assert.match(rps!.note, /^missed in both runs \(first run 0\.80\)/);
+  assert.equal(rps!.pass, false);
 });
 
 test('bench runner: a suite that measures nothing fails the run, even with BENCH_LAX=1', async () => {

@@ -12,8 +12,8 @@
  */
 import { fmt } from './table.mjs';
 
-/** The figure a row is checked on: its ratio when it has a baseline, else its value. */
-const checked = (r) => (r.baseline !== null && r.baseline !== undefined ? r.ratio : r.value);
+/** The figure a row is checked on: with a numeric target, its ratio when it has a baseline, else its value (a suite's own check, e.g. a p50 in ms beside a reference, is on the value). */
+const checked = (r) => (typeof r.target === 'number' && r.baseline !== null && r.baseline !== undefined ? r.ratio : r.value);
 
 /** Suites to run again: no failure of their own, and at least one checked target missed. */
 export function suitesToConfirm(rows, failures) {
